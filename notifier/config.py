@@ -1,0 +1,107 @@
+"""Settings, read once from the environment.
+
+Every knob beyond the platform's own variables is named ``NOTIFIER_...`` and has a default, so a
+deployment sets only what differs. A malformed value fails fast with one message naming the variable
+(never its value: one of them is a secret).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+class ConfigError(RuntimeError):
+    """The environment cannot run the function; an operator must fix the deployment."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    gcp_project: str
+    svix_api_key: str = field(repr=False)
+    svix_server_url: str | None = None
+    firestore_database: str = "(default)"
+    retry_budget_seconds: float = 30.0
+    lease_seconds: float = 120.0
+    svix_timeout_seconds: float = 10.0
+    svix_retry_schedule: tuple[float, ...] = (0.05, 0.1, 0.2)
+    max_payload_bytes: int = 1024 * 1024
+    rejected_raw_bytes: int = 16 * 1024
+    record_ttl_days: int = 30
+    log_level: str = "INFO"
+
+    @property
+    def longest_delivery_seconds(self) -> float:
+        """Worst case for one delivery: the budget, then a last call with all the SDK's retries."""
+        attempts = 1 + len(self.svix_retry_schedule)
+        return (
+            self.retry_budget_seconds
+            + attempts * self.svix_timeout_seconds
+            + sum(self.svix_retry_schedule)
+        )
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        problems: list[str] = []
+
+        def number(name: str, default: float, *, minimum: float = 0.0) -> float:
+            raw = env.get(name, "").strip()
+            if not raw:
+                return default
+            try:
+                value = float(raw)
+            except ValueError:
+                problems.append(f"{name} must be a number")
+                return default
+            if value < minimum:
+                problems.append(f"{name} must be at least {minimum:g}")
+            return value
+
+        def schedule(name: str, default: tuple[float, ...]) -> tuple[float, ...]:
+            raw = env.get(name, "").strip()
+            if not raw:
+                return default
+            try:
+                values = tuple(float(part) for part in raw.split(",") if part.strip())
+            except ValueError:
+                problems.append(f"{name} must be comma-separated seconds, e.g. 0.05,0.1,0.2")
+                return default
+            if len(values) > 5 or any(v < 0 for v in values):
+                problems.append(f"{name} takes at most 5 non-negative delays (an SDK limit)")
+            return values
+
+        gcp_project = (env.get("GOOGLE_CLOUD_PROJECT") or env.get("GCLOUD_PROJECT") or "").strip()
+        if not gcp_project:
+            problems.append("GOOGLE_CLOUD_PROJECT is not set (the Firestore project)")
+        svix_api_key = env.get("SVIX_API_KEY", "").strip()
+        if not svix_api_key:
+            problems.append("SVIX_API_KEY is not set (the Svix token, from Secret Manager)")
+        log_level = env.get("NOTIFIER_LOG_LEVEL", "INFO").strip().upper() or "INFO"
+        if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            problems.append("NOTIFIER_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
+
+        settings = cls(
+            gcp_project=gcp_project,
+            svix_api_key=svix_api_key,
+            svix_server_url=env.get("SVIX_SERVER_URL", "").strip() or None,
+            firestore_database=env.get("FIRESTORE_DATABASE", "").strip() or "(default)",
+            retry_budget_seconds=number("NOTIFIER_RETRY_BUDGET_SECONDS", 30.0),
+            lease_seconds=number("NOTIFIER_LEASE_SECONDS", 120.0, minimum=1.0),
+            svix_timeout_seconds=number("NOTIFIER_SVIX_TIMEOUT_SECONDS", 10.0, minimum=0.1),
+            svix_retry_schedule=schedule("NOTIFIER_SVIX_RETRY_SCHEDULE", (0.05, 0.1, 0.2)),
+            max_payload_bytes=int(number("NOTIFIER_MAX_PAYLOAD_BYTES", 1024 * 1024, minimum=1)),
+            rejected_raw_bytes=int(number("NOTIFIER_REJECTED_RAW_BYTES", 16 * 1024)),
+            record_ttl_days=int(number("NOTIFIER_RECORD_TTL_DAYS", 30, minimum=1)),
+            log_level=log_level,
+        )
+        if not problems and settings.lease_seconds <= settings.longest_delivery_seconds:
+            problems.append(
+                "NOTIFIER_LEASE_SECONDS must exceed the longest delivery "
+                f"({settings.longest_delivery_seconds:g} s: retry budget plus every Svix attempt), "
+                "or a live delivery could lose its claim"
+            )
+        if problems:
+            raise ConfigError("notifier is misconfigured: " + "; ".join(problems))
+        return settings

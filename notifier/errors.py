@@ -1,0 +1,81 @@
+"""What can go wrong, arranged by what happens next.
+
+::
+
+    NotifierError
+    ├── Rejected          the message can never be processed (undecodable, not JSON,
+    │                     schema-invalid, unsafe ids, too large): record it in ``rejected/``,
+    │                     acknowledge, never retry
+    ├── Permanent         Svix refused the event for good (400, 404, 413, 422): record ``failed``,
+    │                     acknowledge; an operator may replay it after fixing the cause
+    └── Transient         a later try can succeed: leave the record ``pending``, raise so that
+        │                 Pub/Sub redelivers with backoff
+        ├── RateLimited       Svix said 429; ``retry_after`` is how long it asked us to wait
+        ├── SvixUnavailable   5xx, timeout, connection error, an unreadable answer
+        ├── BadCredentials    401/403: the data is fine, an operator must fix the token
+        ├── ClaimHeld         another live delivery owns the event right now
+        └── StoreUnavailable  Firestore failed; nothing was decided
+"""
+
+from __future__ import annotations
+
+
+class NotifierError(Exception):
+    """Base of every error the pipeline decides on. ``code`` is short and safe to log and store."""
+
+    code = "error"
+
+    def __init__(self, detail: str = "", *, status: int | None = None) -> None:
+        super().__init__(detail or self.code)
+        self.detail = detail
+        self.status = status
+
+    def summary(self) -> str:
+        """``code``, the HTTP status where there is one, the detail: what ``last_error`` holds."""
+        status = f" {self.status}" if self.status is not None else ""
+        detail = f": {self.detail}" if self.detail else ""
+        return f"{self.code}{status}{detail}"[:500]
+
+
+class Rejected(NotifierError):
+    """Input that no retry can fix. ``errors`` lists what was wrong, for the rejected record."""
+
+    code = "rejected"
+
+    def __init__(self, reason: str, detail: str = "", *, errors: list[str] | None = None) -> None:
+        super().__init__(detail or reason)
+        self.code = reason
+        self.errors = errors or []
+
+
+class Permanent(NotifierError):
+    code = "svix_rejected"
+
+
+class Transient(NotifierError):
+    code = "transient"
+    retry_after: float | None = None
+
+
+class RateLimited(Transient):
+    code = "rate_limited"
+
+    def __init__(self, detail: str = "", *, status: int = 429, retry_after: float | None = None):
+        super().__init__(detail, status=status)
+        self.retry_after = retry_after
+
+
+class SvixUnavailable(Transient):
+    code = "svix_unavailable"
+
+
+class BadCredentials(Transient):
+    code = "bad_credentials"
+
+
+class ClaimHeld(Transient):
+    code = "claim_held"
+
+
+class StoreUnavailable(Transient):
+    code = "store_unavailable"

@@ -1,0 +1,128 @@
+"""From a Pub/Sub delivery to a validated platform event, or a rejection that says why.
+
+This is the only place that reads untrusted bytes. It either returns an :class:`Event` or raises
+:class:`~notifier.errors.Rejected`; any other exception escaping it is a bug.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from notifier.errors import Rejected
+from notifier.schema import validation_errors
+
+# Schema patterns use `$`, which Python lets match before a trailing newline: check again strictly.
+# These ids become Firestore document ids and Svix identifiers, so nothing else may pass.
+SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What Pub/Sub says about one delivery; safe to log and store."""
+
+    message_id: str = ""
+    publish_time: str = ""
+    delivery_attempt: int | None = None
+    subscription: str = ""
+
+
+@dataclass(frozen=True)
+class Event:
+    """A platform event that passed validation. ``body`` is its canonical JSON, as sent to Svix."""
+
+    id: str
+    project: str
+    type: str
+    time: str
+    payload: dict[str, Any] = field(repr=False)
+    body: bytes = field(repr=False)
+
+
+def delivery_of(envelope: object) -> Delivery:
+    """Reads the delivery metadata, tolerating any shape: a bad envelope must still be recorded."""
+    if not isinstance(envelope, Mapping):
+        return Delivery()
+    message = envelope.get("message")
+    message = message if isinstance(message, Mapping) else {}
+    attempt = message.get("deliveryAttempt", envelope.get("deliveryAttempt"))
+    return Delivery(
+        message_id=str(message.get("messageId") or message.get("message_id") or "")[:128],
+        publish_time=str(message.get("publishTime") or message.get("publish_time") or "")[:64],
+        delivery_attempt=attempt if isinstance(attempt, int) else None,
+        subscription=str(envelope.get("subscription") or "")[:256],
+    )
+
+
+def message_data(envelope: object) -> bytes:
+    """The Pub/Sub message's payload: base64 in ``message.data``, decoded strictly."""
+    if not isinstance(envelope, Mapping) or not isinstance(envelope.get("message"), Mapping):
+        raise Rejected("bad_envelope", "the delivery has no Pub/Sub message")
+    data = envelope["message"].get("data")
+    if data is None or data in ("", b""):
+        raise Rejected("no_data", "the Pub/Sub message has no data")
+    if isinstance(data, bytes | bytearray):
+        return bytes(data)
+    if not isinstance(data, str):
+        raise Rejected("not_base64", "message.data is not a base64 string")
+    try:
+        return base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise Rejected("not_base64", "message.data is not valid base64") from None
+
+
+def parse_event(raw: bytes, *, max_bytes: int) -> Event:
+    """Bytes -> JSON object -> schema-valid event with safe ids, within Svix's payload limit."""
+    if len(raw) > max_bytes:
+        raise Rejected("too_large", f"the event is {len(raw)} bytes; the limit is {max_bytes}")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Rejected("not_utf8", "the message is not UTF-8 text") from None
+    try:
+        document = json.loads(text)
+    except RecursionError:
+        raise Rejected("too_deep", "the JSON is nested too deeply to process") from None
+    except ValueError as exc:
+        raise Rejected("not_json", f"the message is not JSON ({exc.msg})") from None
+    if not isinstance(document, dict):
+        raise Rejected("not_object", f"the JSON is a {type(document).__name__}, not an object")
+    return event_from(document, max_bytes=max_bytes)
+
+
+def event_from(document: dict[str, Any], *, max_bytes: int) -> Event:
+    """Validates a parsed event; also the entry for callers that already hold JSON (HTTP)."""
+    errors = validation_errors(document)
+    if errors:
+        raise Rejected("schema_invalid", f"{len(errors)} schema error(s)", errors=errors)
+    for name in ("id", "project", "type"):
+        if not SAFE_ID.fullmatch(document[name]):
+            raise Rejected(
+                "unsafe_id",
+                f"{name} is not a safe identifier",
+                errors=[f"/{name}: must match {SAFE_ID.pattern}"],
+            )
+    try:
+        body = json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+    except (RecursionError, ValueError):
+        raise Rejected("too_deep", "the event cannot be serialised") from None
+    if len(body) > max_bytes:
+        raise Rejected("too_large", f"the event is {len(body)} bytes; the limit is {max_bytes}")
+    return Event(
+        id=document["id"],
+        project=document["project"],
+        type=document["type"],
+        time=document["time"],
+        payload=document,
+        body=body,
+    )
+
+
+def decode(envelope: object, *, max_bytes: int) -> Event:
+    """A Pub/Sub envelope (``{"message": {...}, "subscription": ...}``) to an event."""
+    return parse_event(message_data(envelope), max_bytes=max_bytes)

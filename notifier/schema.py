@@ -1,0 +1,30 @@
+"""The event schema, loaded and compiled once per process (validation is on the hot path)."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator, FormatChecker
+
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "event.schema.json"
+_MAX_MESSAGE = 200
+
+
+@cache
+def validator() -> Draft202012Validator:
+    schema = json.loads(SCHEMA_PATH.read_text())
+    Draft202012Validator.check_schema(schema)
+    # Only date-time is checked: the schema uses no other format, and this skips the rest.
+    return Draft202012Validator(schema, format_checker=FormatChecker(formats=["date-time"]))
+
+
+def validation_errors(document: Any) -> list[str]:
+    """Every violation as ``/path: message``, sorted, each short enough to store and return."""
+    found = []
+    for error in validator().iter_errors(document):
+        path = "/" + "/".join(str(part) for part in error.absolute_path)
+        found.append(f"{path}: {error.message[:_MAX_MESSAGE]}")
+    return sorted(found)

@@ -1,0 +1,245 @@
+"""Firestore adapter: the notification records that make delivery idempotent and auditable.
+
+``notifications/{event_id}`` is the claim. Creating it (a ``create()`` precondition) or taking over
+an expired lease (an update conditioned on the ``update_time`` just read) is atomic, so only one
+delivery at a time may call Svix for an event. Later writes of the holder are conditioned on the
+``update_time`` of its claim: a holder that lost its claim cannot overwrite the new holder's record.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import hashlib
+import re
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from google.api_core import exceptions as gexc
+from google.cloud import firestore
+
+from notifier.errors import NotifierError, Rejected, StoreUnavailable
+from notifier.events import Delivery, Event
+
+NOTIFICATIONS = "notifications"
+APPLICATIONS = "applications"
+REJECTED = "rejected"
+_TIMEOUT = 10.0
+_PUBSUB_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")
+
+
+class ClaimState(enum.Enum):
+    CLAIMED = "claimed"  # this delivery holds the lease and must send
+    SENT = "sent"  # done for good: Svix has it
+    FAILED = "failed"  # done for good: Svix refused it; only an operator replays it
+    HELD = "held"  # another live delivery holds the lease
+
+
+@dataclass(frozen=True)
+class Claim:
+    event_id: str
+    state: ClaimState
+    attempts: int = 0
+    svix_message_id: str | None = None
+    held_for: float = 0.0
+    version: Any = None  # update_time of the claim write: the precondition for the holder's writes
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def pack(body: bytes) -> bytes:
+    """Payloads are stored compressed: a 1 MiB event must fit in a 1 MiB Firestore document."""
+    return zlib.compress(body, 6)
+
+
+def unpack(blob: bytes) -> bytes:
+    return zlib.decompress(blob)
+
+
+@contextlib.contextmanager
+def _firestore() -> Iterator[None]:
+    """Any Firestore failure not handled inside the block is transient: nothing was decided."""
+    try:
+        yield
+    except (gexc.GoogleAPICallError, gexc.RetryError) as exc:
+        raise StoreUnavailable(f"firestore: {type(exc).__name__}") from exc
+
+
+class FirestoreStore:
+    def __init__(
+        self,
+        client: firestore.Client,
+        *,
+        lease_seconds: float,
+        ttl_days: int,
+        raw_limit: int,
+        clock: Callable[[], datetime] = _now,
+    ) -> None:
+        self._db = client
+        self._lease = timedelta(seconds=lease_seconds)
+        self._ttl = timedelta(days=ttl_days)
+        self._raw_limit = raw_limit
+        self._clock = clock
+
+    # -- claims ---------------------------------------------------------------------------------
+
+    def claim(self, event: Event, delivery: Delivery) -> Claim:
+        """One read for a known event; a read and a create for a new one."""
+        ref = self._db.collection(NOTIFICATIONS).document(event.id)
+        with _firestore():
+            snapshot = ref.get(timeout=_TIMEOUT)
+        if not snapshot.exists:
+            now = self._clock()
+            record = {
+                "status": "pending",
+                "event_id": event.id,
+                "project": event.project,
+                "event_type": event.type,
+                "event_time": event.time,
+                "attempts": 1,
+                "payload": pack(event.body),
+                "lease_expires_at": now + self._lease,
+                "pubsub_message_id": delivery.message_id or None,
+                "created_at": now,
+                "updated_at": now,
+                "expires_at": now + self._ttl,
+            }
+            with _firestore():
+                try:
+                    result = ref.create(record, timeout=_TIMEOUT)
+                    return Claim(event.id, ClaimState.CLAIMED, 1, version=result.update_time)
+                except gexc.AlreadyExists:
+                    snapshot = ref.get(timeout=_TIMEOUT)  # lost the race: look again
+        return self._claim_existing(ref, snapshot)
+
+    def _claim_existing(self, ref, snapshot) -> Claim:
+        data = snapshot.to_dict() or {}
+        status = data.get("status")
+        attempts = int(data.get("attempts") or 0)
+        if status == "sent":
+            return Claim(ref.id, ClaimState.SENT, attempts, data.get("svix_message_id"))
+        if status == "failed":
+            return Claim(ref.id, ClaimState.FAILED, attempts)
+        now = self._clock()
+        lease = data.get("lease_expires_at")
+        if lease is not None and lease > now:
+            return Claim(ref.id, ClaimState.HELD, attempts, held_for=(lease - now).total_seconds())
+        changes = {
+            "status": "pending",
+            "attempts": firestore.Increment(1),
+            "lease_expires_at": now + self._lease,
+            "updated_at": now,
+        }
+        option = self._db.write_option(last_update_time=snapshot.update_time)
+        with _firestore():
+            try:
+                result = ref.update(changes, option=option, timeout=_TIMEOUT)
+            except (gexc.FailedPrecondition, gexc.Aborted):
+                return Claim(ref.id, ClaimState.HELD, attempts)  # another delivery took it first
+        return Claim(ref.id, ClaimState.CLAIMED, attempts + 1, version=result.update_time)
+
+    def mark_sent(self, claim: Claim, svix_message_id: str | None, svix_status: int) -> None:
+        """Unconditional: Svix has the message whoever holds the claim, and ``sent`` is final.
+
+        The payload is dropped here: a sent event never needs it again, and it holds personal data.
+        """
+        now = self._clock()
+        changes = {
+            "status": "sent",
+            "svix_message_id": svix_message_id,
+            "svix_status": svix_status,
+            "sent_at": now,
+            "updated_at": now,
+            "payload": firestore.DELETE_FIELD,
+            "lease_expires_at": firestore.DELETE_FIELD,
+            "last_error": firestore.DELETE_FIELD,
+        }
+        ref = self._db.collection(NOTIFICATIONS).document(claim.event_id)
+        with _firestore():
+            ref.update(changes, timeout=_TIMEOUT)
+
+    def mark_failed(self, claim: Claim, error: NotifierError) -> bool:
+        """Records a permanent refusal. False when the claim was lost (the new holder decides)."""
+        now = self._clock()
+        return self._holder_update(
+            claim,
+            {
+                "status": "failed",
+                "last_error": error.summary(),
+                "last_error_at": now,
+                "failed_at": now,
+                "updated_at": now,
+                "lease_expires_at": firestore.DELETE_FIELD,
+            },
+        )
+
+    def release(self, claim: Claim, error: NotifierError) -> bool:
+        """Leaves the event ``pending`` with why, and frees the lease for the next delivery."""
+        now = self._clock()
+        return self._holder_update(
+            claim,
+            {
+                "last_error": error.summary(),
+                "last_error_at": now,
+                "updated_at": now,
+                "lease_expires_at": now,
+            },
+        )
+
+    def _holder_update(self, claim: Claim, changes: dict[str, Any]) -> bool:
+        ref = self._db.collection(NOTIFICATIONS).document(claim.event_id)
+        option = self._db.write_option(last_update_time=claim.version)
+        with _firestore():
+            try:
+                ref.update(changes, option=option, timeout=_TIMEOUT)
+            except (gexc.FailedPrecondition, gexc.Aborted):
+                return False
+        return True
+
+    # -- applications ---------------------------------------------------------------------------
+
+    def application_id(self, project: str) -> str | None:
+        ref = self._db.collection(APPLICATIONS).document(project)
+        with _firestore():
+            snapshot = ref.get(timeout=_TIMEOUT)
+        return (snapshot.to_dict() or {}).get("svix_app_id") if snapshot.exists else None
+
+    def save_application(self, project: str, svix_app_id: str) -> None:
+        ref = self._db.collection(APPLICATIONS).document(project)
+        record = {"project": project, "svix_app_id": svix_app_id, "created_at": self._clock()}
+        with _firestore(), contextlib.suppress(gexc.AlreadyExists):
+            ref.create(record, timeout=_TIMEOUT)
+
+    # -- rejections -----------------------------------------------------------------------------
+
+    def reject(self, rejection: Rejected, delivery: Delivery, raw: bytes | None) -> str:
+        """Keeps what can never be processed, once per Pub/Sub message, for an operator to read."""
+        raw = raw or b""
+        if _PUBSUB_ID.fullmatch(delivery.message_id):
+            doc_id = f"pubsub-{delivery.message_id}"
+        else:
+            doc_id = "sha256-" + hashlib.sha256(raw).hexdigest()
+        now = self._clock()
+        record = {
+            "reason": rejection.code,
+            "detail": rejection.detail[:500],
+            "errors": [e[:300] for e in rejection.errors[:50]],
+            "pubsub_message_id": delivery.message_id or None,
+            "publish_time": delivery.publish_time or None,
+            "subscription": delivery.subscription or None,
+            "raw": raw[: self._raw_limit],
+            "raw_size": len(raw),
+            "raw_truncated": len(raw) > self._raw_limit,
+            "rejected_at": now,
+            "deliveries": firestore.Increment(1),
+            "expires_at": now + self._ttl,
+        }
+        ref = self._db.collection(REJECTED).document(doc_id)
+        with _firestore():
+            ref.set(record, merge=True, timeout=_TIMEOUT)
+        return doc_id

@@ -1,0 +1,153 @@
+"""Svix adapter: one message per event, every answer classified into what happens next.
+
+The SDK retries 5xx and transport errors itself but never 429, and its exceptions carry no
+headers. A response hook on the SDK's HTTP client keeps the last status and ``Retry-After`` per
+thread, so a 429 can be waited out as Svix asks and an unreadable error body still has a status.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from time import time
+
+import httpx
+import pydantic
+from svix.api import (
+    ApplicationIn,
+    MessageCreateOptions,
+    MessageIn,
+    Svix,
+    SvixOptions,
+)
+from svix.exceptions import HttpError, HTTPValidationError
+
+from notifier.errors import (
+    BadCredentials,
+    NotifierError,
+    Permanent,
+    RateLimited,
+    SvixUnavailable,
+)
+from notifier.events import Event
+
+
+@dataclass(frozen=True)
+class Sent:
+    message_id: str | None
+    status: int  # 202 for a new message, 409 when Svix already had this eventId
+
+
+class _LastResponse(threading.local):
+    status: int | None = None
+    retry_after: float | None = None
+
+
+def idempotency_key(event_id: str) -> str:
+    """Fixed per event: a retry of a lost answer replays the first one instead of sending twice."""
+    return f"notifier-{event_id}"
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds, or an HTTP date, as RFC 9110 allows; ``None`` when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time())
+    except (TypeError, ValueError):
+        return None
+
+
+class SvixSender:
+    def __init__(
+        self,
+        token: str,
+        *,
+        server_url: str | None,
+        timeout: float,
+        retry_schedule: tuple[float, ...],
+    ) -> None:
+        options = SvixOptions(
+            server_url=server_url, timeout=timeout, retry_schedule=list(retry_schedule)
+        )
+        self._svix = Svix(token, options)
+        self._last = _LastResponse()
+        # Same client the SDK would build, plus the hook; shared by every thread of the instance.
+        self._svix._httpx_client = httpx.Client(
+            event_hooks={"response": [self._remember]},
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=32),
+        )
+
+    def _remember(self, response: httpx.Response) -> None:
+        self._last.status = response.status_code
+        self._last.retry_after = parse_retry_after(response.headers.get("retry-after"))
+
+    def ensure_application(self, project: str) -> str:
+        """Svix application for a project: ``uid`` and ``name`` are the project id."""
+        app = self._call(
+            lambda: self._svix.application.get_or_create(ApplicationIn(uid=project, name=project))
+        )
+        return app.id
+
+    def send(self, app_id: str, event: Event) -> Sent:
+        message = MessageIn(event_type=event.type, event_id=event.id, payload=event.payload)
+        options = MessageCreateOptions(idempotency_key=idempotency_key(event.id))
+        try:
+            out = self._call(lambda: self._svix.message.create(app_id, message, options))
+        except Permanent as exc:
+            if exc.status != 409:
+                raise
+            return Sent(self._existing_message_id(app_id, event.id), 409)
+        return Sent(out.id, self._last.status or 202)
+
+    def _existing_message_id(self, app_id: str, event_id: str) -> str | None:
+        """Svix looks messages up by eventId too; the id is for the audit record, so best effort."""
+        try:
+            return self._call(lambda: self._svix.message.get(app_id, event_id)).id
+        except NotifierError:
+            return None
+
+    def _call(self, request):
+        self._last.status = self._last.retry_after = None
+        try:
+            return request()
+        except (HttpError, HTTPValidationError) as exc:
+            raise classify(exc.status_code, self._last.retry_after, _detail(exc)) from None
+        except httpx.TimeoutException:
+            raise SvixUnavailable("timeout") from None
+        except httpx.HTTPError as exc:
+            raise SvixUnavailable(f"connection: {type(exc).__name__}") from None
+        except (json.JSONDecodeError, pydantic.ValidationError):
+            # Not Svix's own answer (a proxy's error page, a cut body): worth another try.
+            status = self._last.status
+            if status in (401, 403, 429):
+                raise classify(status, self._last.retry_after, "unreadable answer") from None
+            raise SvixUnavailable("unreadable answer", status=status) from None
+
+    def close(self) -> None:
+        self._svix._httpx_client.close()
+
+
+def _detail(exc: HttpError | HTTPValidationError) -> str:
+    if isinstance(exc, HTTPValidationError):
+        return "; ".join(f"{'.'.join(map(str, d.loc))}: {d.msg}" for d in exc.detail)[:300]
+    return f"{exc.code}: {exc.detail}"[:300] if exc.code else str(exc.detail)[:300]
+
+
+def classify(status: int, retry_after: float | None, detail: str) -> NotifierError:
+    """The Svix answer table: what each status means for the event."""
+    if status == 429:
+        return RateLimited(detail, retry_after=retry_after)
+    if status in (401, 403):
+        return BadCredentials(detail, status=status)
+    if status in (408, 423) or status >= 500:
+        return SvixUnavailable(detail, status=status)
+    if 400 <= status < 500:
+        return Permanent(detail, status=status)
+    return SvixUnavailable(detail, status=status)

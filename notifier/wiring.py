@@ -1,0 +1,71 @@
+"""Builds the clients once per instance, on first use, and shares them between threads.
+
+Importing the function opens no connection (cold start), and concurrent first requests build one
+set of clients, not one each.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from google.cloud import firestore
+
+from notifier import logs
+from notifier.applications import ApplicationDirectory
+from notifier.config import Settings
+from notifier.service import Notifier
+from notifier.store import FirestoreStore
+from notifier.svix_sender import SvixSender
+
+
+@dataclass(frozen=True)
+class Dependencies:
+    settings: Settings
+    store: FirestoreStore
+    sender: SvixSender
+    notifier: Notifier
+
+
+_lock = threading.Lock()
+_built: Dependencies | None = None
+
+
+def dependencies() -> Dependencies:
+    global _built
+    if _built is None:
+        with _lock:
+            if _built is None:
+                _built = build(Settings.from_env())
+    return _built
+
+
+def build(settings: Settings) -> Dependencies:
+    logs.setup(settings.log_level)
+    client = firestore.Client(project=settings.gcp_project, database=settings.firestore_database)
+    store = FirestoreStore(
+        client,
+        lease_seconds=settings.lease_seconds,
+        ttl_days=settings.record_ttl_days,
+        raw_limit=settings.rejected_raw_bytes,
+    )
+    sender = SvixSender(
+        settings.svix_api_key,
+        server_url=settings.svix_server_url,
+        timeout=settings.svix_timeout_seconds,
+        retry_schedule=settings.svix_retry_schedule,
+    )
+    notifier = Notifier(
+        store,
+        sender,
+        ApplicationDirectory(store, sender),
+        retry_budget=settings.retry_budget_seconds,
+    )
+    return Dependencies(settings, store, sender, notifier)
+
+
+def reset() -> None:
+    """Forget the built clients (tests that change the environment between runs)."""
+    global _built
+    with _lock:
+        _built = None

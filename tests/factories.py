@@ -1,0 +1,50 @@
+"""Events and Pub/Sub envelopes for tests, shaped like the platform's own (fake personal data)."""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+from typing import Any
+
+_counter = itertools.count(1)
+PII = {"email": "ada.lovelace@example.com", "fullName": "Ada Lovelace", "phone": "+15555550199"}
+
+
+def event(**overrides: Any) -> dict[str, Any]:
+    n = next(_counter)
+    document = {
+        "object": "event",
+        "id": f"evt_test{n:08d}",
+        "data": {
+            "object": "user",
+            "id": f"usr_test{n:08d}",
+            "email": PII["email"],
+            "fullName": PII["fullName"],
+            "phoneNumber": PII["phone"],
+            "createdAt": "2023-03-24T12:49:22Z",
+        },
+        "datacontenttype": "application/json",
+        "project": "acme",
+        "source": "https://api.example.com",
+        "specversion": "1.0",
+        "time": "2023-03-24T12:49:22Z",
+        "type": "user.created",
+        "version": "2023-01-30",
+    }
+    document.update(overrides)
+    return document
+
+
+def encode(payload: dict[str, Any] | bytes) -> str:
+    raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    return base64.b64encode(raw).decode()
+
+
+def envelope(payload: dict[str, Any] | bytes | None, message_id: str = "m-1", **message: Any):
+    """A Pub/Sub push envelope, as the function sees it in ``cloud_event.data``."""
+    body: dict[str, Any] = {"messageId": message_id, "publishTime": "2026-11-28T10:00:00Z"}
+    if payload is not None:
+        body["data"] = encode(payload)
+    body.update(message)
+    return {"message": body, "subscription": "projects/p/subscriptions/s"}

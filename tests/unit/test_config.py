@@ -1,0 +1,51 @@
+"""Configuration: defaults, overrides, and one clear message when wrong."""
+
+import pytest
+
+from notifier.config import ConfigError, Settings
+
+BASE = {"GOOGLE_CLOUD_PROJECT": "demo", "SVIX_API_KEY": "testsk_secret_value"}
+
+
+def test_defaults():
+    settings = Settings.from_env(BASE)
+    assert settings.firestore_database == "(default)"
+    assert settings.svix_server_url is None
+    assert settings.lease_seconds > settings.longest_delivery_seconds
+
+
+def test_overrides():
+    settings = Settings.from_env(
+        BASE
+        | {
+            "SVIX_SERVER_URL": "http://127.0.0.1:1",
+            "FIRESTORE_DATABASE": "notifier",
+            "NOTIFIER_RETRY_BUDGET_SECONDS": "5",
+            "NOTIFIER_SVIX_TIMEOUT_SECONDS": "2",
+            "NOTIFIER_LEASE_SECONDS": "30",
+            "NOTIFIER_SVIX_RETRY_SCHEDULE": "0.01,0.02",
+        }
+    )
+    assert settings.svix_server_url == "http://127.0.0.1:1"
+    assert settings.retry_budget_seconds == 5.0
+    assert settings.svix_retry_schedule == (0.01, 0.02)
+
+
+def test_all_problems_in_one_message_without_the_secret():
+    env = {"SVIX_API_KEY": "testsk_secret_value", "NOTIFIER_RETRY_BUDGET_SECONDS": "lots"}
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(env)
+    message = str(caught.value)
+    assert "GOOGLE_CLOUD_PROJECT" in message and "NOTIFIER_RETRY_BUDGET_SECONDS" in message
+    assert "testsk_secret_value" not in message
+    assert "testsk_secret_value" not in repr(Settings.from_env(BASE))
+
+
+def test_missing_token_is_named():
+    with pytest.raises(ConfigError, match="SVIX_API_KEY"):
+        Settings.from_env({"GOOGLE_CLOUD_PROJECT": "demo"})
+
+
+def test_lease_shorter_than_a_delivery_is_refused():
+    with pytest.raises(ConfigError, match="NOTIFIER_LEASE_SECONDS"):
+        Settings.from_env(BASE | {"NOTIFIER_LEASE_SECONDS": "20"})
