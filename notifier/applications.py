@@ -1,7 +1,9 @@
-"""Which Svix application serves a project: created on first use, then remembered.
+"""Each project's Svix application, created and recorded on first use, then remembered.
 
-The mapping never changes once made, so each instance keeps it in memory; steady state costs no
-call at all, and a new project costs one Firestore read, one Svix call and one write.
+Messages address the application by the project id (its ``uid``), so this is not on the path of a
+send: it keeps ``applications/{project}`` true for operators and the App Portal. The record never
+changes once made, so each instance keeps what it has seen; steady state costs no call at all, a
+new project one Firestore read, one Svix call and one write.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ class ApplicationDirectory:
         self._known: dict[str, str] = {}
         self._lock = threading.Lock()
 
-    def app_id(self, project: str) -> str:
+    def ensure(self, project: str) -> str:
         known = self._known.get(project)
         if known is not None:
             return known

@@ -39,7 +39,7 @@ class NotificationStore(Protocol):
 
 
 class MessageSender(Protocol):
-    def send(self, app_id: str, event: Event) -> Sent: ...
+    def send(self, event: Event) -> Sent: ...
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,8 @@ class Notifier:
         retries, waited, backoff = 0, 0.0, _BACKOFF_FIRST
         while True:
             try:
-                sent = self._sender.send(self._applications.app_id(event.project), event)
+                self._applications.ensure(event.project)
+                sent = self._sender.send(event)
                 break
             except Permanent as exc:
                 return self._fail(claim, exc, retries)

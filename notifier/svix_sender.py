@@ -95,15 +95,20 @@ class SvixSender:
         )
         return app.id
 
-    def send(self, app_id: str, event: Event) -> Sent:
-        message = MessageIn(event_type=event.type, event_id=event.id, payload=event.payload)
+    def send(self, event: Event) -> Sent:
+        """Addressed by the project's uid, with the application inline: Svix creates it if it is
+        missing (deleted, or never made), so no cached id can ever point nowhere."""
+        app = ApplicationIn(uid=event.project, name=event.project)
+        message = MessageIn(
+            event_type=event.type, event_id=event.id, payload=event.payload, application=app
+        )
         options = MessageCreateOptions(idempotency_key=idempotency_key(event.id))
         try:
-            out = self._call(lambda: self._svix.message.create(app_id, message, options))
+            out = self._call(lambda: self._svix.message.create(event.project, message, options))
         except Permanent as exc:
             if exc.status != 409:
                 raise
-            return Sent(self._existing_message_id(app_id, event.id), 409)
+            return Sent(self._existing_message_id(event.project, event.id), 409)
         return Sent(out.id, self._last.status or 202)
 
     def _existing_message_id(self, app_id: str, event_id: str) -> str | None:
@@ -123,6 +128,12 @@ class SvixSender:
             raise SvixUnavailable("timeout") from None
         except httpx.HTTPError as exc:
             raise SvixUnavailable(f"connection: {type(exc).__name__}") from None
+        except (AttributeError, KeyError, TypeError):
+            # The SDK could not parse an error body of an unexpected shape: go by the status.
+            status = self._last.status
+            if status is None or status < 400:
+                raise
+            raise classify(status, self._last.retry_after, "malformed error body") from None
         except (json.JSONDecodeError, pydantic.ValidationError):
             # Not Svix's own answer (a proxy's error page, a cut body): worth another try.
             status = self._last.status

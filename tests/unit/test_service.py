@@ -73,8 +73,8 @@ class ScriptedSender:
         self.created.append(project)
         return f"app_{project}"
 
-    def send(self, app_id, event):
-        self.sends.append((app_id, event.id))
+    def send(self, event):
+        self.sends.append((event.project, event.id))
         result = self.script.pop(0) if self.script else Sent(f"msg_{event.id}", 202)
         if isinstance(result, Exception):
             raise result
@@ -116,7 +116,7 @@ def test_new_event_is_sent_once_into_the_project_application():
     event = an_event(project="globex")
     outcome = notifier.deliver(event)
     assert (outcome.outcome, outcome.svix_status, outcome.must_retry) == ("sent", 202, False)
-    assert sender.sends == [("app_globex", event.id)]
+    assert sender.sends == [("globex", event.id)]
     assert store.records[event.id]["status"] == "sent"
     assert store.apps == {"globex": "app_globex"}
 
@@ -155,7 +155,7 @@ def test_rate_limit_waits_as_told_then_sends():
 
 
 def test_rate_limit_beyond_the_budget_leaves_it_pending_for_pubsub():
-    notifier, store, sender, clock = make([RateLimited(retry_after=60)], budget=30)
+    notifier, store, _sender, clock = make([RateLimited(retry_after=60)], budget=30)
     event = an_event()
     outcome = notifier.deliver(event)
     assert (outcome.outcome, outcome.must_retry, outcome.svix_status) == ("retried", True, 429)
@@ -166,7 +166,7 @@ def test_rate_limit_beyond_the_budget_leaves_it_pending_for_pubsub():
 
 def test_unavailable_svix_is_retried_with_growing_backoff_within_the_budget():
     errors = [SvixUnavailable("boom", status=503) for _ in range(10)]
-    notifier, store, sender, clock = make(errors, budget=10)
+    notifier, store, _sender, clock = make(errors, budget=10)
     event = an_event()
     outcome = notifier.deliver(event)
     assert outcome.must_retry

@@ -1,0 +1,72 @@
+"""Shared fixtures: the real emulators and the Svix stand-in, started once per test session.
+
+Each test gets clean data: Firestore is emptied and the stand-in reset before it runs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from devstack import emulators
+from devstack.svix_standin import SvixStandin
+
+PROJECT = "notifier-test"
+TOKEN = "testsk_notifier.secret-canary-7f3a9"
+
+
+@pytest.fixture(scope="session")
+def logs_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("logs")
+
+
+@pytest.fixture(scope="session")
+def firestore_emulator(logs_dir) -> Iterator[emulators.Emulator]:
+    emulators.check_prerequisites()
+    emulator = emulators.start_firestore(PROJECT, log_path=logs_dir / "firestore.log")
+    previous = {k: os.environ.get(k) for k in emulator.env}
+    os.environ.update(emulator.env)
+    os.environ["GOOGLE_CLOUD_PROJECT"] = PROJECT
+    try:
+        yield emulator
+    finally:
+        emulator.stop()
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def pubsub_emulator(logs_dir) -> Iterator[emulators.Emulator]:
+    emulators.check_prerequisites()
+    emulator = emulators.start_pubsub(PROJECT, log_path=logs_dir / "pubsub.log")
+    os.environ.update(emulator.env)
+    try:
+        yield emulator
+    finally:
+        emulator.stop()
+
+
+@pytest.fixture
+def db(firestore_emulator):
+    from google.cloud import firestore
+
+    firestore_emulator.reset()
+    return firestore.Client(project=PROJECT)
+
+
+@pytest.fixture(scope="session")
+def svix_server() -> Iterator[SvixStandin]:
+    with SvixStandin(TOKEN) as standin:
+        yield standin
+
+
+@pytest.fixture
+def svix(svix_server) -> SvixStandin:
+    svix_server.reset()
+    return svix_server

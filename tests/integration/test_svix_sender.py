@@ -1,0 +1,130 @@
+"""The Svix adapter through the real SDK against the stand-in: every answer class."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from svix.api import MessageIn, Svix, SvixOptions
+
+from notifier.errors import BadCredentials, Permanent, RateLimited, SvixUnavailable
+from notifier.events import event_from
+from notifier.svix_sender import SvixSender
+from tests import factories
+from tests.conftest import TOKEN
+
+
+def sender_for(svix, token=TOKEN, timeout=2.0):
+    return SvixSender(token, server_url=svix.url, timeout=timeout, retry_schedule=(0.01, 0.02))
+
+
+def an_event(**overrides):
+    return event_from(json.loads(json.dumps(factories.event(**overrides))), max_bytes=2**21)
+
+
+@pytest.fixture
+def app(svix):
+    return sender_for(svix).ensure_application("acme")
+
+
+def test_the_project_application_is_created_once_with_uid_and_name(svix):
+    sender = sender_for(svix)
+    first, second = sender.ensure_application("acme"), sender.ensure_application("acme")
+    assert first == second and first.startswith("app_")
+    assert [(a["uid"], a["name"]) for a in svix.apps()] == [("acme", "acme")]
+
+
+def test_an_event_becomes_one_message_with_its_type_id_payload_and_a_fixed_key(svix, app):
+    event = an_event()
+    sent = sender_for(svix).send(event)
+    assert (sent.status, sent.message_id.startswith("msg_")) == (202, True)
+    [message] = svix.messages()
+    assert (message["eventType"], message["eventId"], message["payload"]) == (
+        event.type,
+        event.id,
+        event.payload,
+    )
+    assert message["idempotency_key"] == f"notifier-{event.id}"
+
+
+def test_an_existing_event_id_is_a_conflict_recorded_with_the_existing_message(svix, app):
+    event = an_event()
+    # Svix already has this eventId under another key (its idempotency window is shorter).
+    svix_client = Svix(TOKEN, SvixOptions(server_url=svix.url))
+    existing = svix_client.message.create(
+        "acme", MessageIn(event_type=event.type, event_id=event.id, payload={"early": True})
+    )
+    again = sender_for(svix).send(event)
+    assert (again.status, again.message_id) == (409, existing.id)
+    assert len(svix.messages()) == 1
+
+
+def test_rate_limit_carries_retry_after(svix, app):
+    svix.set_faults([{"op": "msg.create", "status": 429, "retry_after": 7, "times": 1}])
+    with pytest.raises(RateLimited) as caught:
+        sender_for(svix).send(an_event())
+    assert (caught.value.status, caught.value.retry_after) == (429, 7.0)
+    assert svix.messages() == []
+
+
+def test_server_errors_are_retried_by_the_sdk_then_succeed(svix, app):
+    svix.set_faults([{"op": "msg.create", "status": 503, "times": 2}])
+    assert sender_for(svix).send(an_event()).status == 202
+    assert [c["retry_count"] for c in svix.calls() if c["op"] == "msg.create"] == [0, 1, 2]
+
+
+def test_persistent_server_errors_are_transient(svix, app):
+    svix.set_faults([{"op": "msg.create", "status": 500}])
+    with pytest.raises(SvixUnavailable) as caught:
+        sender_for(svix).send(an_event())
+    assert caught.value.status == 500
+
+
+def test_a_non_json_error_body_is_transient_with_its_status(svix, app):
+    svix.set_faults([{"op": "msg.create", "status": 502, "body": "<html>bad gateway</html>"}])
+    with pytest.raises(SvixUnavailable) as caught:
+        sender_for(svix).send(an_event())
+    assert (caught.value.status, caught.value.detail) == (502, "unreadable answer")
+
+
+def test_a_slow_answer_is_a_timeout(svix, app):
+    svix.set_faults([{"op": "msg.create", "delay": 1.5}])
+    with pytest.raises(SvixUnavailable, match="timeout"):
+        sender_for(svix, timeout=0.3).send(an_event())
+
+
+def test_an_answer_lost_after_acceptance_is_replayed_not_sent_twice(svix, app):
+    svix.set_faults([{"op": "msg.create", "lost": True, "times": 1}])
+    sent = sender_for(svix).send(an_event())
+    assert sent.status == 202
+    assert [m["id"] for m in svix.messages()] == [sent.message_id]
+
+
+@pytest.mark.parametrize("token", ["testsk_wrong"])
+def test_bad_credentials(svix, app, token):
+    with pytest.raises(BadCredentials) as caught:
+        sender_for(svix, token=token).send(an_event())
+    assert caught.value.status == 401
+    assert token not in caught.value.summary() and TOKEN not in caught.value.summary()
+
+
+@pytest.mark.parametrize("status", [400, 404, 422])
+def test_permanent_refusals(svix, app, status):
+    svix.set_faults([{"op": "msg.create", "status": status, "times": 1}])
+    with pytest.raises(Permanent) as caught:
+        sender_for(svix).send(an_event())
+    assert caught.value.status == status
+
+
+def test_a_missing_application_is_created_with_the_message(svix):
+    sent = sender_for(svix).send(an_event(project="newco"))
+    assert sent.status == 202
+    assert [(a["uid"], a["name"]) for a in svix.apps()] == [("newco", "newco")]
+    assert [m["app_uid"] for m in svix.messages()] == ["newco"]
+
+
+def test_payload_over_one_mebibyte_is_permanent(svix, app):
+    big = an_event(data={"blob": "x" * (1024 * 1024 + 10)})
+    with pytest.raises(Permanent) as caught:
+        sender_for(svix).send(big)
+    assert caught.value.status == 413
