@@ -1,0 +1,749 @@
+"""deploy.sh and .gcloudignore, checked offline.
+
+``./deploy.sh --dry-run`` prints every gcloud command (``+ `` prefix, shell-quoted, one per line)
+without running anything, so these tests parse that plan and assert on the commands. They run
+with a scrubbed environment: no credentials, and ``CLOUDSDK_CONFIG`` in a temp dir so no real
+gcloud configuration is read or touched.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import os
+import shlex
+import shutil
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy.sh"
+GCLOUDIGNORE = ROOT / ".gcloudignore"
+
+PROJECT = "demo-proj"
+SA = f"notifier-sa@{PROJECT}.iam.gserviceaccount.com"
+PUBSUB_AGENT = "service-PROJECT_NUMBER@gcp-sa-pubsub.iam.gserviceaccount.com"
+TRIGGER_SUB = f"projects/{PROJECT}/subscriptions/TRIGGER_SUBSCRIPTION"
+OUTCOMES = ("sent", "duplicate", "rejected", "failed", "retried")
+REQUIRED_APIS = {
+    "cloudfunctions.googleapis.com",
+    "run.googleapis.com",
+    "eventarc.googleapis.com",
+    "pubsub.googleapis.com",
+    "firestore.googleapis.com",
+    "secretmanager.googleapis.com",
+    "logging.googleapis.com",
+    "monitoring.googleapis.com",
+    "cloudbuild.googleapis.com",
+    "artifactregistry.googleapis.com",
+}
+# What notifier/config.py computes as the longest delivery with the default Svix retry
+# schedule: the budget, then 4 attempts (1 + 3 SDK retries) of the Svix timeout, plus 0.35 s.
+SVIX_ATTEMPTS = 4
+
+
+# --------------------------------------------------------------------------------------------
+# Running deploy.sh
+# --------------------------------------------------------------------------------------------
+
+
+def scrubbed_env(tmp: Path, path: str | None = None, **extra: str) -> dict[str, str]:
+    """No credentials, no inherited NOTIFIER_*/GOOGLE_* settings, a throwaway gcloud config."""
+    (tmp / "home").mkdir(exist_ok=True)
+    env = {
+        "PATH": path if path is not None else os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp / "home"),
+        "CLOUDSDK_CONFIG": str(tmp / "gcloud-config"),
+        "CLOUDSDK_CORE_CHECK_GCE_METADATA": "false",
+        "CLOUDSDK_CORE_DISABLE_USAGE_REPORTING": "true",
+        "LANG": "C.UTF-8",
+    }
+    env.update(extra)
+    return env
+
+
+@dataclass
+class Plan:
+    """The parsed output of ``deploy.sh --dry-run``."""
+
+    stdout: str
+    stderr: str
+    commands: list[list[str]]
+
+    def find(self, *prefix: str) -> list[list[str]]:
+        return [c for c in self.commands if c[: len(prefix)] == list(prefix)]
+
+    def one(self, *prefix: str) -> list[str]:
+        found = self.find(*prefix)
+        assert len(found) == 1, f"expected one {' '.join(prefix)!r}, got {found}"
+        return found[0]
+
+    def index(self, command: Sequence[str]) -> int:
+        return self.commands.index(list(command))
+
+
+def parse_plan(stdout: str) -> list[list[str]]:
+    commands = []
+    for line in stdout.splitlines():
+        if line.startswith("+ "):
+            commands.append(shlex.split(line[2:], comments=True))
+        else:
+            assert line == "" or line.startswith("#"), f"unexpected dry-run line: {line!r}"
+    return commands
+
+
+def run_deploy(tmp: Path, *args: str, env: dict[str, str] | None = None):
+    return subprocess.run(
+        [str(DEPLOY), *args],
+        env=env if env is not None else scrubbed_env(tmp),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=tmp,
+    )
+
+
+def dry_run(tmp: Path, *args: str, env: dict[str, str] | None = None) -> Plan:
+    result = run_deploy(tmp, "--dry-run", *args, env=env)
+    assert result.returncode == 0, result.stderr
+    return Plan(result.stdout, result.stderr, parse_plan(result.stdout))
+
+
+def flag(command: Sequence[str], name: str) -> str:
+    """Value of --name=value in a command (exactly once)."""
+    values = [a.split("=", 1)[1] for a in command if a.startswith(f"--{name}=")]
+    assert len(values) == 1, f"--{name} appears {len(values)} times in {command}"
+    return values[0]
+
+
+def env_vars(command: Sequence[str]) -> dict[str, str]:
+    return dict(pair.split("=", 1) for pair in flag(command, "set-env-vars").split(","))
+
+
+@pytest.fixture(scope="module")
+def plan(tmp_path_factory) -> Plan:
+    return dry_run(tmp_path_factory.mktemp("deploy"), "--project", PROJECT)
+
+
+# --------------------------------------------------------------------------------------------
+# The event function
+# --------------------------------------------------------------------------------------------
+
+
+def test_event_function_is_deployed_gen2_on_the_topic_with_retries(plan):
+    deploy = plan.one("gcloud", "functions", "deploy", "notifier")
+    for expected in ("--gen2", "--retry"):
+        assert expected in deploy
+    assert flag(deploy, "runtime") == "python311"
+    assert flag(deploy, "entry-point") == "on_event"
+    assert flag(deploy, "trigger-topic") == "platform-events"
+    assert flag(deploy, "region") == "europe-west1"
+    assert flag(deploy, "project") == PROJECT
+    assert flag(deploy, "source") == "."
+    # A dedicated identity, both for running and for the Eventarc trigger.
+    assert flag(deploy, "service-account") == SA
+    assert flag(deploy, "trigger-service-account") == SA
+    # Only Eventarc/Pub/Sub of the project can reach it.
+    assert flag(deploy, "ingress-settings") == "internal-only"
+
+
+def test_svix_token_comes_from_secret_manager_never_from_env_vars(plan):
+    deploys = plan.find("gcloud", "functions", "deploy")
+    assert len(deploys) == 3
+    for deploy in deploys:
+        assert flag(deploy, "set-secrets") == "SVIX_API_KEY=svix-api-key:latest"
+        assert "SVIX_API_KEY" not in env_vars(deploy)
+        assert "SVIX_API_KEY=" not in flag(deploy, "set-env-vars")
+    # The secret is checked for existence only, never read.
+    assert not [c for c in plan.commands if "versions" in c and "access" in c]
+    assert plan.find("gcloud", "secrets", "describe", "svix-api-key")
+
+
+def test_a_local_svix_token_never_leaks_into_the_plan(tmp_path):
+    canary = "testsk_canary-do-not-print-4711"
+    env = scrubbed_env(tmp_path, SVIX_API_KEY=canary)
+    result = run_deploy(tmp_path, "--dry-run", "--project", PROJECT, env=env)
+    assert result.returncode == 0, result.stderr
+    assert canary not in result.stdout + result.stderr
+
+
+def test_runtime_environment_of_the_functions(plan):
+    env = env_vars(plan.one("gcloud", "functions", "deploy", "notifier"))
+    assert env["GOOGLE_CLOUD_PROJECT"] == PROJECT  # python311 does not set it itself
+    assert env["FIRESTORE_DATABASE"] == "(default)"
+    assert env["NOTIFIER_RETRY_BUDGET_SECONDS"] == "30"
+    assert env["NOTIFIER_LEASE_SECONDS"] == "120"
+    assert env["NOTIFIER_SVIX_TIMEOUT_SECONDS"] == "10"
+    assert env["NOTIFIER_RECORD_TTL_DAYS"] == "30"
+    assert env["NOTIFIER_LOG_LEVEL"] == "INFO"
+    assert "SVIX_SERVER_URL" not in env  # optional: only when given
+
+
+def test_chosen_limits_are_consistent(plan):
+    for deploy in plan.find("gcloud", "functions", "deploy"):
+        env = env_vars(deploy)
+        timeout = int(flag(deploy, "timeout").removesuffix("s"))
+        budget = int(env["NOTIFIER_RETRY_BUDGET_SECONDS"])
+        svix_timeout = int(env["NOTIFIER_SVIX_TIMEOUT_SECONDS"])
+        lease = int(env["NOTIFIER_LEASE_SECONDS"])
+        assert timeout > budget + SVIX_ATTEMPTS * svix_timeout + 1
+        assert lease > timeout
+        assert timeout < 600  # below the Pub/Sub push ack deadline
+        concurrency = int(flag(deploy, "concurrency"))
+        assert concurrency > 1
+        assert float(flag(deploy, "cpu")) >= 1  # required for concurrency > 1
+        assert env["THREADS"] == str(concurrency)
+        assert flag(deploy, "memory")
+        assert int(flag(deploy, "max-instances")) >= 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--timeout=60"], "longest delivery"),
+        (["--retry-budget-seconds=100"], "longest delivery"),
+        (["--lease-seconds=90"], "lease"),
+        (["--concurrency=5", "--cpu=0.5"], "cpu"),
+        (["--max-delivery-attempts=3"], "max-delivery-attempts"),
+        (["--function-name=Bad_Name"], "function-name"),
+        (["--svix-server-url=https://a,b"], "svix-server-url"),
+        (["--log-level=LOUD"], "log-level"),
+        (["--no-such-flag"], "unknown option"),
+        (["--assume-existing"], None),  # only valid with --dry-run; checked below
+    ],
+)
+def test_invalid_settings_are_refused_before_anything_runs(tmp_path, args, message):
+    if message is None:
+        result = run_deploy(tmp_path, "--project", PROJECT, *args)
+        message = "--dry-run"
+    else:
+        result = run_deploy(tmp_path, "--dry-run", "--project", PROJECT, *args)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert "+ gcloud" not in result.stdout
+
+
+# --------------------------------------------------------------------------------------------
+# Pub/Sub: topics, dead-lettering, IAM for the Pub/Sub service agent
+# --------------------------------------------------------------------------------------------
+
+
+def test_dead_letter_topic_and_its_subscription(plan):
+    assert plan.one("gcloud", "pubsub", "topics", "create", "platform-events")
+    assert plan.one("gcloud", "pubsub", "topics", "create", "platform-events-dead-letter")
+    sub = plan.one("gcloud", "pubsub", "subscriptions", "create", "platform-events-dead-letter-sub")
+    assert flag(sub, "topic") == "platform-events-dead-letter"
+    assert flag(sub, "message-retention-duration") == "7d"
+    assert flag(sub, "expiration-period") == "never"
+
+
+def test_trigger_subscription_is_found_through_eventarc_and_gets_a_dead_letter_policy(plan):
+    describe_fn = plan.one("gcloud", "functions", "describe", "notifier")
+    assert flag(describe_fn, "format") == "value(eventTrigger.trigger)"
+    describe_trigger = plan.one("gcloud", "eventarc", "triggers", "describe", "TRIGGER_ID")
+    assert flag(describe_trigger, "format") == "value(transport.pubsub.subscription)"
+    assert flag(describe_trigger, "location") == "europe-west1"
+
+    update = plan.one("gcloud", "pubsub", "subscriptions", "update", TRIGGER_SUB)
+    assert (
+        flag(update, "dead-letter-topic")
+        == f"projects/{PROJECT}/topics/platform-events-dead-letter"
+    )
+    assert flag(update, "max-delivery-attempts") == "10"
+    assert flag(update, "min-retry-delay") == "10s"
+    assert flag(update, "max-retry-delay") == "600s"
+    assert int(flag(update, "ack-deadline")) == 600
+
+    deploy = plan.one("gcloud", "functions", "deploy", "notifier")
+    dlt = plan.one("gcloud", "pubsub", "topics", "create", "platform-events-dead-letter")
+    assert plan.index(dlt) < plan.index(deploy) < plan.index(describe_fn) < plan.index(update)
+
+
+def test_pubsub_service_agent_may_forward_dead_letters(plan):
+    publisher = plan.one(
+        "gcloud", "pubsub", "topics", "add-iam-policy-binding", "platform-events-dead-letter"
+    )
+    assert flag(publisher, "member") == f"serviceAccount:{PUBSUB_AGENT}"
+    assert flag(publisher, "role") == "roles/pubsub.publisher"
+    subscriber = plan.one(
+        "gcloud", "pubsub", "subscriptions", "add-iam-policy-binding", TRIGGER_SUB
+    )
+    assert flag(subscriber, "member") == f"serviceAccount:{PUBSUB_AGENT}"
+    assert flag(subscriber, "role") == "roles/pubsub.subscriber"
+    assert plan.one("gcloud", "projects", "describe", PROJECT)  # where PROJECT_NUMBER comes from
+
+
+# --------------------------------------------------------------------------------------------
+# Service account and IAM
+# --------------------------------------------------------------------------------------------
+
+
+def test_dedicated_service_account_with_least_privilege(plan):
+    assert plan.one("gcloud", "iam", "service-accounts", "create", "notifier-sa")
+    project_grants = plan.find("gcloud", "projects", "add-iam-policy-binding")
+    assert [(flag(g, "member"), flag(g, "role")) for g in project_grants] == [
+        (f"serviceAccount:{SA}", "roles/datastore.user")
+    ]
+    secret = plan.one("gcloud", "secrets", "add-iam-policy-binding", "svix-api-key")
+    assert flag(secret, "member") == f"serviceAccount:{SA}"
+    assert flag(secret, "role") == "roles/secretmanager.secretAccessor"
+    # The trigger identity may invoke the event function's service, nothing else.
+    invoker = plan.one("gcloud", "functions", "add-invoker-policy-binding", "notifier")
+    assert flag(invoker, "member") == f"serviceAccount:{SA}"
+    # Pub/Sub signs push requests as the trigger SA: token creator on that SA only.
+    token = plan.one("gcloud", "iam", "service-accounts", "add-iam-policy-binding", SA)
+    assert flag(token, "member") == f"serviceAccount:{PUBSUB_AGENT}"
+    assert flag(token, "role") == "roles/iam.serviceAccountTokenCreator"
+    for command in plan.commands:
+        joined = " ".join(command)
+        assert "roles/owner" not in joined
+        assert "roles/editor" not in joined
+
+
+def test_required_apis_are_enabled_first(plan):
+    enable = plan.one("gcloud", "services", "enable")
+    assert set(enable) >= REQUIRED_APIS
+    assert plan.index(enable) == 0
+
+
+def test_secret_is_checked_before_the_functions_are_deployed(plan):
+    check = plan.one("gcloud", "secrets", "describe", "svix-api-key")
+    first_deploy = plan.find("gcloud", "functions", "deploy")[0]
+    assert plan.index(check) < plan.index(first_deploy)
+
+
+# --------------------------------------------------------------------------------------------
+# HTTP functions
+# --------------------------------------------------------------------------------------------
+
+
+def test_http_functions_require_authentication(plan):
+    for name, entry_point in (
+        ("notifier-notifications", "notifications"),
+        ("notifier-app-portal", "app_portal"),
+    ):
+        deploy = plan.one("gcloud", "functions", "deploy", name)
+        assert flag(deploy, "entry-point") == entry_point
+        assert "--trigger-http" in deploy
+        assert "--no-allow-unauthenticated" in deploy
+        assert "--allow-unauthenticated" not in deploy
+        assert "--gen2" in deploy
+        assert flag(deploy, "runtime") == "python311"
+        assert flag(deploy, "service-account") == SA
+        assert flag(deploy, "set-secrets") == "SVIX_API_KEY=svix-api-key:latest"
+    # Without --invoker nobody but project owners may call them.
+    assert not plan.find("gcloud", "functions", "add-invoker-policy-binding", "notifier-app-portal")
+
+
+def test_invokers_are_granted_on_the_http_functions_only(tmp_path):
+    member = "serviceAccount:platform@other.iam.gserviceaccount.com"
+    plan = dry_run(tmp_path, "--project", PROJECT, f"--invoker={member}")
+    granted = {
+        c[3]
+        for c in plan.find("gcloud", "functions", "add-invoker-policy-binding")
+        if flag(c, "member") == member
+    }
+    assert granted == {"notifier-notifications", "notifier-app-portal"}
+
+
+# --------------------------------------------------------------------------------------------
+# Firestore
+# --------------------------------------------------------------------------------------------
+
+
+def test_firestore_ttl_policies(plan):
+    for collection in ("notifications", "rejected"):
+        [ttl] = [
+            c
+            for c in plan.find("gcloud", "firestore", "fields", "ttls", "update", "expires_at")
+            if flag(c, "collection-group") == collection
+        ]
+        assert "--enable-ttl" in ttl
+        assert flag(ttl, "database") == "(default)"
+
+
+def test_firestore_database_is_created_only_when_missing(plan):
+    describe = plan.one("gcloud", "firestore", "databases", "describe")
+    create = plan.one("gcloud", "firestore", "databases", "create")
+    assert plan.index(describe) < plan.index(create)
+    assert flag(create, "location") == "europe-west1"
+    assert flag(create, "type") == "firestore-native"
+
+
+# --------------------------------------------------------------------------------------------
+# Observability
+# --------------------------------------------------------------------------------------------
+
+
+def test_five_log_based_metrics_on_the_outcome_field(plan):
+    metrics = plan.find("gcloud", "logging", "metrics", "create")
+    assert sorted(c[4] for c in metrics) == sorted(f"notifier_{o}" for o in OUTCOMES)
+    for command in metrics:
+        outcome = command[4].removeprefix("notifier_")
+        log_filter = flag(command, "log-filter")
+        assert f'jsonPayload.outcome="{outcome}"' in log_filter
+        assert 'resource.type="cloud_run_revision"' in log_filter
+        assert 'resource.labels.service_name="notifier"' in log_filter
+
+
+def test_alert_policy_on_failures_is_looked_up_by_display_name(plan):
+    lookup = plan.one("gcloud", "alpha", "monitoring", "policies", "list")
+    create = plan.one("gcloud", "alpha", "monitoring", "policies", "create")
+    assert plan.index(lookup) < plan.index(create)
+    policy = json.loads(flag(create, "policy"))
+    assert flag(lookup, "filter") == f'displayName="{policy["displayName"]}"'
+    filters = [c["conditionThreshold"]["filter"] for c in policy["conditions"]]
+    assert any('metric.type="logging.googleapis.com/user/notifier_failed"' in f for f in filters)
+    assert any("platform-events-dead-letter-sub" in f for f in filters)
+    assert policy["combiner"] == "OR"
+    assert policy["notificationChannels"] == []
+    # The metric must exist before a policy can refer to it.
+    metric = plan.one("gcloud", "logging", "metrics", "create", "notifier_failed")
+    assert plan.index(metric) < plan.index(create)
+
+
+def test_alert_email_gets_a_notification_channel(tmp_path):
+    plan = dry_run(tmp_path, "--project", PROJECT, "--alert-email=oncall@example.com")
+    lookup = plan.one("gcloud", "beta", "monitoring", "channels", "list")
+    assert "oncall@example.com" in flag(lookup, "filter")
+    channel = plan.one("gcloud", "beta", "monitoring", "channels", "create")
+    assert flag(channel, "type") == "email"
+    assert flag(channel, "channel-labels") == "email_address=oncall@example.com"
+    policy = json.loads(
+        flag(plan.one("gcloud", "alpha", "monitoring", "policies", "create"), "policy")
+    )
+    assert policy["notificationChannels"] == [
+        f"projects/{PROJECT}/notificationChannels/ALERT_EMAIL_CHANNEL_ID"
+    ]
+
+
+def test_existing_notification_channels_are_used(tmp_path):
+    channel = f"projects/{PROJECT}/notificationChannels/123"
+    plan = dry_run(tmp_path, "--project", PROJECT, "--notification-channel", channel)
+    policy = json.loads(
+        flag(plan.one("gcloud", "alpha", "monitoring", "policies", "create"), "policy")
+    )
+    assert policy["notificationChannels"] == [channel]
+    assert not plan.find("gcloud", "beta", "monitoring", "channels")
+
+
+# --------------------------------------------------------------------------------------------
+# Dry-run behaviour, idempotency, configuration
+# --------------------------------------------------------------------------------------------
+
+
+def test_every_line_is_a_comment_or_a_quoted_gcloud_command(plan):
+    assert plan.commands
+    assert all(c[0] == "gcloud" for c in plan.commands)
+    assert all(f"--project={PROJECT}" in c or PROJECT in c for c in plan.commands)
+
+
+def test_dry_run_is_deterministic(tmp_path, plan):
+    again = dry_run(tmp_path, "--project", PROJECT)
+    assert again.stdout == plan.stdout
+
+
+def test_dry_run_needs_no_gcloud_at_all(tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("bash", "dirname"):
+        (bin_dir / tool).symlink_to(shutil.which(tool))
+    plan = dry_run(tmp_path, "--project", PROJECT, env=scrubbed_env(tmp_path, path=str(bin_dir)))
+    assert plan.find("gcloud", "functions", "deploy", "notifier")
+
+
+def test_a_re_run_updates_instead_of_creating(tmp_path):
+    plan = dry_run(tmp_path, "--project", PROJECT, "--assume-existing")
+    creates = [c[:4] for c in plan.commands if "create" in c[:5]]
+    assert creates == [["gcloud", "beta", "services", "identity"]]  # itself idempotent
+    assert len(plan.find("gcloud", "logging", "metrics", "update")) == 5
+    assert plan.find(
+        "gcloud", "pubsub", "subscriptions", "update", "platform-events-dead-letter-sub"
+    )
+    policy_name = f"projects/{PROJECT}/alertPolicies/ALERT_POLICY_ID"
+    update = plan.one("gcloud", "alpha", "monitoring", "policies", "update", policy_name)
+    assert json.loads(flag(update, "policy"))["conditions"]
+    assert not plan.find("gcloud", "firestore", "fields", "ttls", "update")  # already ACTIVE
+    # Deploys, IAM bindings and the dead-letter policy are re-applied as they are.
+    assert len(plan.find("gcloud", "functions", "deploy")) == 3
+    assert plan.find("gcloud", "pubsub", "subscriptions", "update", TRIGGER_SUB)
+
+
+def test_flags_override_defaults(tmp_path):
+    plan = dry_run(
+        tmp_path,
+        "--project=other-proj",
+        "--region=us-central1",
+        "--topic=orders",
+        "--function-name=notifier-staging",
+        "--secret=svix-staging",
+        "--svix-server-url=https://api.eu.svix.com",
+        "--max-instances=3",
+        "--max-delivery-attempts=5",
+    )
+    deploy = plan.one("gcloud", "functions", "deploy", "notifier-staging")
+    assert flag(deploy, "region") == "us-central1"
+    assert flag(deploy, "project") == "other-proj"
+    assert flag(deploy, "trigger-topic") == "orders"
+    assert flag(deploy, "max-instances") == "3"
+    assert flag(deploy, "set-secrets") == "SVIX_API_KEY=svix-staging:latest"
+    assert (
+        flag(deploy, "service-account") == "notifier-staging-sa@other-proj.iam.gserviceaccount.com"
+    )
+    assert env_vars(deploy)["SVIX_SERVER_URL"] == "https://api.eu.svix.com"
+    assert plan.one("gcloud", "pubsub", "topics", "create", "orders-dead-letter")
+    assert plan.one("gcloud", "pubsub", "subscriptions", "create", "orders-dead-letter-sub")
+    update = plan.one(
+        "gcloud",
+        "pubsub",
+        "subscriptions",
+        "update",
+        "projects/other-proj/subscriptions/TRIGGER_SUBSCRIPTION",
+    )
+    assert flag(update, "max-delivery-attempts") == "5"
+    assert plan.one("gcloud", "functions", "deploy", "notifier-staging-notifications")
+    assert {c[4] for c in plan.find("gcloud", "logging", "metrics", "create")} == {
+        f"notifier_staging_{o}" for o in OUTCOMES
+    }
+    for command in plan.commands:
+        if "--region=europe-west1" in command or "--location=europe-west1" in command:
+            pytest.fail(f"default region left in {command}")
+
+
+def test_environment_variables_configure_and_flags_win(tmp_path):
+    env = scrubbed_env(
+        tmp_path,
+        GOOGLE_CLOUD_PROJECT="env-proj",
+        NOTIFIER_REGION="asia-east1",
+        NOTIFIER_TOPIC="t-env",
+    )
+    plan = dry_run(tmp_path, "--region", "us-east1", env=env)
+    deploy = plan.one("gcloud", "functions", "deploy", "notifier")
+    assert flag(deploy, "project") == "env-proj"
+    assert flag(deploy, "region") == "us-east1"
+    assert flag(deploy, "trigger-topic") == "t-env"
+
+
+def test_a_project_is_required(tmp_path):
+    result = run_deploy(tmp_path, "--dry-run")
+    assert result.returncode != 0
+    assert "--project" in result.stderr
+    assert "+ gcloud" not in result.stdout
+
+
+def test_help(tmp_path):
+    result = run_deploy(tmp_path, "--help")
+    assert result.returncode == 0
+    for option in ("--project", "--region", "--topic", "--function-name", "--secret", "--dry-run"):
+        assert option in result.stdout
+
+
+# --------------------------------------------------------------------------------------------
+# A real (non-dry) run against a stub gcloud: the plan is exactly what gets executed
+# --------------------------------------------------------------------------------------------
+
+# Logs its arguments (unit separator between them, record separator after) and answers the
+# lookups deploy.sh makes. STUB_MODE=existing: everything exists already (a re-run).
+STUB_GCLOUD = r"""#!/usr/bin/env bash
+printf '%s\x1f' "$@" >>"$STUB_LOG"
+printf '\x1e' >>"$STUB_LOG"
+words=" $(printf '%s ' "$@" | sed -E 's/--[^ ]*//g' | tr -s ' ') "
+ex() { [[ $STUB_MODE == existing ]] && echo "$1"; return 0; }
+case "$words" in
+  " secrets describe "*) [[ $STUB_SECRET == 1 ]] ;;
+  " projects describe "*) echo 123456 ;;
+  " functions describe "*) echo projects/demo-proj/locations/europe-west1/triggers/notifier-abc ;;
+  " eventarc triggers describe "*)
+    echo projects/demo-proj/subscriptions/eventarc-europe-west1-notifier-abc-sub-001 ;;
+  " firestore indexes fields describe "*) ex ACTIVE ;;
+  " alpha monitoring policies list "*) ex projects/demo-proj/alertPolicies/ALERT_POLICY_ID ;;
+  " beta monitoring channels list "*)
+    ex projects/demo-proj/notificationChannels/ALERT_EMAIL_CHANNEL_ID ;;
+  " beta monitoring channels create "*)
+    echo projects/demo-proj/notificationChannels/ALERT_EMAIL_CHANNEL_ID ;;
+  *" describe "*) [[ $STUB_MODE == existing ]] ;;
+esac
+"""
+
+LOOKED_UP = {
+    "PROJECT_NUMBER": "123456",
+    "TRIGGER_ID": "notifier-abc",
+    "TRIGGER_SUBSCRIPTION": "eventarc-europe-west1-notifier-abc-sub-001",
+}
+
+
+def run_with_stub(tmp: Path, mode: str, *args: str, secret: bool = True):
+    bin_dir = tmp / "stub-bin"
+    bin_dir.mkdir(exist_ok=True)
+    stub = bin_dir / "gcloud"
+    stub.write_text(STUB_GCLOUD)
+    stub.chmod(0o755)
+    log = tmp / f"gcloud-{mode}.log"
+    log.write_text("")
+    env = scrubbed_env(
+        tmp,
+        path=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
+        STUB_LOG=str(log),
+        STUB_MODE=mode,
+        STUB_SECRET="1" if secret else "0",
+    )
+    result = run_deploy(tmp, *args, env=env)
+    records = log.read_text().split("\x1e")[:-1]
+    executed = [record.split("\x1f")[:-1] for record in records]
+    return result, executed
+
+
+def with_looked_up_values(commands: list[list[str]]) -> list[list[str]]:
+    def fill(arg: str) -> str:
+        for placeholder, value in LOOKED_UP.items():
+            arg = arg.replace(placeholder, value)
+        return arg
+
+    return [[fill(a) for a in command[1:]] for command in commands]
+
+
+@pytest.mark.parametrize("mode", ["fresh", "existing"])
+def test_a_real_run_executes_exactly_the_dry_run_plan(tmp_path, mode):
+    args = ["--project", PROJECT, "--alert-email=oncall@example.com"]
+    extra = ["--assume-existing"] if mode == "existing" else []
+    plan = dry_run(tmp_path, *args, *extra)
+    result, executed = run_with_stub(tmp_path, mode, *args)
+    assert result.returncode == 0, result.stderr
+    assert executed == with_looked_up_values(plan.commands)
+    # The trace of a real run goes to stderr, in the same format.
+    assert "+ gcloud functions deploy notifier " in result.stderr
+
+
+def test_a_real_run_stops_with_instructions_when_the_secret_is_missing(tmp_path):
+    result, executed = run_with_stub(tmp_path, "fresh", "--project", PROJECT, secret=False)
+    assert result.returncode != 0
+    assert 'printf %s "$TOKEN" | gcloud secrets create svix-api-key --data-file=-' in (
+        result.stderr
+    )
+    assert not [c for c in executed if c[:2] == ["functions", "deploy"]]
+
+
+# --------------------------------------------------------------------------------------------
+# Static checks
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck is not installed")
+def test_shellcheck_is_clean():
+    result = subprocess.run(
+        ["shellcheck", str(DEPLOY)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_script_is_strict_and_executable():
+    text = DEPLOY.read_text()
+    assert text.startswith("#!/usr/bin/env bash\n")
+    assert "\nset -euo pipefail\n" in text
+    assert os.access(DEPLOY, os.X_OK)
+
+
+# --------------------------------------------------------------------------------------------
+# .gcloudignore
+# --------------------------------------------------------------------------------------------
+
+NEEDED = {"main.py", "notifier/__init__.py", "schemas/event.schema.json", "requirements.txt"}
+EXCLUDED = [
+    "tests/x.py",
+    "tests/unit/test_x.py",
+    "devstack/x.py",
+    ".venv/x",
+    ".venv/lib/python3.11/site-packages/x.py",
+    "samples/x.json",
+    "samples/events/y.json",
+    "benchmarks/x.py",
+    "README.md",
+    "Makefile",
+    "deploy.sh",
+    "requirements-dev.txt",
+    "pyproject.toml",
+    ".ci/run",
+    ".git/HEAD",
+    ".gitignore",
+    "docs/index.md",
+    ".pytest_cache/x",
+    "notifier/__pycache__/x.cpython-311.pyc",
+    "schemas/README.md",
+]
+
+
+def list_files_for_upload(directory: Path, tmp: Path) -> set[str]:
+    result = subprocess.run(
+        ["gcloud", "meta", "list-files-for-upload", str(directory)],
+        env=scrubbed_env(tmp),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return {
+        line.strip().replace(os.sep, "/") for line in result.stdout.splitlines() if line.strip()
+    }
+
+
+@pytest.mark.skipif(shutil.which("gcloud") is None, reason="gcloud CLI is not installed")
+def test_gcloudignore_uploads_exactly_what_the_function_needs(tmp_path):
+    source = tmp_path / "src"
+    for name in [*NEEDED, *EXCLUDED]:
+        path = source / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("# stand-in\n")
+    shutil.copy(GCLOUDIGNORE, source / ".gcloudignore")
+    assert list_files_for_upload(source, tmp_path) == NEEDED
+
+
+@pytest.mark.skipif(shutil.which("gcloud") is None, reason="gcloud CLI is not installed")
+def test_real_tree_uploads_only_runtime_files(tmp_path):
+    uploaded = list_files_for_upload(ROOT, tmp_path)
+    assert "main.py" in uploaded
+    for name in uploaded:
+        top = name.split("/", 1)[0]
+        assert name in {"main.py", "requirements.txt"} or top in {"notifier", "schemas"}, name
+        assert "__pycache__" not in name
+
+
+# --------------------------------------------------------------------------------------------
+# Heavy: every planned command is accepted by the real gcloud CLI (offline).
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.environ.get("NOTIFIER_HEAVY") != "1", reason="set NOTIFIER_HEAVY=1")
+@pytest.mark.skipif(shutil.which("gcloud") is None, reason="gcloud CLI is not installed")
+def test_gcloud_accepts_every_planned_command(tmp_path):
+    """Each command reaches gcloud's authentication step, i.e. its arguments parse.
+
+    Without credentials (and with the metadata server and any proxy disabled) nothing can be
+    changed anywhere; an argument error would be reported before authentication.
+    """
+    commands: dict[tuple[str, ...], None] = {}
+    for args in (
+        ["--project", PROJECT, "--alert-email=ops@example.com", "--invoker=group:ops@example.com"],
+        ["--project", PROJECT, "--assume-existing", "--svix-server-url=https://api.eu.svix.com"],
+    ):
+        for command in dry_run(tmp_path, *args).commands:
+            commands[tuple(command)] = None
+    env = scrubbed_env(tmp_path, HTTPS_PROXY="http://127.0.0.1:9", HTTP_PROXY="http://127.0.0.1:9")
+
+    def attempt(command: tuple[str, ...]) -> tuple[tuple[str, ...], int, str]:
+        result = subprocess.run(
+            list(command), env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path
+        )
+        return command, result.returncode, result.stderr
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(attempt, commands))
+    for command, returncode, stderr in results:
+        assert returncode != 0, f"ran without credentials?! {command}"
+        assert "active account" in stderr or "gcloud auth login" in stderr, (command, stderr)
