@@ -16,7 +16,6 @@ import signal
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from google.cloud.firestore_v1 import FieldFilter
 
@@ -100,7 +99,7 @@ def report(db, standin: SvixStandin, messages: list[Published]) -> bool:
         rows.append((m.label, m.project, m.event_type, result, "ok" if good else "UNEXPECTED"))
     headers = ("message", "project", "event type", "what happened", "")
     widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
-    line = "  ".join("{:<%d}" % w for w in widths)
+    line = "  ".join(f"{{:<{w}}}" for w in widths)
     print(line.format(*headers))
     print(line.format(*("-" * w for w in widths)))
     for row in rows:
