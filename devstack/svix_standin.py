@@ -574,6 +574,8 @@ class SvixStandin:
         self._idempotency = _Idempotency()
         self._calls: list[dict[str, Any]] = []
         self._calls_lock = threading.Lock()
+        self._busy = threading.Condition()
+        self._inflight = 0
         self._server = _Server((host, port), self)
         self.url = f"http://{host}:{self._server.server_address[1]}"
         self._thread: threading.Thread | None = None
@@ -610,8 +612,15 @@ class SvixStandin:
     def clear_faults(self) -> None:
         self._faults.set(())
 
-    def reset(self) -> None:
-        """Forget apps, messages, idempotency cache, fault rules and recorded calls."""
+    def reset(self, drain: float = 10.0) -> None:
+        """Forget apps, messages, idempotency cache, fault rules and recorded calls.
+
+        Waits (up to ``drain`` seconds) for API requests still being answered, such as slow
+        ones whose client gave up: they would otherwise land in the state after the reset.
+        """
+        self.clear_faults()
+        with self._busy:
+            self._busy.wait_for(lambda: self._inflight == 0, timeout=drain)
         self._store.clear()
         self._idempotency.clear()
         self.clear_faults()
@@ -635,6 +644,16 @@ class SvixStandin:
         return self._serve_api(request)
 
     def _serve_api(self, request: _Request) -> Answer | None:
+        with self._busy:
+            self._inflight += 1
+        try:
+            return self._answer_api(request)
+        finally:
+            with self._busy:
+                self._inflight -= 1
+                self._busy.notify_all()
+
+    def _answer_api(self, request: _Request) -> Answer | None:
         at = time.monotonic()
         op, params = _route(request.method, request.url.path)
         rule = self._faults.pick(op) if op else None
