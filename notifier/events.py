@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,6 +21,12 @@ from notifier.schema import validation_errors
 # Schema patterns use `$`, which Python lets match before a trailing newline: check again strictly.
 # These ids become Firestore document ids and Svix identifiers, so nothing else may pass.
 SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+# Svix refuses a uid that starts like its own ids ("Uids are not allowed to have the same prefix as
+# the ID"): the project is the application's uid and the event id the message's eventId.
+SVIX_RESERVED_PREFIXES = {"id": "msg_", "project": "app_"}
+# Real events nest a few levels. Svix's JSON parser stops at 128 levels, the SDK's serialiser at
+# 255, many customers' parsers at 100: anything deeper could never be delivered.
+MAX_DEPTH = 64
 
 
 @dataclass(frozen=True)
@@ -85,11 +92,13 @@ def parse_event(raw: bytes, *, max_bytes: int) -> Event:
     except UnicodeDecodeError:
         raise Rejected("not_utf8", "the message is not UTF-8 text") from None
     try:
-        document = json.loads(text)
+        document = json.loads(text, parse_constant=_not_json, parse_float=_finite)
     except RecursionError:
         raise Rejected("too_deep", "the JSON is nested too deeply to process") from None
     except ValueError as exc:
-        raise Rejected("not_json", f"the message is not JSON ({exc.msg})") from None
+        # Not only JSONDecodeError: an over-long integer or NaN raises a plain ValueError.
+        why = getattr(exc, "msg", None) or str(exc).split(":", 1)[0]
+        raise Rejected("not_json", f"the message is not JSON ({why[:100]})") from None
     if not isinstance(document, dict):
         raise Rejected("not_object", f"the JSON is a {type(document).__name__}, not an object")
     return event_from(document, max_bytes=max_bytes)
@@ -97,6 +106,8 @@ def parse_event(raw: bytes, *, max_bytes: int) -> Event:
 
 def event_from(document: dict[str, Any], *, max_bytes: int) -> Event:
     """Validates a parsed event; also the entry for callers that already hold JSON (HTTP)."""
+    if _too_deep(document):
+        raise Rejected("too_deep", f"the JSON is nested more than {MAX_DEPTH} levels deep")
     errors = validation_errors(document)
     if errors:
         raise Rejected("schema_invalid", f"{len(errors)} schema error(s)", errors=errors)
@@ -107,10 +118,21 @@ def event_from(document: dict[str, Any], *, max_bytes: int) -> Event:
                 f"{name} is not a safe identifier",
                 errors=[f"/{name}: must match {SAFE_ID.pattern}"],
             )
+    for name, prefix in SVIX_RESERVED_PREFIXES.items():
+        if document[name].startswith(prefix):
+            raise Rejected(
+                "unsafe_id",
+                f"{name} starts with {prefix!r}, which Svix reserves for its own ids",
+                errors=[f"/{name}: must not start with {prefix!r}"],
+            )
     try:
-        body = json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+        body = json.dumps(
+            document, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        ).encode()
+    except UnicodeEncodeError:
+        raise Rejected("not_utf8", "the event holds text that is not valid Unicode") from None
     except (RecursionError, ValueError):
-        raise Rejected("too_deep", "the event cannot be serialised") from None
+        raise Rejected("not_json", "the event holds values that JSON cannot carry") from None
     if len(body) > max_bytes:
         raise Rejected("too_large", f"the event is {len(body)} bytes; the limit is {max_bytes}")
     return Event(
@@ -121,6 +143,29 @@ def event_from(document: dict[str, Any], *, max_bytes: int) -> Event:
         payload=document,
         body=body,
     )
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("number out of range")
+    return value
+
+
+def _too_deep(document: Any) -> bool:
+    """Iterative, so that the check itself cannot exhaust the stack."""
+    stack = [(document, 1)] if isinstance(document, dict | list) else []
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return True
+        children = value.values() if isinstance(value, dict) else value
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
 
 
 def decode(envelope: object, *, max_bytes: int) -> Event:
