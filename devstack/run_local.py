@@ -1,9 +1,11 @@
-"""``make run`` / ``make serve``: the function on its real dependencies, shown working.
+"""``make run`` / ``make serve``: the functions on their real dependencies, shown working.
 
 Starts the Firestore and Pub/Sub emulators and the Svix stand-in, serves ``on_event`` under
 functions-framework, wires a Pub/Sub push subscription (with a retry policy) to it, publishes the
-sample events plus a duplicate and two bad messages, and prints what happened to each. Everything
-it started is stopped on the way out, by process group.
+sample events plus a duplicate and two bad messages, and prints what happened to each. Then it
+serves the HTTP functions ``notifications`` and ``app_portal`` and calls them as a client would
+(a new event, the same again, a bad one, portal links). Everything it started is stopped on the
+way out, by process group.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import sys
 import time
 from dataclasses import dataclass
 
+import httpx
 from google.cloud.firestore_v1 import FieldFilter
 
 from devstack import emulators
@@ -97,14 +100,65 @@ def report(db, standin: SvixStandin, messages: list[Published]) -> bool:
             result = f"rejected: {reason}" if good else "not rejected"
         ok &= good
         rows.append((m.label, m.project, m.event_type, result, "ok" if good else "UNEXPECTED"))
-    headers = ("message", "project", "event type", "what happened", "")
+    _table(("message", "project", "event type", "what happened", ""), rows)
+    return ok
+
+
+HTTP_FUNCTIONS = ("notifications", "app_portal")
+
+
+def show_http(notifications_url: str, portal_url: str, standin: SvixStandin) -> bool:
+    """Calls the HTTP functions as a client would; prints each answer and whether it is right."""
+    event = json.loads((SAMPLES / "03-payment.succeeded.json").read_text())
+    event["id"] = "evt_http_demo_1"  # new: not among the published events
+    invalid = {**event, "id": "evt_http_demo_2", "time": "last tuesday"}
+    calls = [
+        ("POST /notifications  a new event", 201, "post", "/notifications", json.dumps(event)),
+        ("POST /notifications  the same again", 200, "post", "/notifications", json.dumps(event)),
+        ("POST /notifications  schema-invalid", 400, "post", "/notifications", json.dumps(invalid)),
+        ("GET /app-portal?project=acme", 200, "get", "/app-portal?project=acme", None),
+        ("GET /app-portal?project=nobody", 404, "get", "/app-portal?project=nobody", None),
+    ]
+    rows, ok = [], True
+    with httpx.Client(timeout=60) as client:
+        for label, expected, method, path, body in calls:
+            base = notifications_url if path.startswith("/notifications") else portal_url
+            headers = {"Content-Type": "application/json"}
+            answer = client.request(method, base + path, content=body, headers=headers)
+            good = answer.status_code == expected
+            ok &= good
+            rows.append(
+                (label, answer.status_code, _summary(answer), "ok" if good else "UNEXPECTED")
+            )
+    count = sum(1 for m in standin.messages() if m["eventId"] == event["id"])
+    ok &= count == 1
+    rows.append(
+        ("Svix messages for the POSTed event", count, "", "ok" if count == 1 else "UNEXPECTED")
+    )
+    _table(("HTTP request", "answer", "what it said", ""), rows)
+    return ok
+
+
+def _summary(answer: httpx.Response) -> str:
+    try:
+        body = answer.json()
+    except ValueError:
+        return answer.text[:60]
+    if "url" in body:
+        return f"portal link, valid until {body['expires_at']}"
+    if "status" in body:
+        return f"{body['status']}, Svix message {body.get('svix_message_id')}"
+    errors = "; ".join(body.get("errors") or [])
+    return f"{body.get('error')}: {errors}"[:80] if errors else str(body.get("error"))
+
+
+def _table(headers: tuple[str, ...], rows: list[tuple]) -> None:
     widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
     line = "  ".join(f"{{:<{w}}}" for w in widths)
     print(line.format(*headers))
     print(line.format(*("-" * w for w in widths)))
     for row in rows:
-        print(line.format(*row))
-    return ok
+        print(line.format(*(str(cell) for cell in row)))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -152,24 +206,43 @@ def main(argv: list[str] | None = None) -> int:
         for message, message_id in zip(messages, ids, strict=True):
             message.message_id = message_id
         print(f"published {len(messages)} messages to {TOPIC}\n", flush=True)
+        # Started while Pub/Sub pushes the events: their start-up overlaps the wait below.
+        http = {
+            name: stack.enter_context(
+                FunctionServer(name, env, run_dir / f"{name}.log", signature_type="http")
+            )
+            for name in HTTP_FUNCTIONS
+        }
 
         from google.cloud import firestore as fs
 
         db = fs.Client(project=PROJECT)
         settled = wait_for(db, messages, args.timeout)
         ok = report(db, standin, messages) and settled
-        print(f"\nfunction log: {run_dir / 'function.log'}")
+        print(
+            f"\nHTTP functions: notifications on {http['notifications'].url}, "
+            f"app_portal on {http['app_portal'].url}\n"
+        )
+        ok = show_http(http["notifications"].url, http["app_portal"].url, standin) and ok
+        logs = ", ".join(str(run_dir / f"{name}.log") for name in ("function", *HTTP_FUNCTIONS))
+        print(f"\nfunction logs: {logs}")
         print("all as expected" if ok else "SOMETHING WENT WRONG (see the logs above)")
         if args.serve:
-            serve_until_interrupted(function, pubsub, standin)
+            serve_until_interrupted(function, pubsub, standin, http)
         return 0 if ok else 1
 
 
-def serve_until_interrupted(function: FunctionServer, pubsub, standin: SvixStandin) -> None:
+def serve_until_interrupted(
+    function: FunctionServer, pubsub, standin: SvixStandin, http: dict[str, FunctionServer]
+) -> None:
     print(
         "\nThe stack stays up. Publish more events from another shell with:\n"
         f"  PUBSUB_EMULATOR_HOST={pubsub.host_port} .venv/bin/python -m devstack.publish "
         f"--project {PROJECT} --topic {TOPIC} samples/events/03-payment.succeeded.json\n"
+        "or POST them, and ask for a portal link:\n"
+        "  curl --fail -H 'Content-Type: application/json' --data-binary "
+        f"@samples/events/03-payment.succeeded.json {http['notifications'].url}/notifications\n"
+        f"  curl --fail '{http['app_portal'].url}/app-portal?project=acme'\n"
         f"Svix stand-in: {standin.url}/_standin/messages lists what Svix received.\n"
         "Press Ctrl-C to stop everything.",
         flush=True,

@@ -11,6 +11,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+# Svix accepts App Portal links valid for 1 hour to 7 days.
+PORTAL_EXPIRY_RANGE = (3600, 7 * 24 * 3600)
+
 
 class ConfigError(RuntimeError):
     """The environment cannot run the function; an operator must fix the deployment."""
@@ -30,6 +33,7 @@ class Settings:
     rejected_raw_bytes: int = 16 * 1024
     record_ttl_days: int = 30
     log_level: str = "INFO"
+    portal_expiry_seconds: int = 3600
 
     @property
     def longest_delivery_seconds(self) -> float:
@@ -42,7 +46,8 @@ class Settings:
         )
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+    def from_env(cls, env: Mapping[str, str] | None = None, *, svix: bool = True) -> Settings:
+        """``svix=False``: for operator commands that only read Firestore (no token needed)."""
         env = os.environ if env is None else env
         problems: list[str] = []
 
@@ -76,7 +81,7 @@ class Settings:
         if not gcp_project:
             problems.append("GOOGLE_CLOUD_PROJECT is not set (the Firestore project)")
         svix_api_key = env.get("SVIX_API_KEY", "").strip()
-        if not svix_api_key:
+        if svix and not svix_api_key:
             problems.append("SVIX_API_KEY is not set (the Svix token, from Secret Manager)")
         log_level = env.get("NOTIFIER_LOG_LEVEL", "INFO").strip().upper() or "INFO"
         if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
@@ -95,7 +100,10 @@ class Settings:
             rejected_raw_bytes=int(number("NOTIFIER_REJECTED_RAW_BYTES", 16 * 1024)),
             record_ttl_days=int(number("NOTIFIER_RECORD_TTL_DAYS", 30, minimum=1)),
             log_level=log_level,
+            portal_expiry_seconds=int(number("NOTIFIER_PORTAL_EXPIRY_SECONDS", 3600)),
         )
+        if not PORTAL_EXPIRY_RANGE[0] <= settings.portal_expiry_seconds <= PORTAL_EXPIRY_RANGE[1]:
+            problems.append("NOTIFIER_PORTAL_EXPIRY_SECONDS must be within 3600..604800 (Svix's)")
         if not problems and settings.lease_seconds <= settings.longest_delivery_seconds:
             problems.append(
                 "NOTIFIER_LEASE_SECONDS must exceed the longest delivery "

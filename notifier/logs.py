@@ -1,8 +1,10 @@
 """Structured JSON lines on stdout, in the shape Cloud Logging parses into ``jsonPayload``.
 
 Callers pass ids, types and outcomes as fields; nothing here ever receives a payload or a secret.
-``severity`` drives Cloud Logging's level, and an ERROR with a traceback carries the
-``@type`` that makes Error Reporting group it.
+``severity`` drives Cloud Logging's level. Every ERROR line is shaped for Error Reporting (the
+``@type`` of a ReportedErrorEvent, ``serviceContext``, and a stack trace or, for an error without
+an exception, ``context.reportLocation``), and lines logged while serving a request carry its
+trace (``logging.googleapis.com/trace``), so Cloud Logging nests them under the request.
 """
 
 from __future__ import annotations
@@ -11,15 +13,24 @@ import contextlib
 import contextvars
 import json
 import logging
+import os
+import re
 import sys
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 _REPORTED_ERROR = (
     "type.googleapis.com/google.devtools.clouderrorreporting.v1beta1.ReportedErrorEvent"
 )
+_TRACE = "logging.googleapis.com/trace"
+_SPAN = "logging.googleapis.com/spanId"
+_SAMPLED = "logging.googleapis.com/trace_sampled"
+# W3C: version-traceid-parentid-flags; version ff and all-zero ids are invalid.
+_TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(?:-.*)?")
+# Google's legacy header: TRACE_ID[/SPAN_ID][;o=OPTIONS], the span id in decimal.
+_CLOUD_TRACE = re.compile(r"([0-9a-fA-F]{32})(?:/(\d{1,20}))?(?:;o=([0-9]+))?")
 _context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "log_context", default=None
 )
@@ -38,9 +49,39 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["stack_trace"] = "".join(traceback.format_exception(*record.exc_info))
             if record.levelno >= logging.ERROR:
-                entry["@type"] = _REPORTED_ERROR
                 entry["message"] = f"{entry['message']}\n{entry['stack_trace']}"
+        if record.levelno >= logging.ERROR:
+            entry.update(_reported_error(record))
         return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+def _reported_error(record: logging.LogRecord) -> dict[str, Any]:
+    """What Error Reporting needs to take an ERROR line in and group it.
+
+    With a traceback it groups by the stack; without one (bad credentials, an event Svix refused)
+    the ``@type`` makes it take the line anyway and ``reportLocation`` (the code that logged it)
+    plus the message, which holds a reason code and never an id, make one group per cause.
+    """
+    service = {"service": os.environ.get("K_SERVICE") or "notifier"}
+    if os.environ.get("K_REVISION"):
+        service["version"] = os.environ["K_REVISION"]
+    fields: dict[str, Any] = {"@type": _REPORTED_ERROR, "serviceContext": service}
+    if not record.exc_info:
+        location = {
+            "filePath": _relative(record.pathname),
+            "lineNumber": record.lineno,
+            "functionName": record.funcName,
+        }
+        fields["context"] = {"reportLocation": location}
+    return fields
+
+
+def _relative(path: str) -> str:
+    """``notifier/pubsub.py`` rather than the instance's absolute path: stable across deploys."""
+    parts = path.replace("\\", "/").split("/")
+    if parts[-1] != "main.py" and "notifier" in parts[:-1]:
+        return "/".join(parts[len(parts) - 1 - parts[::-1].index("notifier") :])
+    return parts[-1]
 
 
 def setup(level: str = "INFO") -> logging.Logger:
@@ -62,7 +103,8 @@ def get(name: str) -> logging.Logger:
 def log(logger: logging.Logger, level: int, message: str, *, exc: bool = False, **fields: Any):
     """One line with ``fields`` at the top level; ``None`` fields are left out."""
     clean = {k: v for k, v in fields.items() if v is not None}
-    logger.log(level, message, extra={"fields": clean}, exc_info=exc)
+    # stacklevel: the record (and Error Reporting's reportLocation) names the caller, not this.
+    logger.log(level, message, extra={"fields": clean}, exc_info=exc, stacklevel=2)
 
 
 @contextlib.contextmanager
@@ -73,3 +115,59 @@ def bound(**fields: Any) -> Iterator[None]:
         yield
     finally:
         _context.reset(token)
+
+
+def trace_fields(
+    headers: Mapping[str, str], *, traceparent: str | None = None, project: str | None = None
+) -> dict[str, Any]:
+    """The request's trace, as Cloud Logging reads it from a JSON line; empty when there is none.
+
+    Cloud Run passes ``traceparent`` (W3C) and ``X-Cloud-Trace-Context``; a CloudEvent may carry
+    a ``traceparent`` extension (``traceparent=``), used when the request has no trace header.
+    """
+    project = project or os.environ.get("GOOGLE_CLOUD_PROJECT") or os.environ.get("GCLOUD_PROJECT")
+    if not project:
+        return {}
+    found = (
+        _from_traceparent(headers.get("traceparent"))
+        or _from_cloud_trace(headers.get("X-Cloud-Trace-Context"))
+        or _from_traceparent(traceparent)
+    )
+    if found is None:
+        return {}
+    trace_id, span_id, sampled = found
+    fields: dict[str, Any] = {_TRACE: f"projects/{project}/traces/{trace_id}"}
+    if span_id:
+        fields[_SPAN] = span_id
+    if sampled:
+        fields[_SAMPLED] = True
+    return fields
+
+
+def _from_traceparent(value: str | None) -> tuple[str, str, bool] | None:
+    match = _TRACEPARENT.fullmatch((value or "").strip().lower())
+    if not match:
+        return None
+    version, trace_id, span_id, flags = match.groups()
+    if version == "ff" or set(trace_id) == {"0"} or set(span_id) == {"0"}:
+        return None
+    return trace_id, span_id, bool(int(flags, 16) & 1)
+
+
+def _from_cloud_trace(value: str | None) -> tuple[str, str | None, bool] | None:
+    match = _CLOUD_TRACE.fullmatch((value or "").strip())
+    if not match:
+        return None
+    trace_id, span, options = match.groups()
+    if set(trace_id) == {"0"}:
+        return None
+    # Cloud Logging wants the span as 16 hex digits; this header has it as a decimal uint64.
+    span_id = f"{int(span):016x}" if span and 0 < int(span) < 2**64 else None
+    return trace_id.lower(), span_id, options == "1"
+
+
+@contextlib.contextmanager
+def traced(headers: Mapping[str, str], traceparent: str | None = None) -> Iterator[None]:
+    """Every line logged inside the block carries the request's trace (see :func:`trace_fields`)."""
+    with bound(**trace_fields(headers, traceparent=traceparent)):
+        yield

@@ -10,17 +10,16 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import logging
 import time
 from collections.abc import Mapping
 from typing import Any
 
 from werkzeug.exceptions import ServiceUnavailable
 
-from notifier import logs, wiring
-from notifier.errors import BadCredentials, Rejected
+from notifier import logs, outcomes, wiring
+from notifier.errors import Rejected
 from notifier.events import Delivery, decode, delivery_of
-from notifier.service import FAILED, Outcome
+from notifier.service import Outcome
 
 log = logs.get("pubsub")
 
@@ -30,6 +29,20 @@ class Redeliver(ServiceUnavailable):
 
 
 def handle(envelope: Any) -> Outcome | None:
+    outcome = process(envelope)
+    if outcome is not None and outcome.must_retry:
+        retry_after = getattr(outcome.error, "retry_after", None)
+        raise Redeliver(description=outcome.error.code, retry_after=_seconds(retry_after))
+    return outcome
+
+
+def process(envelope: Any) -> Outcome | None:
+    """Decides one delivery and logs it; ``None`` for a rejected message (recorded, to ack).
+
+    Never raises for an outcome (only ``StoreUnavailable`` when a rejection cannot be recorded):
+    the caller answers as its transport needs (:func:`handle` for Eventarc, the HTTP entry for a
+    push subscription pointed at it).
+    """
     deps = wiring.dependencies()
     started = time.monotonic()
     delivery = delivery_of(envelope)
@@ -40,42 +53,13 @@ def handle(envelope: Any) -> Outcome | None:
             record_rejection(rejection, delivery, raw_message(envelope), started)
             return None
         outcome = deps.notifier.deliver(event, delivery)
-        fields = {
-            "event_id": event.id,
-            "project": event.project,
-            "event_type": event.type,
-            "outcome": outcome.outcome,
-            "attempts": outcome.attempts,
-            "svix_status": outcome.svix_status,
-            "svix_message_id": outcome.svix_message_id,
-            "reason": outcome.error.code if outcome.error else None,
-            "error": outcome.error.summary() if outcome.error else None,
-            "retries": outcome.retries or None,
-            "delivery_attempt": delivery.delivery_attempt,
-            "duration_ms": round((time.monotonic() - started) * 1000, 1),
-        }
-        logs.log(log, _severity(outcome), f"event {outcome.outcome}", **fields)
-        if outcome.must_retry:
-            retry_after = getattr(outcome.error, "retry_after", None)
-            raise Redeliver(description=outcome.error.code, retry_after=_seconds(retry_after))
+        outcomes.log_outcome(event, delivery, outcome, started, logger=log)
         return outcome
 
 
 def record_rejection(rejection: Rejected, delivery: Delivery, raw: bytes, started: float) -> None:
     """Keeps the message for inspection, then logs why; the payload itself is never logged."""
-    deps = wiring.dependencies()
-    doc_id = deps.store.reject(rejection, delivery, raw)  # StoreUnavailable: redelivered
-    logs.log(
-        log,
-        logging.WARNING,
-        f"message rejected: {rejection.code}",
-        outcome="rejected",
-        reason=rejection.code,
-        error=rejection.detail[:300],
-        error_paths=[e.split(":", 1)[0] for e in rejection.errors[:20]] or None,
-        rejected_id=doc_id,
-        duration_ms=round((time.monotonic() - started) * 1000, 1),
-    )
+    outcomes.record_rejection(rejection, delivery, raw, started, logger=log)
 
 
 def raw_message(envelope: Any) -> bytes:
@@ -90,12 +74,6 @@ def raw_message(envelope: Any) -> bytes:
     if isinstance(data, bytes):
         return data
     return json.dumps(envelope, default=str)[:65536].encode()
-
-
-def _severity(outcome: Outcome) -> int:
-    if outcome.outcome == FAILED or isinstance(outcome.error, BadCredentials):
-        return logging.ERROR
-    return logging.WARNING if outcome.must_retry else logging.INFO
 
 
 def _seconds(value: float | None) -> int | None:

@@ -39,7 +39,7 @@ class NotificationStore(Protocol):
 
 
 class MessageSender(Protocol):
-    def send(self, event: Event) -> Sent: ...
+    def send(self, event: Event, replays: int = 0) -> Sent: ...
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ class Notifier:
         while True:
             try:
                 self._applications.ensure(event.project)
-                sent = self._sender.send(event)
+                sent = self._sender.send(event, claim.replays)
                 break
             except Permanent as exc:
                 return self._fail(claim, exc, retries)

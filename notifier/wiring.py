@@ -40,21 +40,10 @@ def dependencies() -> Dependencies:
     return _built
 
 
-def build(settings: Settings) -> Dependencies:
+def build(settings: Settings, client: firestore.Client | None = None) -> Dependencies:
     logs.setup(settings.log_level)
-    client = firestore.Client(project=settings.gcp_project, database=settings.firestore_database)
-    store = FirestoreStore(
-        client,
-        lease_seconds=settings.lease_seconds,
-        ttl_days=settings.record_ttl_days,
-        raw_limit=settings.rejected_raw_bytes,
-    )
-    sender = SvixSender(
-        settings.svix_api_key,
-        server_url=settings.svix_server_url,
-        timeout=settings.svix_timeout_seconds,
-        retry_schedule=settings.svix_retry_schedule,
-    )
+    store = build_store(settings, client)
+    sender = build_sender(settings)
     notifier = Notifier(
         store,
         sender,
@@ -62,6 +51,36 @@ def build(settings: Settings) -> Dependencies:
         retry_budget=settings.retry_budget_seconds,
     )
     return Dependencies(settings, store, sender, notifier)
+
+
+def firestore_client(settings: Settings) -> firestore.Client:
+    return firestore.Client(project=settings.gcp_project, database=settings.firestore_database)
+
+
+def build_store(settings: Settings, client: firestore.Client | None = None) -> FirestoreStore:
+    """The store alone: operator commands that only read records need no Svix token."""
+    return FirestoreStore(
+        client if client is not None else firestore_client(settings),
+        lease_seconds=settings.lease_seconds,
+        ttl_days=settings.record_ttl_days,
+        raw_limit=settings.rejected_raw_bytes,
+    )
+
+
+def build_sender(settings: Settings) -> SvixSender:
+    return SvixSender(
+        settings.svix_api_key,
+        server_url=settings.svix_server_url,
+        timeout=settings.svix_timeout_seconds,
+        retry_schedule=settings.svix_retry_schedule,
+    )
+
+
+def install(deps: Dependencies) -> None:
+    """Serves with ``deps`` (the operator CLI builds them from its own flags); see :func:`reset`."""
+    global _built
+    with _lock:
+        _built = deps
 
 
 def reset() -> None:

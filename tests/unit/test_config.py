@@ -49,3 +49,23 @@ def test_missing_token_is_named():
 def test_lease_shorter_than_a_delivery_is_refused():
     with pytest.raises(ConfigError, match="NOTIFIER_LEASE_SECONDS"):
         Settings.from_env(BASE | {"NOTIFIER_LEASE_SECONDS": "20"})
+
+
+@pytest.mark.parametrize(
+    ("raw", "ok"),
+    [
+        ("", True),
+        ("3600", True),
+        ("604800", True),
+        ("3599", False),
+        ("604801", False),
+        ("soon", False),
+    ],
+)
+def test_portal_link_expiry_must_be_within_svix_range(raw, ok):
+    env = BASE | {"NOTIFIER_PORTAL_EXPIRY_SECONDS": raw}
+    if ok:
+        assert Settings.from_env(env).portal_expiry_seconds == int(raw or 3600)
+    else:
+        with pytest.raises(ConfigError, match="NOTIFIER_PORTAL_EXPIRY_SECONDS"):
+            Settings.from_env(env)

@@ -41,7 +41,8 @@ class FakeStore:
         if record["status"] == "failed":
             return Claim(event.id, ClaimState.FAILED, record["attempts"])
         record["attempts"] += 1
-        return Claim(event.id, ClaimState.CLAIMED, record["attempts"])
+        replays = record.get("replays", 0)
+        return Claim(event.id, ClaimState.CLAIMED, record["attempts"], replays=replays)
 
     def mark_sent(self, claim, svix_message_id, svix_status):
         self.records[claim.event_id].update(status="sent", message_id=svix_message_id)
@@ -73,8 +74,8 @@ class ScriptedSender:
         self.created.append(project)
         return f"app_{project}"
 
-    def send(self, event):
-        self.sends.append((event.project, event.id))
+    def send(self, event, replays=0):
+        self.sends.append((event.project, event.id) if not replays else (event.id, replays))
         result = self.script.pop(0) if self.script else Sent(f"msg_{event.id}", 202)
         if isinstance(result, Exception):
             raise result
@@ -206,6 +207,14 @@ def test_a_failed_event_is_not_sent_again_by_redelivery():
     notifier.deliver(event)
     again = notifier.deliver(event)
     assert (again.outcome, again.must_retry, len(sender.sends)) == ("duplicate", False, 1)
+
+
+def test_a_reopened_event_is_sent_as_its_replay():
+    notifier, store, sender, _ = make()
+    event = an_event()
+    store.records[event.id] = {"status": "pending", "attempts": 1, "replays": 2}
+    assert notifier.deliver(event).outcome == "sent"
+    assert sender.sends == [(event.id, 2)]
 
 
 def test_a_claim_held_elsewhere_is_left_to_its_holder():

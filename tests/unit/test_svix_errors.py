@@ -41,3 +41,8 @@ def test_retry_after_seconds_and_dates():
 
 def test_idempotency_key_is_stable_per_event():
     assert idempotency_key("evt_1") == idempotency_key("evt_1") != idempotency_key("evt_2")
+
+
+def test_a_replay_gets_its_own_key_and_a_first_delivery_keeps_the_old_one():
+    assert idempotency_key("evt_1", 0) == "notifier-evt_1"
+    assert idempotency_key("evt_1", 1) == "notifier-evt_1-replay1" != idempotency_key("evt_1", 2)

@@ -1,0 +1,7 @@
+"""``python -m notifier``: the operator tools (see :mod:`notifier.cli`)."""
+
+import sys
+
+from notifier.cli import main
+
+sys.exit(main())

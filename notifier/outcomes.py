@@ -1,0 +1,76 @@
+"""One delivery's decision, told in one log line: shared by the Pub/Sub and the HTTP entries.
+
+Both entries run the same pipeline (:meth:`notifier.service.Notifier.deliver`) and must count the
+same way in the log-based metrics (``outcome``), so the line is written here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from notifier import logs, wiring
+from notifier.errors import BadCredentials, Rejected
+from notifier.events import Delivery, Event
+from notifier.service import FAILED, Outcome
+
+log = logs.get("delivery")
+
+
+def log_outcome(
+    event: Event, delivery: Delivery, outcome: Outcome, started: float, *, logger=log
+) -> None:
+    """The outcome line; its message names the cause (never an id) so errors group by cause."""
+    error = outcome.error
+    cause = f": {error.code}{f' {error.status}' if error.status else ''}" if error else ""
+    logs.log(
+        logger,
+        severity(outcome),
+        f"event {outcome.outcome}{cause}",
+        event_id=event.id,
+        project=event.project,
+        event_type=event.type,
+        outcome=outcome.outcome,
+        attempts=outcome.attempts,
+        svix_status=outcome.svix_status,
+        svix_message_id=outcome.svix_message_id,
+        reason=error.code if error else None,
+        error=error.summary() if error else None,
+        retries=outcome.retries or None,
+        delivery_attempt=delivery.delivery_attempt,
+        duration_ms=round((time.monotonic() - started) * 1000, 1),
+    )
+
+
+def record_rejection(
+    rejection: Rejected, delivery: Delivery, raw: bytes, started: float, *, logger=log
+) -> str:
+    """Keeps the message for inspection, then logs why; the payload itself is never logged.
+
+    Returns the ``rejected/`` document id; raises ``StoreUnavailable`` when it could not be kept.
+    """
+    doc_id = wiring.dependencies().store.reject(rejection, delivery, raw)
+    log_rejection(rejection, started, rejected_id=doc_id, logger=logger)
+    return doc_id
+
+
+def log_rejection(
+    rejection: Rejected, started: float, *, rejected_id: str | None = None, logger=log
+) -> None:
+    logs.log(
+        logger,
+        logging.WARNING,
+        f"message rejected: {rejection.code}",
+        outcome="rejected",
+        reason=rejection.code,
+        error=rejection.detail[:300],
+        error_paths=[e.split(":", 1)[0] for e in rejection.errors[:20]] or None,
+        rejected_id=rejected_id,
+        duration_ms=round((time.monotonic() - started) * 1000, 1),
+    )
+
+
+def severity(outcome: Outcome) -> int:
+    if outcome.outcome == FAILED or isinstance(outcome.error, BadCredentials):
+        return logging.ERROR
+    return logging.WARNING if outcome.must_retry else logging.INFO
