@@ -40,6 +40,7 @@ unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -r requirements-bench.txt
 	$(BIN)/python -m benchmarks.run
 
 clean:

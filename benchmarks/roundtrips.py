@@ -1,0 +1,117 @@
+"""Round trips per event, counted on the function's own code (``notifier.pubsub.handle``).
+
+Run in-process against the same emulator and stand-in: Firestore RPCs are counted in the client
+(:mod:`benchmarks.counting`), Svix calls by the stand-in, which records every request it answers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from benchmarks import claim_variants, events
+from benchmarks.counting import firestore_rpcs, split
+from benchmarks.stack import Stack
+
+PER_SCENARIO = 10
+VARIANTS = ("function", "read-first")
+NEW = "new event"
+REDELIVERED = "duplicate of a sent event, redelivered by Pub/Sub (deliveryAttempt 2)"
+REPUBLISHED = "duplicate of a sent event, published again (a new message, deliveryAttempt 1)"
+NEW_PROJECT = "new project (first event of a project)"
+NEW_INSTANCE = "first event of a new instance (known project)"
+
+
+@dataclass
+class Trips:
+    scenario: str
+    events: int
+    firestore: Counter
+    refused: Counter  # Firestore calls that failed, such as a create of a document that exists
+    svix: Counter
+
+    def per_event(self, counts: Counter) -> dict[str, float]:
+        return {name: n / self.events for name, n in sorted(counts.items())}
+
+    @property
+    def reads(self) -> float:
+        return split(self.firestore)[0] / self.events
+
+    @property
+    def writes(self) -> float:
+        return split(self.firestore)[1] / self.events
+
+    @property
+    def refused_calls(self) -> float:
+        return sum(self.refused.values()) / self.events
+
+    @property
+    def firestore_calls(self) -> float:
+        return sum(self.firestore.values()) / self.events
+
+    @property
+    def svix_calls(self) -> float:
+        return sum(self.svix.values()) / self.events
+
+
+def measure(stack: Stack, variant: str = "function") -> list[Trips]:
+    """The cases a delivery can meet, each over a few events, counted per event."""
+    assert stack.standin is not None
+    from notifier import pubsub, wiring
+
+    swap = claim_variants.read_first() if variant == "read-first" else contextlib.nullcontext()
+    results = []
+    quiet = stack.env(NOTIFIER_LOG_LEVEL="ERROR")  # the log lines would only go to this console
+    with environment(quiet), firestore_rpcs() as rpcs, swap:
+
+        def run(
+            scenario: str, batch: list[dict], attempt: int = 1, fresh_instance: bool = False
+        ) -> None:
+            before = len(stack.standin.calls())
+            rpcs.take()
+            for event in batch:
+                if fresh_instance:
+                    _forget(wiring)
+                pubsub.handle(events.envelope(event, attempt))
+            svix = Counter(call["op"] for call in stack.standin.calls()[before:])
+            results.append(Trips(scenario, len(batch), *rpcs.take(), svix))
+
+        _forget(wiring)
+        pubsub.handle(events.envelope(events.events(f"{variant}-warm", 1, "known")[0]))
+        sent = events.events(f"{variant}-new", PER_SCENARIO, "known")
+        run(NEW, sent)
+        run(REDELIVERED, sent, attempt=2)
+        run(REPUBLISHED, sent)
+        new_projects = [
+            events.events(f"{variant}-proj{i}", 1, f"{variant}-project-{i}")[0]
+            for i in range(PER_SCENARIO)
+        ]
+        run(NEW_PROJECT, new_projects)
+        cold = events.events(f"{variant}-cold", 3, "known")
+        run(NEW_INSTANCE, cold, fresh_instance=True)
+        _forget(wiring)
+    return results
+
+
+@contextlib.contextmanager
+def environment(values: dict[str, str]) -> Iterator[None]:
+    """``os.environ`` with ``values`` while the block runs (the servers started later must not
+    inherit them)."""
+    saved = dict(os.environ)
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _forget(wiring) -> None:
+    """A new instance: the next delivery builds its clients again (the old ones are closed)."""
+    built = wiring._built
+    wiring.reset()
+    if built is not None:
+        built.sender.close()

@@ -1,0 +1,81 @@
+"""``make bench``: every figure in one run on one machine, written to BENCHMARKS.md.
+
+``python -m benchmarks.run [--rounds N] [--quick] [--output PATH]``; ``--quick`` is a smoke run
+of a few seconds per part (figures too small to mean anything, the file still complete).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from benchmarks import coldstart, machine, once, profile, roundtrips, throughput
+from benchmarks.report import Figures, Report
+from benchmarks.roundtrips import environment
+from benchmarks.stack import SVIX_LATENCY, Stack
+from devstack.function_server import ROOT
+
+
+def _say(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
+    parser.add_argument("--rounds", type=int, default=3, help="throughput rounds (default 3)")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: tiny counts")
+    parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
+    args = parser.parse_args(argv)
+
+    started = time.perf_counter()
+    plan = throughput.Plan(rounds=args.rounds)
+    cold_runs, first_runs = 7, 5
+    if args.quick:
+        plan = throughput.Plan(rounds=1, counts={1: 10, 8: 40, 32: 64}, warmup=20)
+        cold_runs, first_runs = 2, 1
+    info = machine.describe()
+    info["svix_latency"] = f"{SVIX_LATENCY:g}"
+    load_before = machine.load()
+    _say(f"machine: {info['cpu']}, {info['cores']} cores; load average {load_before}")
+
+    _say(f"cold start: importing main and the bare dependencies, {cold_runs} runs each")
+    cold = coldstart.imports(cold_runs)
+    cold.probe = coldstart.probe()
+    extras = machine.jsonschema_extras()
+    with Stack() as stack:
+        _say("done once: validator, clients, sender")
+        with environment(stack.env(NOTIFIER_LOG_LEVEL="ERROR")):
+            done_once = once.measure(runs=3 if args.quick else 5)
+        _say("round trips per event, counted")
+        trips = {variant: roundtrips.measure(stack, variant) for variant in roundtrips.VARIANTS}
+        _say(
+            f"throughput: {plan.rounds} rounds of {len(throughput.SETUPS)} setups at concurrency "
+            + ", ".join(str(c) for c in sorted(plan.counts))
+        )
+        results = throughput.measure(stack, plan, _say)
+        _say(f"cold start: {first_runs} new function instances to their first event")
+        coldstart.first_events(stack, cold, first_runs)
+        _say("profile of the served function (py-spy)")
+        profiled = profile.profile(stack, events_count=200 if args.quick else 1500)
+    figures = Figures(
+        machine=info,
+        load_before=load_before,
+        load_after=machine.load(),
+        plan=plan,
+        results=results,
+        trips=trips,
+        cold=cold,
+        extras=extras,
+        once=done_once,
+        profile=profiled,
+        seconds=time.perf_counter() - started,
+    )
+    args.output.write_text(Report(figures).render())
+    _say(f"wrote {args.output} in {figures.seconds / 60:.1f} min")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

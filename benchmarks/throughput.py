@@ -1,0 +1,177 @@
+"""Throughput and latency: the function against the floor, new events and duplicates.
+
+Four setups, each at every concurrency, in rounds whose order rotates so that the machine's
+noise spreads over all of them:
+
+- ``function``: ``on_event`` under functions-framework (gunicorn threads), as deployed;
+- ``function, read-first claim``: the same with the claim the store does not use (comparison);
+- ``HTTP floor``: the floor's calls behind functions-framework (``http_floor.py``);
+- ``floor``: the floor's calls on the raw clients, in-process (``floor.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from google.cloud import firestore
+
+from benchmarks import events, stats
+from benchmarks.floor import Floor, svix_client
+from benchmarks.load import Run, drive, http_worker, shared_worker
+from benchmarks.procstat import group_cpu, own_cpu
+from benchmarks.stack import PROJECT, TOKEN, Stack
+
+FUNCTION = "function"
+READ_FIRST = "function, read-first claim"
+HTTP_FLOOR = "HTTP floor"
+FLOOR = "floor"
+SETUPS = (FUNCTION, READ_FIRST, HTTP_FLOOR, FLOOR)
+NEW, DUPLICATE, REPUBLISHED = "new", "duplicate", "republished"
+# Duplicates are Pub/Sub redeliveries of sent events (deliveryAttempt 2), the usual kind;
+# "republished" ones are the same events published again as new messages (deliveryAttempt 1),
+# measured for the two claims only.
+
+
+@dataclass(frozen=True)
+class Plan:
+    rounds: int = 3
+    counts: dict[int, int] = field(default_factory=lambda: {1: 60, 8: 300, 32: 300})
+    warmup: int = 200  # events per setup before the first round: JIT, pools, caches
+
+    @property
+    def threads(self) -> int:
+        return max(self.counts)
+
+
+@dataclass
+class Result:
+    setup: str
+    concurrency: int
+    kind: str
+    rates: list[float] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)
+    cpu: dict[str, list[float]] = field(default_factory=dict)  # ms per event, per process
+    svix_calls: list[float] = field(default_factory=list)  # per event
+    failures: int = 0
+
+    def add(self, run: Run, cpu: dict[str, float], svix_calls: float) -> None:
+        self.rates.append(run.rate)
+        self.latencies.extend(run.latencies)
+        for name, seconds in cpu.items():
+            self.cpu.setdefault(name, []).append(1000 * seconds / run.count)
+        self.svix_calls.append(svix_calls / run.count)
+        self.failures += run.failures
+
+    @property
+    def rate(self) -> float:
+        return stats.median(self.rates)
+
+    @property
+    def p50(self) -> float:
+        return stats.percentile(self.latencies, 50)
+
+    @property
+    def p99(self) -> float:
+        return stats.percentile(self.latencies, 99)
+
+    def cpu_ms(self, name: str) -> float | None:
+        values = self.cpu.get(name)
+        return stats.median(values) if values else None
+
+
+class _Setup:
+    """One way of doing the job: how to drive new events and duplicates, and whose CPU counts."""
+
+    def __init__(
+        self, name: str, run: Callable[[list[dict], int, str], Run], pgid: int | None
+    ) -> None:
+        self.name = name
+        self.run = run
+        self.pgid = pgid
+
+
+def _served(name: str, url: str, pgid: int, floor_mode: bool = False) -> _Setup:
+    def run(batch: list[dict], concurrency: int, kind: str) -> Run:
+        requests = []
+        for event in batch:
+            headers, body = events.request(event, attempt=2 if kind == DUPLICATE else 1)
+            if floor_mode and kind == DUPLICATE:
+                headers = {**headers, "ce-benchmode": "duplicate"}
+            requests.append((headers, body))
+        return drive(requests, concurrency, http_worker(url))
+
+    return _Setup(name, run, pgid)
+
+
+def _in_process(floor: Floor) -> _Setup:
+    def run(batch: list[dict], concurrency: int, kind: str) -> Run:
+        work = floor.new if kind == NEW else floor.duplicate
+        return drive(batch, concurrency, shared_worker(work))
+
+    return _Setup(FLOOR, run, None)
+
+
+def measure(stack: Stack, plan: Plan, progress: Callable[[str], None]) -> dict[tuple, Result]:
+    assert stack.firestore is not None and stack.standin is not None
+    function = stack.server("on_event", plan.threads, "function")
+    read_first = stack.server(
+        "on_event", plan.threads, "read_first", FUNCTION_SOURCE="benchmarks/read_first_main.py"
+    )
+    http_floor = stack.server(
+        "floor", plan.threads, "http_floor", FUNCTION_SOURCE="benchmarks/http_floor.py"
+    )
+    floor = Floor(firestore.Client(project=PROJECT), svix_client(TOKEN, stack.standin.url))
+    setups = [
+        _served(FUNCTION, function.url, _pgid(function)),
+        _served(READ_FIRST, read_first.url, _pgid(read_first)),
+        _served(HTTP_FLOOR, http_floor.url, _pgid(http_floor), floor_mode=True),
+        _in_process(floor),
+    ]
+    results: dict[tuple, Result] = {}
+
+    def sample(setup: _Setup, batch: list[dict], concurrency: int, kind: str) -> None:
+        before = _cpu(stack, setup)
+        calls = len(stack.standin.calls())
+        run = setup.run(batch, concurrency, kind)
+        after = _cpu(stack, setup)
+        svix = len(stack.standin.calls()) - calls
+        key = (setup.name, concurrency, kind)
+        result = results.setdefault(key, Result(setup.name, concurrency, kind))
+        result.add(run, {k: after[k] - before[k] for k in after}, svix)
+
+    for round_ in range(plan.rounds):
+        stack.reset()
+        warmup = plan.warmup if round_ == 0 else 20
+        for setup in setups:
+            setup.run(events.events(f"warm-{_slug(setup.name)}-{round_}", warmup), 8, NEW)
+        order = setups[round_ % len(setups) :] + setups[: round_ % len(setups)]
+        for concurrency, count in sorted(plan.counts.items()):
+            for setup in order:
+                batch = events.events(f"{_slug(setup.name)}-r{round_}-c{concurrency}", count)
+                sample(setup, batch, concurrency, NEW)
+                sample(setup, batch, concurrency, DUPLICATE)
+                if setup.name in (FUNCTION, READ_FIRST):
+                    sample(setup, batch, concurrency, REPUBLISHED)
+            progress(f"round {round_ + 1}/{plan.rounds}, concurrency {concurrency}: done")
+    floor.close()
+    return results
+
+
+def _pgid(server) -> int:
+    """FunctionServer starts its process as a session leader: its pid is the group's id."""
+    return server._process.pid
+
+
+def _cpu(stack: Stack, setup: _Setup) -> dict[str, float]:
+    assert stack.firestore is not None and stack.standin is not None
+    return {
+        "function": group_cpu(setup.pgid) if setup.pgid else 0.0,
+        "emulator": group_cpu(stack.firestore.pgid),
+        "stand-in": group_cpu(stack.standin.pgid),
+        "benchmark": own_cpu(),
+    }
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in name)

@@ -1,0 +1,104 @@
+"""The benchmark's own counting and statistics: what BENCHMARKS.md's figures rest on."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from benchmarks import profile
+from benchmarks.counting import CallCounter, firestore_rpcs, split
+from benchmarks.load import drive, shared_worker
+from benchmarks.stats import percentile, spread
+
+
+def test_percentiles_are_nearest_rank_and_always_a_measured_value():
+    values = [5.0, 1.0, 4.0, 2.0, 3.0]
+    assert percentile(values, 50) == 3.0
+    assert percentile(values, 99) == 5.0
+    assert percentile(values, 0) == 1.0
+    assert percentile(list(range(1, 101)), 99) == 99
+    with pytest.raises(ValueError):
+        percentile([], 50)
+
+
+def test_spread_is_range_over_median():
+    assert spread([90.0, 100.0, 110.0]) == pytest.approx(0.2)
+
+
+class Api:
+    def read(self, n):
+        return n
+
+    def write(self, n):
+        if n < 0:
+            raise ValueError("refused")
+        return n
+
+    def untouched(self):
+        return "same"
+
+
+def test_counter_counts_calls_and_failures_from_many_threads_then_restores():
+    original = Api.__dict__["read"]
+    with CallCounter(Api, ["read", "write"]) as counter:
+        api = Api()
+        threads = [
+            threading.Thread(target=lambda: [api.read(1) for _ in range(100)]) for _ in range(8)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert api.write(2) == 2
+        with pytest.raises(ValueError):
+            api.write(-1)
+        calls, failed = counter.take()
+        assert calls == {"read": 800, "write": 2}
+        assert failed == {"write": 1}
+        assert counter.take() == ({}, {})  # taking starts again from zero
+    assert Api.__dict__["read"] is original
+
+
+def test_firestore_counter_wraps_every_rpc_of_the_client_and_splits_reads_from_writes():
+    counter = firestore_rpcs()
+    names = set(counter._names)
+    assert {"batch_get_documents", "commit", "get_document", "run_query"} <= names
+    assert split({"batch_get_documents": 1, "commit": 2}) == (1, 2)
+
+
+def test_drive_runs_every_item_once_at_the_given_concurrency():
+    seen, lock, live, peak = [], threading.Lock(), [0], [0]
+
+    def work(item):
+        with lock:
+            live[0] += 1
+            peak[0] = max(peak[0], live[0])
+            seen.append(item)
+        threading.Event().wait(0.002)
+        with lock:
+            live[0] -= 1
+        return item % 10 != 0
+
+    run = drive(list(range(200)), 8, shared_worker(work))
+    assert sorted(seen) == list(range(200))
+    assert run.count == 200 and len(run.latencies) == 200
+    assert run.failures == 20
+    assert 1 < peak[0] <= 8
+
+
+def test_profile_samples_are_charged_to_the_innermost_known_layer():
+    site = "/venv/lib/python3.11/site-packages"
+    raw = "\n".join(
+        [
+            f"run (/usr/lib/python3.11/threading.py:1);handle ({site}/gunicorn/w.py:2);"
+            f"deliver (/work/main/notifier/service.py:3);dumps (/usr/lib/python3.11/json/x.py:4) 3",
+            f"handle ({site}/gunicorn/w.py:2);claim (notifier/store.py:5);"
+            f"commit ({site}/google/cloud/firestore_v1/batch.py:6) 2",
+            "run (/usr/lib/python3.11/threading.py:1) 1",
+        ]
+    )
+    layers, total = profile.split(raw)
+    assert total == 6
+    by_prefix = {name.split(" ")[0]: n for name, n in layers.items()}
+    assert by_prefix == {"notifier": 3, "Firestore": 2, "standard": 1}
