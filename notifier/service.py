@@ -35,7 +35,7 @@ class NotificationStore(Protocol):
     def claim(self, event: Event, delivery: Delivery) -> Claim: ...
     def mark_sent(self, claim: Claim, svix_message_id: str | None, svix_status: int) -> None: ...
     def mark_failed(self, claim: Claim, error: NotifierError) -> bool: ...
-    def release(self, claim: Claim, error: NotifierError) -> bool: ...
+    def release(self, claim: Claim, error: NotifierError, hold: float = 0.0) -> bool: ...
 
 
 class MessageSender(Protocol):
@@ -125,7 +125,12 @@ class Notifier:
         return Outcome(FAILED, claim.attempts, exc.status, error=exc, retries=retries)
 
     def _give_up(self, claim: Claim, exc: Transient, retries: int, waited: float) -> Outcome:
-        """Out of budget (or an operator must act): pending with why, for Pub/Sub to retry."""
+        """Out of budget (or an operator must act): pending with why, for Pub/Sub to retry.
+
+        After a 429 the claim stays held for the ``Retry-After`` Svix asked for, so that no
+        redelivery (of this message or a copy) calls Svix sooner than it was told.
+        """
+        hold = (exc.retry_after or 0.0) if isinstance(exc, RateLimited) else 0.0
         with contextlib.suppress(Transient):  # else the lease runs out; the record says pending
-            self._store.release(claim, exc)
+            self._store.release(claim, exc, hold)
         return Outcome(RETRIED, claim.attempts, exc.status, None, exc, retries, waited)

@@ -187,16 +187,21 @@ class FirestoreStore:
             },
         )
 
-    def release(self, claim: Claim, error: NotifierError) -> bool:
-        """Leaves the event ``pending`` with why, and frees the lease for the next delivery."""
+    def release(self, claim: Claim, error: NotifierError, hold: float = 0.0) -> bool:
+        """Leaves the event ``pending`` with why, and frees the lease for the next delivery.
+
+        ``hold`` keeps the lease that much longer (capped at a lease): when Svix asked us to wait
+        (``Retry-After``), a redelivery arriving sooner must not call it again.
+        """
         now = self._clock()
+        until = now + min(timedelta(seconds=max(hold, 0.0)), self._lease)
         return self._holder_update(
             claim,
             {
                 "last_error": error.summary(),
                 "last_error_at": now,
                 "updated_at": now,
-                "lease_expires_at": now,
+                "lease_expires_at": until,
             },
         )
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import time
 
 import httpx
 import pytest
@@ -80,13 +81,16 @@ def test_rate_limit_is_waited_out_in_process(deliver, db, svix):
 
 
 def test_rate_limit_beyond_the_budget_is_left_to_pubsub_then_sent(deliver, db, svix):
-    svix.set_faults([{"op": "msg.create", "status": 429, "retry_after": 30}])
+    svix.set_faults([{"op": "msg.create", "status": 429, "retry_after": 4}])  # budget: 3 s
     event = factories.event()
     assert deliver(event, message_id="m") == 503
     saved = notification(db, event["id"])
     assert (saved["status"], saved["last_error"][:16]) == ("pending", "rate_limited 429")
     svix.clear_faults()
-    assert deliver(event, message_id="m") == 200  # Pub/Sub's redelivery
+    assert deliver(event, message_id="m") == 503  # too soon: Svix said to come back in 4 s
+    assert [c["op"] for c in svix.calls()].count("msg.create") == 1
+    time.sleep(4)
+    assert deliver(event, message_id="m") == 200  # Pub/Sub's redelivery, after Retry-After
     saved = notification(db, event["id"])
     assert (saved["status"], saved["attempts"]) == ("sent", 2)
     assert len(svix.messages()) == 1

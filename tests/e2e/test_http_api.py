@@ -223,21 +223,25 @@ def test_a_body_over_the_limit_is_a_413(api, db, svix, servers):
 
 
 def test_a_rate_limit_beyond_the_budget_is_a_429_with_retry_after(api, db, svix):
-    svix.set_faults([{"op": "msg.create", "status": 429, "retry_after": 30}])
+    svix.set_faults([{"op": "msg.create", "status": 429, "retry_after": 4}])  # budget: 3 s
     event = factories.event()
     answer = post(api, event)
     assert answer.status_code == 429
-    assert answer.headers["retry-after"] == "30"
+    assert answer.headers["retry-after"] == "4"
     assert answer.json() == {
         "event_id": event["id"],
         "svix_message_id": None,
         "status": "pending",
         "error": "rate_limited",
-        "retry_after": 30,
+        "retry_after": 4,
     }
     assert notification(db, event["id"])["status"] == "pending"
     svix.clear_faults()
-    assert post(api, event).status_code == 201  # the client's retry
+    too_soon = post(api, event)  # a client that ignores Retry-After is told to wait again
+    assert too_soon.status_code == 503 and 0 < int(too_soon.headers["retry-after"]) <= 4
+    assert [c["op"] for c in svix.calls()].count("msg.create") == 1
+    time.sleep(float(too_soon.headers["retry-after"]))
+    assert post(api, event).status_code == 201  # the client's retry, as told
     assert len(svix.messages()) == 1
 
 

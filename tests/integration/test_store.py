@@ -99,6 +99,17 @@ def test_release_keeps_it_pending_and_lets_the_next_delivery_take_over(db):
     assert record(db, event.id)["attempts"] == 2
 
 
+def test_a_release_after_a_rate_limit_holds_the_claim_until_svix_said_to_come_back(db):
+    clock = Clock()
+    store, event = make_store(db, clock, lease=60), an_event()
+    claim = store.claim(event, Delivery())
+    assert store.release(claim, SvixUnavailable("429"), hold=20)
+    clock.now += timedelta(seconds=19)
+    assert store.claim(event, Delivery()).state is ClaimState.HELD
+    clock.now += timedelta(seconds=2)
+    assert store.claim(event, Delivery()).state is ClaimState.CLAIMED
+
+
 def test_concurrent_claims_of_a_new_event_have_one_winner(db):
     store, event = make_store(db), an_event()
     barrier = threading.Barrier(16)

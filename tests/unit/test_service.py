@@ -51,8 +51,8 @@ class FakeStore:
         self.records[claim.event_id].update(status="failed", last_error=error.summary())
         return True
 
-    def release(self, claim, error: NotifierError):
-        self.records[claim.event_id].update(last_error=error.summary())
+    def release(self, claim, error: NotifierError, hold=0.0):
+        self.records[claim.event_id].update(last_error=error.summary(), hold=hold)
         return True
 
     def application_id(self, project):
@@ -163,6 +163,7 @@ def test_rate_limit_beyond_the_budget_leaves_it_pending_for_pubsub():
     assert clock.sleeps == []  # no point waiting past the budget
     assert store.records[event.id]["status"] == "pending"
     assert store.records[event.id]["last_error"].startswith("rate_limited 429")
+    assert store.records[event.id]["hold"] == 60  # no redelivery may call Svix before that
 
 
 def test_unavailable_svix_is_retried_with_growing_backoff_within_the_budget():
@@ -174,6 +175,7 @@ def test_unavailable_svix_is_retried_with_growing_backoff_within_the_budget():
     assert clock.sleeps == [0.5, 1.0, 2.0, 4.0]
     assert sum(clock.sleeps) <= 10
     assert store.records[event.id]["status"] == "pending"
+    assert store.records[event.id]["hold"] == 0  # the next delivery may try at once
 
 
 def test_timeouts_then_success():
