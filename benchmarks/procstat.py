@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
+
+from devstack.emulators import proc_stats
 
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 def group_cpu(pgid: int) -> float:
     """User + system CPU seconds of the live processes in a process group."""
-    total = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2 :].split()
-        if int(fields[2]) == pgid:
-            total += int(fields[11]) + int(fields[12])
+    total = sum(int(f[11]) + int(f[12]) for _, f in proc_stats() if int(f[2]) == pgid)
     return total / _TICK
 
 
@@ -32,14 +23,4 @@ def own_cpu() -> float:
 
 def children(pid: int) -> list[int]:
     """Direct children of ``pid`` (the gunicorn worker under a functions-framework process)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        if int(stat[stat.rfind(")") + 2 :].split()[1]) == pid:
-            found.append(int(entry.name))
-    return found
+    return [child for child, fields in proc_stats() if int(fields[1]) == pid]

@@ -32,12 +32,17 @@ def pubsub_request(
     if delivery_attempt is not None:
         message["deliveryAttempt"] = delivery_attempt
     body = {"message": message, "subscription": f"projects/{project}/subscriptions/{subscription}"}
-    headers = {
+    headers = eventarc_headers(message_id, f"projects/{project}/topics/{topic}", published)
+    return headers, json.dumps(body).encode()
+
+
+def eventarc_headers(message_id: str, topic_path: str, published: str) -> dict[str, str]:
+    """Binary-mode CloudEvent headers as Eventarc sets them for ``messagePublished``."""
+    return {
         "ce-id": message_id,
         "ce-specversion": "1.0",
         "ce-type": PUBLISHED,
-        "ce-source": f"//pubsub.googleapis.com/projects/{project}/topics/{topic}",
+        "ce-source": f"//pubsub.googleapis.com/{topic_path}",
         "ce-time": published,
         "content-type": "application/json",
     }
-    return headers, json.dumps(body).encode()

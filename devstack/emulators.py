@@ -27,6 +27,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -181,19 +182,26 @@ def group_pids(pgid: int) -> list[int]:
         except PermissionError:
             pass
         return [pgid]
-    pids = []
-    for entry in proc.iterdir():
+    return [
+        pid
+        for pid, fields in proc_stats()
+        if len(fields) >= 3 and fields[0] not in ("Z", "X") and int(fields[2]) == pgid
+    ]
+
+
+def proc_stats() -> Iterator[tuple[int, list[str]]]:
+    """Each live process's pid and its /proc stat fields after ``(comm)``: state, ppid, pgrp, ...
+
+    ``comm`` may contain spaces and parentheses, hence the split at the last ``)``.
+    """
+    for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             stat = (entry / "stat").read_text()
         except OSError:
             continue
-        # pid (comm) state ppid pgrp ...; comm may contain spaces and parentheses.
-        fields = stat[stat.rfind(")") + 2 :].split()
-        if len(fields) >= 3 and fields[0] not in ("Z", "X") and int(fields[2]) == pgid:
-            pids.append(int(entry.name))
-    return pids
+        yield int(entry.name), stat[stat.rfind(")") + 2 :].split()
 
 
 _running: set[Emulator] = set()

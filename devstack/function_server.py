@@ -10,13 +10,9 @@ import sys
 import time
 from pathlib import Path
 
+from devstack.emulators import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class FunctionServer:

@@ -46,10 +46,11 @@ from google.pubsub_v1.services.publisher.transports.grpc import PublisherGrpcTra
 from google.pubsub_v1.services.subscriber.transports.grpc import SubscriberGrpcTransport
 from google.pubsub_v1.types import PubsubMessage
 
+from devstack.cloudevents import PUBLISHED, eventarc_headers
+
 log = logging.getLogger(__name__)
 
-CE_TYPE = "google.cloud.pubsub.topic.v1.messagePublished"
-CE_SOURCE_PREFIX = "//pubsub.googleapis.com/"
+CE_TYPE = PUBLISHED
 SUCCESS_STATUSES = frozenset({102, 200, 201, 202, 204})  # what Pub/Sub push treats as an ack
 LEASE_SECONDS = 60  # ack deadline we keep extending held and in-flight messages to
 RPC_TIMEOUT = 10.0
@@ -198,14 +199,7 @@ def push_envelope(
 def cloud_event_headers(message: PubsubMessage, topic: str) -> dict[str, str]:
     """Binary-mode CloudEvent headers as Eventarc sets them for ``messagePublished``."""
     pb = PubsubMessage.pb(message)
-    return {
-        "ce-id": pb.message_id,
-        "ce-specversion": "1.0",
-        "ce-type": CE_TYPE,
-        "ce-source": CE_SOURCE_PREFIX + topic,
-        "ce-time": pb.publish_time.ToJsonString(),
-        "content-type": "application/json",
-    }
+    return eventarc_headers(pb.message_id, topic, pb.publish_time.ToJsonString())
 
 
 # --- the relay ----------------------------------------------------------------------------------

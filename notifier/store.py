@@ -141,12 +141,9 @@ class FirestoreStore:
             "lease_expires_at": now + self._lease,
             "updated_at": now,
         }
-        option = self._db.write_option(last_update_time=snapshot.update_time)
-        with _firestore():
-            try:
-                result = ref.update(changes, option=option, timeout=_TIMEOUT)
-            except (gexc.FailedPrecondition, gexc.Aborted):
-                return Claim(ref.id, ClaimState.HELD, attempts)  # another delivery took it first
+        result = self._update_unless_changed(ref, changes, snapshot.update_time)
+        if result is None:
+            return Claim(ref.id, ClaimState.HELD, attempts)  # another delivery took it first
         replays = int(data.get("replays") or 0)
         return Claim(
             ref.id, ClaimState.CLAIMED, attempts + 1, version=result.update_time, replays=replays
@@ -225,23 +222,20 @@ class FirestoreStore:
             "reopened_at": now,
             "updated_at": now,
         }
-        option = self._db.write_option(last_update_time=snapshot.update_time)
-        with _firestore():
-            try:
-                ref.update(changes, option=option, timeout=_TIMEOUT)
-            except (gexc.FailedPrecondition, gexc.Aborted):
-                return False
-        return True
+        return self._update_unless_changed(ref, changes, snapshot.update_time) is not None
 
     def _holder_update(self, claim: Claim, changes: dict[str, Any]) -> bool:
         ref = self._db.collection(NOTIFICATIONS).document(claim.event_id)
-        option = self._db.write_option(last_update_time=claim.version)
+        return self._update_unless_changed(ref, changes, claim.version) is not None
+
+    def _update_unless_changed(self, ref, changes: dict[str, Any], update_time) -> Any:
+        """The update, only if the record is as it was at ``update_time``; None if it changed."""
+        option = self._db.write_option(last_update_time=update_time)
         with _firestore():
             try:
-                ref.update(changes, option=option, timeout=_TIMEOUT)
+                return ref.update(changes, option=option, timeout=_TIMEOUT)
             except (gexc.FailedPrecondition, gexc.Aborted):
-                return False
-        return True
+                return None
 
     # -- applications ---------------------------------------------------------------------------
 

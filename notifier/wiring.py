@@ -6,6 +6,7 @@ set of clients, not one each.
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass
 
@@ -13,7 +14,7 @@ from google.cloud import firestore
 
 from notifier import logs
 from notifier.applications import ApplicationDirectory
-from notifier.config import Settings
+from notifier.config import ConfigError, Settings
 from notifier.service import Notifier
 from notifier.store import FirestoreStore
 from notifier.svix_sender import SvixSender
@@ -27,16 +28,28 @@ class Dependencies:
     notifier: Notifier
 
 
+log = logs.get("wiring")
 _lock = threading.Lock()
 _built: Dependencies | None = None
 
 
 def dependencies() -> Dependencies:
+    """The instance's clients. A misconfigured deployment fails every delivery (Pub/Sub keeps the
+    messages until it is fixed) and says why in one ERROR line that alerts and Error Reporting see.
+    """
     global _built
     if _built is None:
         with _lock:
             if _built is None:
-                _built = build(Settings.from_env())
+                try:
+                    settings = Settings.from_env()
+                except ConfigError as exc:
+                    logs.setup()
+                    logs.log(
+                        log, logging.ERROR, str(exc), outcome="retried", reason="misconfigured"
+                    )
+                    raise
+                _built = build(settings)
     return _built
 
 

@@ -186,6 +186,11 @@ def test_failures_outside_the_outcome_table_leak_no_token(
     assert status in (500, 503)
     output = log_path.read_text(errors="replace")
     assert "m-1" in output or "Traceback" in output  # the failure was written out
+    if "NOTIFIER_LEASE_SECONDS" in overrides:  # and said, as a structured line, for the alert
+        lines = [json.loads(x) for x in output.splitlines() if x.startswith("{")]
+        assert any(
+            e["severity"] == "ERROR" and "NOTIFIER_LEASE_SECONDS" in e["message"] for e in lines
+        )
     for response in run.answers:
         output += response.text + json.dumps(dict(response.headers))
     for needle in [*SECRETS.values(), *PII.values()]:
