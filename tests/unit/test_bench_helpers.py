@@ -10,6 +10,7 @@ from benchmarks import profile
 from benchmarks.counting import CallCounter, firestore_rpcs, split
 from benchmarks.load import drive, shared_worker
 from benchmarks.stats import percentile, spread
+from devstack.function_server import ROOT
 
 
 def test_percentiles_are_nearest_rank_and_always_a_measured_value():
@@ -92,7 +93,7 @@ def test_profile_samples_are_charged_to_the_innermost_known_layer():
     raw = "\n".join(
         [
             f"run (/usr/lib/python3.11/threading.py:1);handle ({site}/gunicorn/w.py:2);"
-            f"deliver (/work/main/notifier/service.py:3);dumps (/usr/lib/python3.11/json/x.py:4) 3",
+            f"deliver ({ROOT}/notifier/service.py:3);dumps (/usr/lib/python3.11/json/x.py:4) 3",
             f"handle ({site}/gunicorn/w.py:2);claim (notifier/store.py:5);"
             f"commit ({site}/google/cloud/firestore_v1/batch.py:6) 2",
             "run (/usr/lib/python3.11/threading.py:1) 1",
