@@ -101,6 +101,7 @@ RETRY_BUDGET_SECONDS="${NOTIFIER_RETRY_BUDGET_SECONDS:-30}"
 LEASE_SECONDS="${NOTIFIER_LEASE_SECONDS:-120}"
 SVIX_TIMEOUT_SECONDS="${NOTIFIER_SVIX_TIMEOUT_SECONDS:-10}"
 RECORD_TTL_DAYS="${NOTIFIER_RECORD_TTL_DAYS:-30}"
+PORTAL_EXPIRY_SECONDS="${NOTIFIER_PORTAL_EXPIRY_SECONDS:-3600}"
 LOG_LEVEL="${NOTIFIER_LOG_LEVEL:-INFO}"
 # One Svix call is up to 1 + 3 attempts (the SDK's default retry schedule,
 # NOTIFIER_SVIX_RETRY_SCHEDULE, which this script leaves at its default).
@@ -176,6 +177,7 @@ Runtime knobs (passed to the functions as environment variables)
   --lease-seconds=N [120]         (env NOTIFIER_LEASE_SECONDS)
   --svix-timeout-seconds=N [10]   (env NOTIFIER_SVIX_TIMEOUT_SECONDS)
   --record-ttl-days=N [30]        (env NOTIFIER_RECORD_TTL_DAYS)
+  --portal-expiry-seconds=N [3600] (env NOTIFIER_PORTAL_EXPIRY_SECONDS; 3600..604800)
   --log-level=LEVEL [INFO]        (env NOTIFIER_LOG_LEVEL)
   Constraints checked before anything runs: timeout > longest delivery
   (retry budget + 4 x Svix timeout + 1 s: a last call with the Svix SDK's 3
@@ -243,8 +245,8 @@ parse_args() {
         --alert-email | --notification-channel | --alert-failure-threshold | \
         --max-instances | --min-instances | --concurrency | --cpu | --memory | --timeout | \
         --retry-budget-seconds | --lease-seconds | --svix-timeout-seconds | \
-        --record-ttl-days | --log-level | --max-delivery-attempts | --min-retry-delay | \
-        --max-retry-delay) ;;
+        --record-ttl-days | --portal-expiry-seconds | --log-level | --max-delivery-attempts | \
+        --min-retry-delay | --max-retry-delay) ;;
       *) die "unknown option: $flag (see --help)" ;;
     esac
     if ((has_value == 0)); then
@@ -277,6 +279,7 @@ parse_args() {
       --lease-seconds) LEASE_SECONDS="$value" ;;
       --svix-timeout-seconds) SVIX_TIMEOUT_SECONDS="$value" ;;
       --record-ttl-days) RECORD_TTL_DAYS="$value" ;;
+      --portal-expiry-seconds) PORTAL_EXPIRY_SECONDS="$value" ;;
       --log-level) LOG_LEVEL="$value" ;;
       --max-delivery-attempts) MAX_DELIVERY_ATTEMPTS="$value" ;;
       --min-retry-delay) MIN_RETRY_DELAY_SECONDS="${value%s}" ;;
@@ -348,6 +351,7 @@ validate() {
   require_int lease-seconds "$LEASE_SECONDS" 1 86400
   require_int svix-timeout-seconds "$SVIX_TIMEOUT_SECONDS" 1 3600
   require_int record-ttl-days "$RECORD_TTL_DAYS" 1 3650
+  require_int portal-expiry-seconds "$PORTAL_EXPIRY_SECONDS" 3600 604800
   require_match log-level "$LOG_LEVEL" '^(DEBUG|INFO|WARNING|ERROR)$' \
     'DEBUG, INFO, WARNING or ERROR'
   require_int max-delivery-attempts "$MAX_DELIVERY_ATTEMPTS" 5 100
@@ -580,6 +584,7 @@ common_deploy_flags() {
     "NOTIFIER_LEASE_SECONDS=$LEASE_SECONDS"
     "NOTIFIER_SVIX_TIMEOUT_SECONDS=$SVIX_TIMEOUT_SECONDS"
     "NOTIFIER_RECORD_TTL_DAYS=$RECORD_TTL_DAYS"
+    "NOTIFIER_PORTAL_EXPIRY_SECONDS=$PORTAL_EXPIRY_SECONDS"
     "NOTIFIER_LOG_LEVEL=$LOG_LEVEL"
     # The Functions Framework serves requests on (cpu count x 4) gunicorn
     # threads by default; match it to the per-instance concurrency.
@@ -766,9 +771,9 @@ ensure_alert_policy() {
   local failed_filter dead_filter documentation channels_json="" policy
   failed_filter="resource.type=\"cloud_run_revision\" AND metric.type=\"logging.googleapis.com/user/${METRIC_PREFIX}_failed\""
   dead_filter="resource.type=\"pubsub_subscription\" AND resource.labels.subscription_id=\"$DEAD_LETTER_SUBSCRIPTION\" AND metric.type=\"pubsub.googleapis.com/subscription/num_undelivered_messages\""
-  documentation="Events failed to reach Svix (jsonPayload.outcome=\"failed\" in the logs of $FUNCTION_NAME), or events were dead-lettered after $MAX_DELIVERY_ATTEMPTS delivery attempts.
+  documentation="Events failed to reach Svix (jsonPayload.outcome=\"failed\" in the logs of $FUNCTION_NAME and $FUNCTION_NAME-notifications), or events were dead-lettered after $MAX_DELIVERY_ATTEMPTS delivery attempts.
 
-Logs: resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"$FUNCTION_NAME\" AND jsonPayload.outcome=\"failed\"
+Logs: resource.type=\"cloud_run_revision\" AND resource.labels.service_name=(\"$FUNCTION_NAME\" OR \"$FUNCTION_NAME-notifications\") AND jsonPayload.outcome=\"failed\"
 
 Dead letters are kept $DEAD_LETTER_RETENTION in subscription $DEAD_LETTER_SUBSCRIPTION (gcloud pubsub subscriptions pull $DEAD_LETTER_SUBSCRIPTION --project=$PROJECT); republish them to $TOPIC once the cause is fixed."
   for channel in "${channels[@]}"; do

@@ -213,6 +213,7 @@ def test_chosen_limits_are_consistent(plan):
         (["--function-name=Bad_Name"], "function-name"),
         (["--svix-server-url=https://a,b"], "svix-server-url"),
         (["--log-level=LOUD"], "log-level"),
+        (["--portal-expiry-seconds=60"], "portal-expiry-seconds"),
         (["--no-such-flag"], "unknown option"),
         (["--assume-existing"], None),  # only valid with --dry-run; checked below
     ],
@@ -485,6 +486,7 @@ def test_flags_override_defaults(tmp_path):
         "--svix-server-url=https://api.eu.svix.com",
         "--max-instances=3",
         "--max-delivery-attempts=5",
+        "--portal-expiry-seconds=7200",
     )
     deploy = plan.one("gcloud", "functions", "deploy", "notifier-staging")
     assert flag(deploy, "region") == "us-central1"
@@ -496,6 +498,8 @@ def test_flags_override_defaults(tmp_path):
         flag(deploy, "service-account") == "notifier-staging-sa@other-proj.iam.gserviceaccount.com"
     )
     assert env_vars(deploy)["SVIX_SERVER_URL"] == "https://api.eu.svix.com"
+    portal = plan.one("gcloud", "functions", "deploy", "notifier-staging-app-portal")
+    assert env_vars(portal)["NOTIFIER_PORTAL_EXPIRY_SECONDS"] == "7200"
     assert plan.one("gcloud", "pubsub", "topics", "create", "orders-dead-letter")
     assert plan.one("gcloud", "pubsub", "subscriptions", "create", "orders-dead-letter-sub")
     update = plan.one(
