@@ -87,6 +87,11 @@ def parse_event(raw: bytes, *, max_bytes: int) -> Event:
     """Bytes -> JSON object -> schema-valid event with safe ids, within Svix's payload limit."""
     if len(raw) > max_bytes:
         raise Rejected("too_large", f"the event is {len(raw)} bytes; the limit is {max_bytes}")
+    return event_from(parse_object(raw), max_bytes=max_bytes)
+
+
+def parse_object(raw: bytes) -> dict[str, Any]:
+    """Strict UTF-8, strict JSON (no NaN, no infinities), and an object at the top."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -101,7 +106,7 @@ def parse_event(raw: bytes, *, max_bytes: int) -> Event:
         raise Rejected("not_json", f"the message is not JSON ({why[:100]})") from None
     if not isinstance(document, dict):
         raise Rejected("not_object", f"the JSON is a {type(document).__name__}, not an object")
-    return event_from(document, max_bytes=max_bytes)
+    return document
 
 
 def event_from(document: dict[str, Any], *, max_bytes: int) -> Event:

@@ -28,7 +28,7 @@ from notifier.errors import (
     Rejected,
     Transient,
 )
-from notifier.events import SAFE_ID, Delivery, Event, parse_event
+from notifier.events import SAFE_ID, Delivery, Event, event_from, parse_object
 from notifier.service import DUPLICATE, FAILED, SENT, Outcome
 from notifier.wiring import Dependencies
 
@@ -70,15 +70,15 @@ def _notify(request: flask.Request, deps: Dependencies, started: float) -> flask
     raw = _read_at_most(request.stream, hard_limit + 1)
     if len(raw) > hard_limit:
         return _too_large(len(raw), limit, started)
-    document = _json_or_none(raw)
-    if isinstance(document, dict) and "message" in document and "subscription" in document:
-        return _push(document)
-    if len(raw) > limit:
-        return _too_large(len(raw), limit, started)
     try:
-        event = parse_event(raw, max_bytes=limit)  # the very rules of the Pub/Sub entry
+        document = parse_object(raw)  # parsed once, by the very rules of the Pub/Sub entry
+        if "message" in document and "subscription" in document:
+            return _push(document)
+        if len(raw) > limit:
+            return _too_large(len(raw), limit, started)
+        event = event_from(document, max_bytes=limit)
     except Rejected as rejection:
-        if rejection.code == "too_large":
+        if rejection.code == "too_large" or len(raw) > limit:  # not an envelope: too large
             return _too_large(len(raw), limit, started)
         rejected_id = outcomes.record_rejection(rejection, _HTTP, raw, started, logger=log)
         body = {
