@@ -18,7 +18,7 @@ from werkzeug.exceptions import ServiceUnavailable
 
 from notifier import logs, outcomes, wiring
 from notifier.errors import Rejected
-from notifier.events import Delivery, decode, delivery_of
+from notifier.events import decode, delivery_of
 from notifier.service import Outcome
 
 log = logs.get("pubsub")
@@ -50,16 +50,13 @@ def process(envelope: Any) -> Outcome | None:
         try:
             event = decode(envelope, max_bytes=deps.settings.max_payload_bytes)
         except Rejected as rejection:
-            record_rejection(rejection, delivery, raw_message(envelope), started)
+            outcomes.record_rejection(
+                rejection, delivery, raw_message(envelope), started, logger=log
+            )
             return None
         outcome = deps.notifier.deliver(event, delivery)
         outcomes.log_outcome(event, delivery, outcome, started, logger=log)
         return outcome
-
-
-def record_rejection(rejection: Rejected, delivery: Delivery, raw: bytes, started: float) -> None:
-    """Keeps the message for inspection, then logs why; the payload itself is never logged."""
-    outcomes.record_rejection(rejection, delivery, raw, started, logger=log)
 
 
 def raw_message(envelope: Any) -> bytes:
