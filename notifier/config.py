@@ -83,7 +83,7 @@ class Settings:
         svix_api_key = env.get("SVIX_API_KEY", "").strip()
         if svix and not svix_api_key:
             problems.append("SVIX_API_KEY is not set (the Svix token, from Secret Manager)")
-        log_level = env.get("NOTIFIER_LOG_LEVEL", "INFO").strip().upper() or "INFO"
+        log_level = env.get("NOTIFIER_LOG_LEVEL", "").strip().upper() or cls.log_level
         if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             problems.append("NOTIFIER_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
 
@@ -91,16 +91,22 @@ class Settings:
             gcp_project=gcp_project,
             svix_api_key=svix_api_key,
             svix_server_url=env.get("SVIX_SERVER_URL", "").strip() or None,
-            firestore_database=env.get("FIRESTORE_DATABASE", "").strip() or "(default)",
-            retry_budget_seconds=number("NOTIFIER_RETRY_BUDGET_SECONDS", 30.0),
-            lease_seconds=number("NOTIFIER_LEASE_SECONDS", 120.0, minimum=1.0),
-            svix_timeout_seconds=number("NOTIFIER_SVIX_TIMEOUT_SECONDS", 10.0, minimum=0.1),
-            svix_retry_schedule=schedule("NOTIFIER_SVIX_RETRY_SCHEDULE", (0.05, 0.1, 0.2)),
-            max_payload_bytes=int(number("NOTIFIER_MAX_PAYLOAD_BYTES", 1024 * 1024, minimum=1)),
-            rejected_raw_bytes=int(number("NOTIFIER_REJECTED_RAW_BYTES", 16 * 1024)),
-            record_ttl_days=int(number("NOTIFIER_RECORD_TTL_DAYS", 30, minimum=1)),
+            firestore_database=env.get("FIRESTORE_DATABASE", "").strip() or cls.firestore_database,
+            retry_budget_seconds=number("NOTIFIER_RETRY_BUDGET_SECONDS", cls.retry_budget_seconds),
+            lease_seconds=number("NOTIFIER_LEASE_SECONDS", cls.lease_seconds, minimum=1.0),
+            svix_timeout_seconds=number(
+                "NOTIFIER_SVIX_TIMEOUT_SECONDS", cls.svix_timeout_seconds, minimum=0.1
+            ),
+            svix_retry_schedule=schedule("NOTIFIER_SVIX_RETRY_SCHEDULE", cls.svix_retry_schedule),
+            max_payload_bytes=int(
+                number("NOTIFIER_MAX_PAYLOAD_BYTES", cls.max_payload_bytes, minimum=1)
+            ),
+            rejected_raw_bytes=int(number("NOTIFIER_REJECTED_RAW_BYTES", cls.rejected_raw_bytes)),
+            record_ttl_days=int(number("NOTIFIER_RECORD_TTL_DAYS", cls.record_ttl_days, minimum=1)),
             log_level=log_level,
-            portal_expiry_seconds=int(number("NOTIFIER_PORTAL_EXPIRY_SECONDS", 3600)),
+            portal_expiry_seconds=int(
+                number("NOTIFIER_PORTAL_EXPIRY_SECONDS", cls.portal_expiry_seconds)
+            ),
         )
         if not PORTAL_EXPIRY_RANGE[0] <= settings.portal_expiry_seconds <= PORTAL_EXPIRY_RANGE[1]:
             problems.append("NOTIFIER_PORTAL_EXPIRY_SECONDS must be within 3600..604800 (Svix's)")
