@@ -22,6 +22,9 @@ FAST = {
     "NOTIFIER_LEASE_SECONDS": "10",
 }
 _ids = itertools.count(1)
+# gunicorn closes a connection idle for 2 s; a client that reuses one it has not yet seen closed
+# gets "Server disconnected". Clients drop idle connections sooner than that.
+KEEPALIVE = httpx.Limits(keepalive_expiry=1.0)
 
 
 def function_env(firestore_emulator, svix_server, **overrides: str) -> dict[str, str]:
@@ -53,7 +56,7 @@ class Deliverer:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.client = httpx.Client(timeout=60)
+        self.client = httpx.Client(timeout=60, limits=KEEPALIVE)
 
     def __call__(self, payload, message_id: str | None = None, **kwargs) -> int:
         if isinstance(payload, dict):

@@ -22,7 +22,7 @@ from devstack.cloudevents import pubsub_request
 from devstack.function_server import FunctionServer
 from tests import factories
 from tests.conftest import PROJECT, TOKEN
-from tests.e2e.conftest import function_env, log_lines
+from tests.e2e.conftest import KEEPALIVE, function_env, log_lines
 
 LIMIT = 100_000  # NOTIFIER_MAX_PAYLOAD_BYTES of these servers: small, so 413 is cheap to reach
 
@@ -41,13 +41,14 @@ def servers(firestore_emulator, svix_server, logs_dir) -> Iterator[dict[str, Fun
 @pytest.fixture
 def api(servers, db, svix) -> Iterator[httpx.Client]:
     """A client of ``notifications``, with Firestore emptied and the stand-in reset."""
-    with httpx.Client(base_url=servers["notifications"].url, timeout=60) as client:
+    url = servers["notifications"].url
+    with httpx.Client(base_url=url, timeout=60, limits=KEEPALIVE) as client:
         yield client
 
 
 @pytest.fixture
 def portal(servers, db, svix) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=servers["app_portal"].url, timeout=60) as client:
+    with httpx.Client(base_url=servers["app_portal"].url, timeout=60, limits=KEEPALIVE) as client:
         yield client
 
 

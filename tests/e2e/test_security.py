@@ -32,7 +32,7 @@ from devstack.cloudevents import pubsub_request
 from devstack.function_server import FunctionServer, free_port
 from devstack.svix_standin import SvixStandin
 from tests import factories
-from tests.e2e.conftest import function_env, log_lines
+from tests.e2e.conftest import KEEPALIVE, function_env, log_lines
 
 RUN = secrets.token_hex(6)
 TOKEN = f"sk_canary{RUN}.secret"
@@ -58,7 +58,7 @@ class Run:
     def __init__(self, url: str) -> None:
         self.url = url
         self.answers: list[httpx.Response] = []
-        self.client = httpx.Client(timeout=60)
+        self.client = httpx.Client(timeout=60, limits=KEEPALIVE)
 
     def deliver(self, data: bytes | dict, message_id: str) -> int:
         if isinstance(data, dict):
