@@ -31,6 +31,8 @@ _SAMPLED = "logging.googleapis.com/trace_sampled"
 _TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(?:-.*)?")
 # Google's legacy header: TRACE_ID[/SPAN_ID][;o=OPTIONS], the span id in decimal.
 _CLOUD_TRACE = re.compile(r"([0-9a-fA-F]{32})(?:/(\d{1,20}))?(?:;o=([0-9]+))?")
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)).replace("\\", "/")
+_PACKAGE_NAME = os.path.basename(_PACKAGE_DIR)
 _context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "log_context", default=None
 )
@@ -77,11 +79,16 @@ def _reported_error(record: logging.LogRecord) -> dict[str, Any]:
 
 
 def _relative(path: str) -> str:
-    """``notifier/pubsub.py`` rather than the instance's absolute path: stable across deploys."""
-    parts = path.replace("\\", "/").split("/")
-    if parts[-1] != "main.py" and "notifier" in parts[:-1]:
-        return "/".join(parts[len(parts) - 1 - parts[::-1].index("notifier") :])
-    return parts[-1]
+    """``notifier/pubsub.py`` rather than the instance's absolute path: stable across deploys.
+
+    Judged by where this package really is, never by folder names: a checkout may itself live
+    in a folder called ``notifier``.
+    """
+    normalized = path.replace("\\", "/")
+    inside = normalized.removeprefix(_PACKAGE_DIR + "/")
+    if inside != normalized:
+        return f"{_PACKAGE_NAME}/{inside}"
+    return normalized.rsplit("/", 1)[-1]
 
 
 def setup(level: str = "INFO") -> logging.Logger:

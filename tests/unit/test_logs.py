@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import pytest
 
@@ -103,10 +104,16 @@ def test_a_warning_with_an_exception_is_not_an_error_report(captured):
 
 
 def test_the_report_location_path_is_relative_to_the_package():
-    assert logs._relative("/workspace/notifier/outcomes.py") == "notifier/outcomes.py"
-    assert logs._relative("/home/me/notifier/notifier/http_api.py") == "notifier/http_api.py"
-    assert logs._relative("/srv/app/main.py") == "main.py"
+    package = Path(logs.__file__).resolve().parent
+    assert logs._relative(str(package / "outcomes.py")) == "notifier/outcomes.py"
+    assert logs._relative(str(package.parent / "main.py")) == "main.py"
     assert logs._relative("/elsewhere/thing.py") == "thing.py"
+
+
+def test_a_checkout_in_a_folder_named_notifier_does_not_confuse_the_location():
+    """A fresh clone into ``notifier/`` holds tests under ``notifier/tests``: not the package."""
+    assert logs._relative("/home/me/notifier/tests/unit/test_x.py") == "test_x.py"
+    assert logs._relative("/home/me/notifier/main.py") == "main.py"
 
 
 # -- traces ----------------------------------------------------------------------------------
