@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -30,7 +31,7 @@ from typing import Any, TextIO
 
 from google.api_core import exceptions as gexc
 
-from notifier import logs, operations, wiring
+from notifier import logs, operations, pubsub, wiring
 from notifier.config import ConfigError, Settings
 
 DEFAULT_TOPIC = "platform-events"
@@ -436,13 +437,9 @@ def _redrive(args: argparse.Namespace, env: dict[str, str]) -> int:
     subscriber = pubsub_v1.SubscriberClient()
     republish = mode == operations.TO_TOPIC and not args.dry_run
     publisher = pubsub_v1.PublisherClient() if republish else None
-    deps = handle = None
-    if direct:
-        from notifier import pubsub  # the function's entry: only a direct redrive runs it
-
-        deps = wiring.build(settings)
-        wiring.install(deps)  # handle() serves with these settings (flags included)
-        handle = pubsub.handle
+    deps = wiring.build(settings) if direct else None
+    # A direct redrive runs the function's own entry, with these settings (flags included).
+    process = functools.partial(pubsub.process, deps=deps) if deps is not None else None
     try:
         results = operations.redrive(
             subscriber=subscriber,
@@ -450,7 +447,7 @@ def _redrive(args: argparse.Namespace, env: dict[str, str]) -> int:
             mode=mode,
             publisher=publisher,
             topic=topic_path,
-            handle=handle,
+            process=process,
             dry_run=args.dry_run,
             limit=args.limit,
             wait=args.wait,
@@ -464,7 +461,6 @@ def _redrive(args: argparse.Namespace, env: dict[str, str]) -> int:
         if publisher is not None:
             publisher.stop()
         if deps is not None:
-            wiring.reset()
             deps.sender.close()
     summary = dict(Counter(r.outcome for r in results))
     acked = sum(1 for r in results if r.acked)

@@ -28,6 +28,7 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from notifier.config import ConfigError
+from notifier.domain.outcomes import Outcome
 from notifier.errors import NotifierError, Rejected
 from notifier.events import SAFE_ID, Event, event_from, parse_event
 from notifier.service import Notifier
@@ -280,7 +281,7 @@ def replay(
             return result("retried", replays=replays, error=exc.summary())
         outcome = notifier.deliver(event)
         return result(
-            outcome.outcome,
+            outcome.kind.value,
             replays=replays,
             svix_status=outcome.svix_status,
             svix_message_id=outcome.svix_message_id,
@@ -357,7 +358,7 @@ def redrive(
     mode: str,
     publisher: Any = None,
     topic: str | None = None,
-    handle: Callable[[dict[str, Any]], Any] | None = None,
+    process: Callable[[dict[str, Any]], Outcome | None] | None = None,
     dry_run: bool = False,
     limit: int | None = None,
     wait: float = 5.0,
@@ -367,16 +368,16 @@ def redrive(
     on_progress: Progress | None = None,
 ) -> list[Redriven]:
     """Pulls the dead-letter ``subscription`` until it is empty (or ``limit`` messages) and sends
-    every message back: published to ``topic`` (``TO_TOPIC``), or through ``handle`` (``DIRECT``,
+    every message back: published to ``topic`` (``TO_TOPIC``), or through ``process`` (``DIRECT``,
     the function's own entry). A message is acknowledged only once republished, or once
-    ``handle`` reached a final outcome; the rest, and everything in a dry run, is released at the
+    ``process`` reached a final outcome; the rest, and everything in a dry run, is released at the
     end for the next run. ``subscription`` and ``topic`` are full resource paths.
     """
     if mode not in (TO_TOPIC, DIRECT):
         raise ValueError(f"unknown redrive mode {mode!r}")
     if mode == TO_TOPIC and (publisher is None or not topic) and not dry_run:
         raise ValueError("redrive to a topic needs a publisher and the topic")
-    if mode == DIRECT and handle is None and not dry_run:
+    if mode == DIRECT and process is None and not dry_run:
         raise ValueError("a direct redrive needs the handler")
     seen: set[str] = set()
     held: dict[str, str] = {}  # message id -> ack id, for messages left in the subscription
@@ -402,7 +403,7 @@ def redrive(
                 outcomes = _republish(publisher, topic, fresh, max_bytes)
             else:
                 outcomes = _run(
-                    lambda r: _handled(r, subscription, handle, max_bytes),
+                    lambda r: _handled(r, subscription, process, max_bytes),
                     fresh,
                     workers,
                     None,
@@ -519,24 +520,22 @@ def _republish(publisher: Any, topic: str, fresh: list[Any], max_bytes: int) -> 
     return outcomes
 
 
-def _handled(received: Any, subscription: str, handle: Callable, max_bytes: int) -> Redriven:
+def _handled(received: Any, subscription: str, process: Callable, max_bytes: int) -> Redriven:
     """Through the function's own entry; acknowledged only when the outcome is final."""
-    from notifier.pubsub import Redeliver  # the function's entry, only for a direct redrive
-
     described = _described(received, "retried", max_bytes)
     try:
-        outcome = handle(push_envelope(received.message, subscription))
-    except Redeliver as exc:
-        return replace(described, detail=str(exc.description or "redeliver"))
+        outcome = process(push_envelope(received.message, subscription))
     except NotifierError as exc:
         return replace(described, detail=exc.summary())
     if outcome is None:
         return replace(described, outcome="rejected", acked=True)
+    if outcome.must_retry:  # what the Eventarc entry would answer with a 503
+        return replace(described, detail=outcome.error.code if outcome.error else "redeliver")
     error = outcome.error.summary() if outcome.error else None
     return replace(
         described,
-        outcome=outcome.outcome,
-        acked=outcome.outcome in _FINAL,
+        outcome=outcome.kind.value,
+        acked=outcome.kind.value in _FINAL,
         detail=error or outcome.svix_message_id,
     )
 

@@ -9,44 +9,27 @@ delivery at a time may call Svix for an event. Later writes of the holder are co
 from __future__ import annotations
 
 import contextlib
-import enum
 import hashlib
 import re
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
+from notifier.domain.claims import Claim as Claim
+from notifier.domain.claims import ClaimState as ClaimState
+from notifier.domain.claims import RecordStatus
+from notifier.domain.events import Delivery, Event
 from notifier.errors import NotifierError, Rejected, StoreUnavailable
-from notifier.events import Delivery, Event
 
 NOTIFICATIONS = "notifications"
 APPLICATIONS = "applications"
 REJECTED = "rejected"
 _TIMEOUT = 10.0
 _PUBSUB_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")
-
-
-class ClaimState(enum.Enum):
-    CLAIMED = "claimed"  # this delivery holds the lease and must send
-    SENT = "sent"  # done for good: Svix has it
-    FAILED = "failed"  # done for good: Svix refused it; only an operator replays it
-    HELD = "held"  # another live delivery holds the lease
-
-
-@dataclass(frozen=True)
-class Claim:
-    event_id: str
-    state: ClaimState
-    attempts: int = 0
-    svix_message_id: str | None = None
-    held_for: float = 0.0
-    version: Any = None  # update_time of the claim write: the precondition for the holder's writes
-    replays: int = 0  # times an operator reopened the event: part of its Svix idempotency key
 
 
 def _now() -> datetime:
@@ -102,7 +85,7 @@ class FirestoreStore:
                 return self._claim_existing(ref, snapshot)
         now = self._clock()
         record = {
-            "status": "pending",
+            "status": RecordStatus.PENDING.value,
             "event_id": event.id,
             "project": event.project,
             "event_type": event.type,
@@ -127,16 +110,16 @@ class FirestoreStore:
         data = snapshot.to_dict() or {}
         status = data.get("status")
         attempts = int(data.get("attempts") or 0)
-        if status == "sent":
+        if status == RecordStatus.SENT:
             return Claim(ref.id, ClaimState.SENT, attempts, data.get("svix_message_id"))
-        if status == "failed":
+        if status == RecordStatus.FAILED:
             return Claim(ref.id, ClaimState.FAILED, attempts)
         now = self._clock()
         lease = data.get("lease_expires_at")
         if lease is not None and lease > now:
             return Claim(ref.id, ClaimState.HELD, attempts, held_for=(lease - now).total_seconds())
         changes = {
-            "status": "pending",
+            "status": RecordStatus.PENDING.value,
             "attempts": firestore.Increment(1),
             "lease_expires_at": now + self._lease,
             "updated_at": now,
@@ -156,7 +139,7 @@ class FirestoreStore:
         """
         now = self._clock()
         changes = {
-            "status": "sent",
+            "status": RecordStatus.SENT.value,
             "svix_message_id": svix_message_id,
             "svix_status": svix_status,
             "sent_at": now,
@@ -175,7 +158,7 @@ class FirestoreStore:
         return self._holder_update(
             claim,
             {
-                "status": "failed",
+                "status": RecordStatus.FAILED.value,
                 "last_error": error.summary(),
                 "last_error_at": now,
                 "failed_at": now,
@@ -212,11 +195,11 @@ class FirestoreStore:
         ref = self._db.collection(NOTIFICATIONS).document(event_id)
         with _firestore():
             snapshot = ref.get(timeout=_TIMEOUT)
-        if not snapshot.exists or (snapshot.to_dict() or {}).get("status") != "failed":
+        if not snapshot.exists or (snapshot.to_dict() or {}).get("status") != RecordStatus.FAILED:
             return False
         now = self._clock()
         changes = {
-            "status": "pending",
+            "status": RecordStatus.PENDING.value,
             "replays": firestore.Increment(1),
             "lease_expires_at": now,
             "reopened_at": now,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from time import time
 
@@ -26,6 +25,8 @@ from svix.api import (
 from svix.api.svix import ClientBase
 from svix.exceptions import HttpError, HTTPValidationError
 
+from notifier.domain.events import Event
+from notifier.domain.outcomes import Sent as Sent
 from notifier.errors import (
     BadCredentials,
     NotifierError,
@@ -33,13 +34,6 @@ from notifier.errors import (
     RateLimited,
     SvixUnavailable,
 )
-from notifier.events import Event
-
-
-@dataclass(frozen=True)
-class Sent:
-    message_id: str | None
-    status: int  # 202 for a new message, 409 when Svix already had this eventId
 
 
 class _LastResponse(threading.local):
