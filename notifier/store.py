@@ -18,17 +18,25 @@ from typing import Any
 
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
+from google.cloud.firestore_v1.base_query import FieldFilter
 
 from notifier.domain.claims import Claim as Claim
 from notifier.domain.claims import ClaimState as ClaimState
 from notifier.domain.claims import RecordStatus
 from notifier.domain.events import Delivery, Event
+from notifier.domain.records import Record, StoredNotification
 from notifier.errors import NotifierError, Rejected, StoreUnavailable
 
 NOTIFICATIONS = "notifications"
 APPLICATIONS = "applications"
 REJECTED = "rejected"
 _TIMEOUT = 10.0
+_QUERY_TIMEOUT = 30.0  # operator queries read more than one record
+# What a listing reads of each record: never the payload.
+_LISTED = [
+    *("status", "project", "event_type", "attempts", "replays", "created_at", "updated_at"),
+    *("lease_expires_at", "last_error", "failed_at"),
+]
 _PUBSUB_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")
 
 
@@ -55,6 +63,9 @@ def _firestore() -> Iterator[None]:
 
 
 class FirestoreStore:
+    """Claims and records of notifications, applications and rejections, and the queries the
+    operator tools ask of them: the one owner of the record layout."""
+
     def __init__(
         self,
         client: firestore.Client,
@@ -262,3 +273,87 @@ class FirestoreStore:
         with _firestore():
             ref.set(record, merge=True, timeout=_TIMEOUT)
         return doc_id
+
+    # -- operator queries -----------------------------------------------------------------------
+    # Equality filters only (status, project, event_type): Firestore serves them from its
+    # single-field indexes. Listings are projected to a few fields, never the payload.
+
+    def count(self, status: RecordStatus, *, project: str | None = None) -> int:
+        """Notifications in ``status`` (of ``project``, if given): an exact count aggregation."""
+        query = self._db.collection(NOTIFICATIONS).where(
+            filter=FieldFilter("status", "==", status.value)
+        )
+        if project is not None:
+            query = query.where(filter=FieldFilter("project", "==", project))
+        return self._count(query)
+
+    def count_rejected(self) -> int:
+        """Records in ``rejected/``: messages that were never valid events."""
+        return self._count(self._db.collection(REJECTED))
+
+    def projects(self) -> set[str]:
+        """The projects with an ``applications/`` record (every project an event was sent for)."""
+        with _firestore():
+            return {snap.id for snap in self._db.collection(APPLICATIONS).select([]).stream()}
+
+    def listing(
+        self,
+        status: RecordStatus,
+        *,
+        project: str | None = None,
+        event_type: str | None = None,
+    ) -> Iterator[Record]:
+        """The notifications in ``status`` (narrowed by project and type), without payloads."""
+        query = self._db.collection(NOTIFICATIONS).where(
+            filter=FieldFilter("status", "==", status.value)
+        )
+        for name, value in (("project", project), ("event_type", event_type)):
+            if value is not None:
+                query = query.where(filter=FieldFilter(name, "==", value))
+        with _firestore():
+            for snapshot in query.select(_LISTED).stream(timeout=_QUERY_TIMEOUT):
+                yield _listed(snapshot.id, snapshot.to_dict() or {})
+
+    def notification(self, event_id: str) -> StoredNotification | None:
+        """The record as it is now, with its event (decompressed); None if there is none."""
+        ref = self._db.collection(NOTIFICATIONS).document(event_id)
+        with _firestore():
+            snapshot = ref.get(timeout=_QUERY_TIMEOUT)
+        if not snapshot.exists:
+            return None
+        data = snapshot.to_dict() or {}
+        payload, unreadable = None, None
+        blob = data.get("payload")
+        if isinstance(blob, bytes):
+            try:
+                payload = unpack(blob)
+            except zlib.error as exc:  # its message names no content
+                unreadable = f"{type(exc).__name__}: {str(exc)[:100]}"
+        return StoredNotification(
+            event_id=event_id,
+            status=str(data.get("status") or ""),
+            replays=int(data.get("replays") or 0),
+            payload=payload,
+            unreadable=unreadable,
+        )
+
+    @staticmethod
+    def _count(query: Any) -> int:
+        with _firestore():
+            return int(query.count(alias="n").get(timeout=_QUERY_TIMEOUT)[0][0].value)
+
+
+def _listed(event_id: str, data: dict[str, Any]) -> Record:
+    return Record(
+        event_id=event_id,
+        status=str(data.get("status") or ""),
+        project=data.get("project"),
+        event_type=data.get("event_type"),
+        attempts=int(data.get("attempts") or 0),
+        replays=int(data.get("replays") or 0),
+        created_at=data.get("created_at"),
+        updated_at=data.get("updated_at"),
+        lease_expires_at=data.get("lease_expires_at"),
+        last_error=data.get("last_error"),
+        failed_at=data.get("failed_at"),
+    )

@@ -6,11 +6,14 @@ Adapters implement them (:class:`notifier.store.FirestoreStore`,
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Protocol
 
-from notifier.domain.claims import Claim
+from notifier.domain.claims import Claim, RecordStatus
 from notifier.domain.events import Delivery, Event
+from notifier.domain.messages import PulledMessage
 from notifier.domain.outcomes import Sent
+from notifier.domain.records import Record, StoredNotification
 from notifier.errors import NotifierError, Rejected
 
 
@@ -87,4 +90,64 @@ class Sender(MessageSender, ApplicationCreator, PortalLinks, Protocol):
 
     def close(self) -> None:
         """Closes its connections."""
+        ...
+
+
+class NotificationQueries(Protocol):
+    """What the operator tools ask of the records (equality filters only), and the one change
+    they make: reopening a failed notification for a replay."""
+
+    def count(self, status: RecordStatus, *, project: str | None = None) -> int:
+        """Notifications in ``status`` (of ``project``, if given), counted exactly."""
+        ...
+
+    def count_rejected(self) -> int:
+        """Rejected messages kept."""
+        ...
+
+    def projects(self) -> set[str]:
+        """Projects with an application record."""
+        ...
+
+    def listing(
+        self, status: RecordStatus, *, project: str | None = None, event_type: str | None = None
+    ) -> Iterable[Record]:
+        """The notifications in ``status``, narrowed by project and type; never payloads."""
+        ...
+
+    def notification(self, event_id: str) -> StoredNotification | None:
+        """The record as it is now, with its event; None if there is none."""
+        ...
+
+    def reopen(self, event_id: str) -> bool:
+        """``failed`` -> ``pending`` for a replay; False if it was no longer failed."""
+        ...
+
+
+class DeadLetters(Protocol):
+    """A Pub/Sub subscription the operator pulls messages back from."""
+
+    @property
+    def path(self) -> str:
+        """The subscription's full resource path."""
+        ...
+
+    def pull(self, max_messages: int, wait: float) -> list[PulledMessage]:
+        """Up to ``max_messages`` messages; an empty list once ``wait`` passes with none."""
+        ...
+
+    def hold(self, ack_ids: list[str], seconds: int) -> None:
+        """Sets the messages' ack deadline (0 gives them back to the subscription now)."""
+        ...
+
+    def acknowledge(self, ack_ids: list[str]) -> set[str]:
+        """Acknowledges the messages; returns the ack ids that were accepted."""
+        ...
+
+
+class Republisher(Protocol):
+    """A Pub/Sub topic the operator publishes messages back to."""
+
+    def publish(self, messages: list[tuple[bytes, dict[str, str]]]) -> list[str | Exception]:
+        """Publishes each (data, attributes); the new message id, or why it failed, for each."""
         ...

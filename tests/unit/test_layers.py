@@ -30,9 +30,12 @@ def loaded_after(statement: str) -> list[str]:
         "notifier.domain.outcomes",
         "notifier.dependencies",
         "notifier.events",
+        "notifier.operations.status",
+        "notifier.operations.replay",
+        "notifier.operations.redrive",
     ],
 )
-def test_the_domain_and_the_service_load_no_cloud_sdk(module):
+def test_the_domain_the_service_and_the_use_cases_load_no_cloud_sdk(module):
     # A namespace-package .pth file puts an empty ``google.cloud`` in every interpreter: only what
     # the import adds counts.
     modules = set(loaded_after(f"import {module}")) - set(loaded_after("pass"))
