@@ -7,6 +7,7 @@ requirements.txt (it comes with requirements-dev.txt): it is imported when a cli
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
@@ -22,12 +23,11 @@ _TIMEOUT = 30.0
 def pubsub_module() -> ModuleType:
     """``google.cloud.pubsub_v1``, or a ConfigError that says how to install it."""
     try:
-        from google.cloud import pubsub_v1
+        return importlib.import_module("google.cloud.pubsub_v1")
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ConfigError(
             "redrive needs google-cloud-pubsub: pip install -r requirements-dev.txt"
         ) from exc
-    return pubsub_v1
 
 
 def resource_path(project: str, kind: str, name: str) -> str:

@@ -18,7 +18,9 @@ from typing import Any
 
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
+from google.cloud.firestore_v1.base_document import DocumentSnapshot
 from google.cloud.firestore_v1.base_query import FieldFilter
+from google.cloud.firestore_v1.document import DocumentReference
 
 from notifier.domain.claims import Claim as Claim
 from notifier.domain.claims import ClaimState as ClaimState
@@ -117,7 +119,9 @@ class FirestoreStore:
                 snapshot = ref.get(timeout=_TIMEOUT)
         return self._claim_existing(ref, snapshot)
 
-    def _claim_existing(self, ref, snapshot) -> Claim:
+    def _claim_existing(
+        self, ref: DocumentReference, snapshot: DocumentSnapshot[DocumentReference]
+    ) -> Claim:
         data = snapshot.to_dict() or {}
         status = data.get("status")
         attempts = int(data.get("attempts") or 0)
@@ -222,7 +226,9 @@ class FirestoreStore:
         ref = self._db.collection(NOTIFICATIONS).document(claim.event_id)
         return self._update_unless_changed(ref, changes, claim.version) is not None
 
-    def _update_unless_changed(self, ref, changes: dict[str, Any], update_time) -> Any:
+    def _update_unless_changed(
+        self, ref: DocumentReference, changes: dict[str, Any], update_time: Any
+    ) -> Any:
         """The update, only if the record is as it was at ``update_time``; None if it changed."""
         option = self._db.write_option(last_update_time=update_time)
         with _firestore():

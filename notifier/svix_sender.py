@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 from time import time
+from typing import TypeVar
 
 import httpx
 import pydantic
@@ -35,10 +37,18 @@ from notifier.errors import (
     SvixUnavailable,
 )
 
+Answer = TypeVar("Answer")
+
 
 class _LastResponse(threading.local):
+    """This thread's last Svix answer: its status and ``Retry-After`` (the SDK drops both)."""
+
     status: int | None = None
     retry_after: float | None = None
+
+    def forget(self) -> None:
+        """Before a call: what is then found was answered to it."""
+        self.status = self.retry_after = None
 
 
 def idempotency_key(event_id: str, replays: int = 0) -> str:
@@ -74,6 +84,9 @@ class _Svix(Svix):
 
 
 class SvixSender:
+    """Svix through its SDK (:class:`notifier.domain.ports.Sender`): messages, applications and
+    App Portal links, every failure classified."""
+
     def __init__(
         self,
         token: str,
@@ -138,8 +151,9 @@ class SvixSender:
         out = self._call(lambda: self._svix.authentication.app_portal_access(project, access))
         return out.url
 
-    def _call(self, request):
-        self._last.status = self._last.retry_after = None
+    def _call(self, request: Callable[[], Answer]) -> Answer:
+        """The SDK call, its failures classified into the error tree (the answer table)."""
+        self._last.forget()
         try:
             return request()
         except (HttpError, HTTPValidationError) as exc:
@@ -162,6 +176,7 @@ class SvixSender:
             raise SvixUnavailable("unreadable answer", status=status) from None
 
     def close(self) -> None:
+        """Closes the HTTP client's connections."""
         self._svix._httpx_client.close()
 
 
