@@ -27,6 +27,7 @@ from notifier.store import FirestoreStore
 from notifier.svix_sender import SvixSender
 from tests import factories
 from tests.conftest import PROJECT, TOKEN
+from tests.support import unique_suffix
 
 FAST = {
     "NOTIFIER_RETRY_BUDGET_SECONDS": "0",
@@ -413,7 +414,7 @@ def test_two_operators_replaying_at_once_send_each_event_once(env, pipeline, svi
 @pytest.fixture
 def topics(pubsub_emulator, env):
     """A fresh events topic with a subscription to watch it, and its dead letters as deployed."""
-    suffix = uuid.uuid4().hex[:8]
+    suffix = unique_suffix()
     topic = f"events-{suffix}"
     ensure_topic_and_subscription(PROJECT, topic, f"watch-{suffix}")
     ensure_topic_and_subscription(PROJECT, f"{topic}-dead-letter", f"{topic}-dead-letter-sub")

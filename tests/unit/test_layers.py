@@ -80,3 +80,23 @@ def test_the_domain_imports_only_the_domain_and_the_error_tree():
     for path in (ROOT / "notifier" / "domain").glob("*.py"):
         ours = {name for name in imports_of(path) if name.startswith("notifier")}
         assert all(n.startswith(("notifier.domain", "notifier.errors")) for n in ours), path
+
+
+def public_without_docstring(path: Path) -> list[str]:
+    missing = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            public = not node.name.startswith("_")
+            if public and ast.get_docstring(node) is None:
+                missing.append(f"{path.name}:{node.lineno} {node.name}")
+    return missing
+
+
+def test_every_public_name_of_the_domain_and_the_ports_says_what_it_is():
+    paths = [
+        *sorted((ROOT / "notifier" / "domain").glob("*.py")),
+        ROOT / "notifier" / "errors.py",
+        ROOT / "notifier" / "service.py",
+        ROOT / "notifier" / "applications.py",
+    ]
+    assert [m for path in paths for m in public_without_docstring(path)] == []
