@@ -59,7 +59,10 @@ def binary(test_client: Any, data: bytes | None, message_id: str = "1001", **kw:
 
 
 def structured(test_client: Any, data: bytes, message_id: str = "2002") -> Any:
+    """The shape of the conformance suite's pubsub_text-cloudevent-input.json."""
     _, body = pubsub_request(data, message_id)
+    push = json.loads(body)
+    push["message"]["@type"] = "type.googleapis.com/google.pubsub.v1.PubsubMessage"
     document = {
         "specversion": "1.0",
         "type": PUBLISHED,
@@ -67,7 +70,7 @@ def structured(test_client: Any, data: bytes, message_id: str = "2002") -> Any:
         "id": message_id,
         "time": "2026-11-28T10:00:00.123Z",
         "datacontenttype": "application/json",
-        "data": json.loads(body),
+        "data": push,
     }
     return test_client.post(
         "/", headers={"Content-Type": "application/cloudevents+json"}, data=json.dumps(document)
