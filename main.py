@@ -1,26 +1,27 @@
-"""Cloud Functions entry points. Each hands its request to the notifier package."""
+"""Cloud Functions entry points. Each fetches the instance's dependencies (built lazily on first
+use, so importing this module opens no connection) and hands them to the notifier package."""
 
 import flask
 import functions_framework
 from cloudevents.http import CloudEvent
 
-from notifier import http_api, logs, pubsub
+from notifier import http_api, logs, pubsub, wiring
 
 
 @functions_framework.cloud_event
 def on_event(cloud_event: CloudEvent) -> None:
     """Pub/Sub "message published": returns to acknowledge, raises to have it redelivered."""
     with logs.traced(flask.request.headers, cloud_event.get("traceparent")):
-        pubsub.handle(cloud_event.data)
+        pubsub.handle(cloud_event.data, wiring.dependencies())
 
 
 @functions_framework.http
 def notifications(request: flask.Request) -> flask.Response:
     """``POST`` one event: the original service's contract (see the README's HTTP API)."""
-    return http_api.notifications(request)
+    return http_api.notifications(request, wiring.dependencies)
 
 
 @functions_framework.http
 def app_portal(request: flask.Request) -> flask.Response:
     """A Svix App Portal link for a project's application, for the customer dashboard."""
-    return http_api.app_portal(request)
+    return http_api.app_portal(request, wiring.dependencies)

@@ -75,12 +75,13 @@ def measure(stack: Stack, variant: str = "function") -> list[Trips]:
             for event in batch:
                 if fresh_instance:
                     _forget(wiring)
-                pubsub.handle(events.envelope(event, attempt))
+                pubsub.handle(events.envelope(event, attempt), wiring.dependencies())
             svix = Counter(call["op"] for call in stack.standin.calls()[before:])
             results.append(Trips(scenario, len(batch), *rpcs.take(), svix))
 
         _forget(wiring)
-        pubsub.handle(events.envelope(events.events(f"{variant}-warm", 1, "known")[0]))
+        warm = events.envelope(events.events(f"{variant}-warm", 1, "known")[0])
+        pubsub.handle(warm, wiring.dependencies())
         sent = events.events(f"{variant}-new", PER_SCENARIO, "known")
         run(NEW, sent)
         run(REDELIVERED, sent, attempt=2)

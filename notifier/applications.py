@@ -9,19 +9,13 @@ new project one Firestore read, one Svix call and one write.
 from __future__ import annotations
 
 import threading
-from typing import Protocol
 
-
-class ApplicationRecords(Protocol):
-    def application_id(self, project: str) -> str | None: ...
-    def save_application(self, project: str, svix_app_id: str) -> None: ...
-
-
-class ApplicationCreator(Protocol):
-    def ensure_application(self, project: str) -> str: ...
+from notifier.domain.ports import ApplicationCreator, ApplicationRecords
 
 
 class ApplicationDirectory:
+    """Projects' Svix applications: recorded once, then remembered by the instance."""
+
     def __init__(self, records: ApplicationRecords, creator: ApplicationCreator) -> None:
         self._records = records
         self._creator = creator
@@ -29,6 +23,7 @@ class ApplicationDirectory:
         self._lock = threading.Lock()
 
     def ensure(self, project: str) -> str:
+        """The project's Svix application id; created and recorded if it is new."""
         known = self._known.get(project)
         if known is not None:
             return known

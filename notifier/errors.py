@@ -49,15 +49,21 @@ class Rejected(NotifierError):
 
 
 class Permanent(NotifierError):
+    """Svix refused the event for good: record ``failed``, acknowledge."""
+
     code = "svix_rejected"
 
 
 class Transient(NotifierError):
+    """A later try can succeed: leave it ``pending`` and have it delivered again."""
+
     code = "transient"
     retry_after: float | None = None
 
 
 class RateLimited(Transient):
+    """Svix said 429: wait ``retry_after`` seconds before the next try."""
+
     code = "rate_limited"
 
     def __init__(self, detail: str = "", *, status: int = 429, retry_after: float | None = None):
@@ -66,16 +72,24 @@ class RateLimited(Transient):
 
 
 class SvixUnavailable(Transient):
+    """Svix did not answer usefully: 5xx, timeout, connection error, unreadable answer."""
+
     code = "svix_unavailable"
 
 
 class BadCredentials(Transient):
+    """Svix refused the token (401/403): the event is fine, an operator must fix the token."""
+
     code = "bad_credentials"
 
 
 class ClaimHeld(Transient):
+    """Another live delivery holds the event's claim right now."""
+
     code = "claim_held"
 
 
 class StoreUnavailable(Transient):
+    """Firestore failed: nothing was decided."""
+
     code = "store_unavailable"

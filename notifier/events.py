@@ -12,9 +12,11 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
+# The domain's words, re-exported here, where callers have always found them.
+from notifier.domain.events import Delivery as Delivery
+from notifier.domain.events import Event as Event
 from notifier.errors import Rejected
 from notifier.schema import validation_errors
 
@@ -27,28 +29,6 @@ SVIX_RESERVED_PREFIXES = {"id": "msg_", "project": "app_"}
 # Real events nest a few levels. Svix's JSON parser stops at 128 levels, the SDK's serialiser at
 # 255, many customers' parsers at 100: anything deeper could never be delivered.
 MAX_DEPTH = 64
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """What Pub/Sub says about one delivery; safe to log and store."""
-
-    message_id: str = ""
-    publish_time: str = ""
-    delivery_attempt: int | None = None
-    subscription: str = ""
-
-
-@dataclass(frozen=True)
-class Event:
-    """A platform event that passed validation. ``body`` is its canonical JSON, as sent to Svix."""
-
-    id: str
-    project: str
-    type: str
-    time: str
-    payload: dict[str, Any] = field(repr=False)
-    body: bytes = field(repr=False)
 
 
 def delivery_of(envelope: object) -> Delivery:

@@ -13,12 +13,16 @@ import json
 import logging
 import math
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import IO, Any
 
 import flask
 
-from notifier import logs, outcomes, pubsub, wiring
+from notifier import logs, outcomes, pubsub
+from notifier.dependencies import Dependencies
+from notifier.domain.events import NO_PUBSUB_DELIVERY, Event
+from notifier.domain.outcomes import Outcome, OutcomeKind
 from notifier.errors import (
     BadCredentials,
     ClaimHeld,
@@ -28,9 +32,7 @@ from notifier.errors import (
     Rejected,
     Transient,
 )
-from notifier.events import SAFE_ID, Delivery, Event, event_from, parse_object
-from notifier.service import DUPLICATE, FAILED, SENT, Outcome
-from notifier.wiring import Dependencies
+from notifier.events import SAFE_ID, event_from, parse_object
 
 log = logs.get("http")
 
@@ -41,20 +43,21 @@ RETRY_AFTER_CREDENTIALS = 60  # an operator must fix the token first
 # A push envelope carries the event in base64 (4/3 of its size) plus Pub/Sub's metadata.
 _ENVELOPE_OVERHEAD = 64 * 1024
 _PORTAL_BODY_LIMIT = 16 * 1024
-_HTTP = Delivery()  # no Pub/Sub delivery behind a direct POST
+
+Provider = Callable[[], Dependencies]  # the entry point's way to its dependencies, asked on use
 
 
 # -- notifications ------------------------------------------------------------------------------
 
 
-def notifications(request: flask.Request) -> flask.Response:
+def notifications(request: flask.Request, provide: Provider) -> flask.Response:
     """``POST`` one event (its JSON as the body), or a Pub/Sub push envelope; see the README."""
     with logs.traced(request.headers):
         if request.path not in NOTIFICATIONS_PATHS:
             return _answer(404, {"error": "not_found"})
         if request.method != "POST":
             return _answer(405, {"error": "method_not_allowed"}, {"Allow": "POST"})
-        deps = wiring.dependencies()
+        deps = provide()
         try:
             return _notify(request, deps, time.monotonic())
         except Transient as exc:  # Firestore down while keeping a rejection: nothing decided
@@ -73,14 +76,16 @@ def _notify(request: flask.Request, deps: Dependencies, started: float) -> flask
     try:
         document = parse_object(raw)  # parsed once, by the very rules of the Pub/Sub entry
         if "message" in document and "subscription" in document:
-            return _push(document)
+            return _push(document, deps)
         if len(raw) > limit:
             return _too_large(len(raw), limit, started)
         event = event_from(document, max_bytes=limit)
     except Rejected as rejection:
         if rejection.code == "too_large" or len(raw) > limit:  # not an envelope: too large
             return _too_large(len(raw), limit, started)
-        rejected_id = outcomes.record_rejection(rejection, _HTTP, raw, started, logger=log)
+        rejected_id = outcomes.record_rejection(
+            deps.store, rejection, NO_PUBSUB_DELIVERY, raw, started, logger=log
+        )
         body = {
             "error": rejection.code,
             "detail": rejection.detail,
@@ -90,7 +95,7 @@ def _notify(request: flask.Request, deps: Dependencies, started: float) -> flask
         return _answer(400, body)
     with logs.bound(event_id=event.id):
         outcome = _deliver_waiting(deps, event, started)
-        outcomes.log_outcome(event, _HTTP, outcome, started, logger=log)
+        outcomes.log_outcome(event, NO_PUBSUB_DELIVERY, outcome, started, logger=log)
     return _delivery_answer(event.id, outcome)
 
 
@@ -100,7 +105,7 @@ def _deliver_waiting(deps: Dependencies, event: Event, started: float) -> Outcom
     deadline = started + deps.settings.retry_budget_seconds
     pause = 0.05
     while True:
-        outcome = deps.notifier.deliver(event, _HTTP)
+        outcome = deps.notifier.deliver(event, NO_PUBSUB_DELIVERY)
         if not isinstance(outcome.error, ClaimHeld) or time.monotonic() + pause > deadline:
             return outcome
         time.sleep(pause)
@@ -111,24 +116,26 @@ def _delivery_answer(event_id: str | None, outcome: Outcome) -> flask.Response:
     """201 sent, 200 already sent, 202 refused by Svix for good (now or on an earlier try), and
     429/503 with ``Retry-After`` for what a later try can fix."""
     body: dict[str, Any] = {"event_id": event_id} if event_id else {}
-    if outcome.outcome == SENT:
+    if outcome.kind is OutcomeKind.SENT:
         http, status = 201, "sent"
-    elif outcome.outcome == DUPLICATE and outcome.error is None:
+    elif outcome.kind is OutcomeKind.DUPLICATE and outcome.error is None:
         http, status = 200, "duplicate"
-    elif outcome.outcome in (FAILED, DUPLICATE):
+    elif outcome.kind in (OutcomeKind.FAILED, OutcomeKind.DUPLICATE):
         http, status = 202, "failed"
     else:
         http, status = 0, "pending"
     body.update(status=status, svix_message_id=outcome.svix_message_id)
     if outcome.error is not None:
         body["error"] = outcome.error.code
-    return _retry_later(outcome.error, body) if outcome.must_retry else _answer(http, body)
+    if outcome.must_retry:
+        return _retry_later(outcome.error or Transient("retried"), body)
+    return _answer(http, body)
 
 
-def _push(envelope: dict[str, Any]) -> flask.Response:
+def _push(envelope: dict[str, Any], deps: Dependencies) -> flask.Response:
     """A Pub/Sub push subscription pointed here: the Pub/Sub entry's logic, answered in HTTP
     (2xx acknowledges, 429/503 has Pub/Sub deliver again with its backoff)."""
-    outcome = pubsub.process(envelope)
+    outcome = pubsub.process(envelope, deps)
     if outcome is None:
         return _answer(200, {"status": "rejected"})
     return _delivery_answer(None, outcome)
@@ -144,7 +151,7 @@ def _too_large(size: int, limit: int, started: float) -> flask.Response:
 # -- app_portal ---------------------------------------------------------------------------------
 
 
-def app_portal(request: flask.Request) -> flask.Response:
+def app_portal(request: flask.Request, provide: Provider) -> flask.Response:
     """``GET ?project=ID`` or ``POST {"project": ID}``: a Svix App Portal link for the project."""
     with logs.traced(request.headers):
         if request.path not in PORTAL_PATHS:
@@ -156,7 +163,7 @@ def app_portal(request: flask.Request) -> flask.Response:
         project, problem = _project_of(request)
         if problem:
             return _answer(400, {"error": "invalid_project", "errors": [problem]})
-        deps = wiring.dependencies()
+        deps = provide()
         with logs.bound(project=project):
             return _portal_link(deps, project)
 
@@ -214,7 +221,9 @@ def _retry_later(error: NotifierError, body: dict[str, Any]) -> flask.Response:
     return _answer(status, {**body, "retry_after": seconds}, {"Retry-After": str(seconds)})
 
 
-def _answer(status: int, body: dict[str, Any], headers: dict[str, str] | None = None):
+def _answer(
+    status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> flask.Response:
     response = flask.Response(
         json.dumps(body, ensure_ascii=False), status=status, mimetype="application/json"
     )
@@ -224,7 +233,7 @@ def _answer(status: int, body: dict[str, Any], headers: dict[str, str] | None = 
     return response
 
 
-def _read_at_most(stream, limit: int) -> bytes:
+def _read_at_most(stream: IO[bytes], limit: int) -> bytes:
     """Reads until the end of the body or ``limit`` bytes, whichever comes first."""
     chunks, size = [], 0
     while size < limit:

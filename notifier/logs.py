@@ -17,9 +17,9 @@ import os
 import re
 import sys
 import traceback
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 _REPORTED_ERROR = (
     "type.googleapis.com/google.devtools.clouderrorreporting.v1beta1.ReportedErrorEvent"
@@ -104,10 +104,13 @@ def setup(level: str = "INFO") -> logging.Logger:
 
 
 def get(name: str) -> logging.Logger:
+    """The logger of one part of the package (``notifier.<name>``)."""
     return logging.getLogger(f"notifier.{name}")
 
 
-def log(logger: logging.Logger, level: int, message: str, *, exc: bool = False, **fields: Any):
+def log(
+    logger: logging.Logger, level: int, message: str, *, exc: bool = False, **fields: Any
+) -> None:
     """One line with ``fields`` at the top level; ``None`` fields are left out."""
     clean = {k: v for k, v in fields.items() if v is not None}
     # stacklevel: the record (and Error Reporting's reportLocation) names the caller, not this.
@@ -124,8 +127,16 @@ def bound(**fields: Any) -> Iterator[None]:
         _context.reset(token)
 
 
+class Headers(Protocol):
+    """Request headers: a mapping, or werkzeug's (case-insensitive) ``Headers``."""
+
+    def get(self, key: str, /) -> str | None:
+        """The header's value, if the request has it."""
+        ...
+
+
 def trace_fields(
-    headers: Mapping[str, str], *, traceparent: str | None = None, project: str | None = None
+    headers: Headers, *, traceparent: str | None = None, project: str | None = None
 ) -> dict[str, Any]:
     """The request's trace, as Cloud Logging reads it from a JSON line; empty when there is none.
 
@@ -174,7 +185,7 @@ def _from_cloud_trace(value: str | None) -> tuple[str, str | None, bool] | None:
 
 
 @contextlib.contextmanager
-def traced(headers: Mapping[str, str], traceparent: str | None = None) -> Iterator[None]:
+def traced(headers: Headers, traceparent: str | None = None) -> Iterator[None]:
     """Every line logged inside the block carries the request's trace (see :func:`trace_fields`)."""
     with bound(**trace_fields(headers, traceparent=traceparent)):
         yield

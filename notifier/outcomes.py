@@ -9,16 +9,22 @@ from __future__ import annotations
 import logging
 import time
 
-from notifier import logs, wiring
+from notifier import logs
+from notifier.domain.events import Delivery, Event
+from notifier.domain.outcomes import Outcome, OutcomeKind
+from notifier.domain.ports import RejectionStore
 from notifier.errors import BadCredentials, Rejected
-from notifier.events import Delivery, Event
-from notifier.service import FAILED, Outcome
 
 log = logs.get("delivery")
 
 
 def log_outcome(
-    event: Event, delivery: Delivery, outcome: Outcome, started: float, *, logger=log
+    event: Event,
+    delivery: Delivery,
+    outcome: Outcome,
+    started: float,
+    *,
+    logger: logging.Logger = log,
 ) -> None:
     """The outcome line; its message names the cause (never an id) so errors group by cause."""
     error = outcome.error
@@ -26,11 +32,11 @@ def log_outcome(
     logs.log(
         logger,
         severity(outcome),
-        f"event {outcome.outcome}{cause}",
+        f"event {outcome.kind.value}{cause}",
         event_id=event.id,
         project=event.project,
         event_type=event.type,
-        outcome=outcome.outcome,
+        outcome=outcome.kind.value,
         attempts=outcome.attempts,
         svix_status=outcome.svix_status,
         svix_message_id=outcome.svix_message_id,
@@ -43,20 +49,31 @@ def log_outcome(
 
 
 def record_rejection(
-    rejection: Rejected, delivery: Delivery, raw: bytes, started: float, *, logger=log
+    store: RejectionStore,
+    rejection: Rejected,
+    delivery: Delivery,
+    raw: bytes,
+    started: float,
+    *,
+    logger: logging.Logger = log,
 ) -> str:
     """Keeps the message for inspection, then logs why; the payload itself is never logged.
 
     Returns the ``rejected/`` document id; raises ``StoreUnavailable`` when it could not be kept.
     """
-    doc_id = wiring.dependencies().store.reject(rejection, delivery, raw)
+    doc_id = store.reject(rejection, delivery, raw)
     log_rejection(rejection, started, rejected_id=doc_id, logger=logger)
     return doc_id
 
 
 def log_rejection(
-    rejection: Rejected, started: float, *, rejected_id: str | None = None, logger=log
+    rejection: Rejected,
+    started: float,
+    *,
+    rejected_id: str | None = None,
+    logger: logging.Logger = log,
 ) -> None:
+    """The rejection line: the reason and the schema paths, never the values found there."""
     logs.log(
         logger,
         logging.WARNING,
@@ -71,6 +88,7 @@ def log_rejection(
 
 
 def severity(outcome: Outcome) -> int:
-    if outcome.outcome == FAILED or isinstance(outcome.error, BadCredentials):
+    """ERROR for what an operator must see (failed, bad credentials), WARNING for a retry."""
+    if outcome.kind is OutcomeKind.FAILED or isinstance(outcome.error, BadCredentials):
         return logging.ERROR
     return logging.WARNING if outcome.must_retry else logging.INFO

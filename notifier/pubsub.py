@@ -16,10 +16,11 @@ from typing import Any
 
 from werkzeug.exceptions import ServiceUnavailable
 
-from notifier import logs, outcomes, wiring
+from notifier import logs, outcomes
+from notifier.dependencies import Dependencies
+from notifier.domain.outcomes import Outcome
 from notifier.errors import Rejected
 from notifier.events import decode, delivery_of
-from notifier.service import Outcome
 
 log = logs.get("pubsub")
 
@@ -28,31 +29,30 @@ class Redeliver(ServiceUnavailable):
     """Raised to have Pub/Sub deliver again; a 503 with no traceback in the logs."""
 
 
-def handle(envelope: Any) -> Outcome | None:
-    outcome = process(envelope)
+def handle(envelope: Any, deps: Dependencies) -> Outcome | None:
+    """Eventarc's delivery: returns to acknowledge, raises :class:`Redeliver` to be retried."""
+    outcome = process(envelope, deps)
     if outcome is not None and outcome.must_retry:
-        retry_after = getattr(outcome.error, "retry_after", None)
-        raise Redeliver(description=outcome.error.code, retry_after=_seconds(retry_after))
+        reason = outcome.error.code if outcome.error is not None else outcome.kind.value
+        raise Redeliver(description=reason, retry_after=_seconds(outcome.retry_after))
     return outcome
 
 
-def process(envelope: Any) -> Outcome | None:
+def process(envelope: Any, deps: Dependencies) -> Outcome | None:
     """Decides one delivery and logs it; ``None`` for a rejected message (recorded, to ack).
 
     Never raises for an outcome (only ``StoreUnavailable`` when a rejection cannot be recorded):
     the caller answers as its transport needs (:func:`handle` for Eventarc, the HTTP entry for a
     push subscription pointed at it).
     """
-    deps = wiring.dependencies()
     started = time.monotonic()
     delivery = delivery_of(envelope)
     with logs.bound(pubsub_message_id=delivery.message_id or None):
         try:
             event = decode(envelope, max_bytes=deps.settings.max_payload_bytes)
         except Rejected as rejection:
-            outcomes.record_rejection(
-                rejection, delivery, raw_message(envelope), started, logger=log
-            )
+            raw = raw_message(envelope)
+            outcomes.record_rejection(deps.store, rejection, delivery, raw, started, logger=log)
             return None
         outcome = deps.notifier.deliver(event, delivery)
         outcomes.log_outcome(event, delivery, outcome, started, logger=log)

@@ -9,44 +9,37 @@ delivery at a time may call Svix for an event. Later writes of the holder are co
 from __future__ import annotations
 
 import contextlib
-import enum
 import hashlib
 import re
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
+from google.cloud.firestore_v1.base_document import DocumentSnapshot
+from google.cloud.firestore_v1.base_query import FieldFilter
+from google.cloud.firestore_v1.document import DocumentReference
 
+from notifier.domain.claims import Claim as Claim
+from notifier.domain.claims import ClaimState as ClaimState
+from notifier.domain.claims import RecordStatus
+from notifier.domain.events import Delivery, Event
+from notifier.domain.records import Record, StoredNotification
 from notifier.errors import NotifierError, Rejected, StoreUnavailable
-from notifier.events import Delivery, Event
 
 NOTIFICATIONS = "notifications"
 APPLICATIONS = "applications"
 REJECTED = "rejected"
 _TIMEOUT = 10.0
+_QUERY_TIMEOUT = 30.0  # operator queries read more than one record
+# What a listing reads of each record: never the payload.
+_LISTED = [
+    *("status", "project", "event_type", "attempts", "replays", "created_at", "updated_at"),
+    *("lease_expires_at", "last_error", "failed_at"),
+]
 _PUBSUB_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")
-
-
-class ClaimState(enum.Enum):
-    CLAIMED = "claimed"  # this delivery holds the lease and must send
-    SENT = "sent"  # done for good: Svix has it
-    FAILED = "failed"  # done for good: Svix refused it; only an operator replays it
-    HELD = "held"  # another live delivery holds the lease
-
-
-@dataclass(frozen=True)
-class Claim:
-    event_id: str
-    state: ClaimState
-    attempts: int = 0
-    svix_message_id: str | None = None
-    held_for: float = 0.0
-    version: Any = None  # update_time of the claim write: the precondition for the holder's writes
-    replays: int = 0  # times an operator reopened the event: part of its Svix idempotency key
 
 
 def _now() -> datetime:
@@ -72,6 +65,9 @@ def _firestore() -> Iterator[None]:
 
 
 class FirestoreStore:
+    """Claims and records of notifications, applications and rejections, and the queries the
+    operator tools ask of them: the one owner of the record layout."""
+
     def __init__(
         self,
         client: firestore.Client,
@@ -102,7 +98,7 @@ class FirestoreStore:
                 return self._claim_existing(ref, snapshot)
         now = self._clock()
         record = {
-            "status": "pending",
+            "status": RecordStatus.PENDING.value,
             "event_id": event.id,
             "project": event.project,
             "event_type": event.type,
@@ -123,20 +119,22 @@ class FirestoreStore:
                 snapshot = ref.get(timeout=_TIMEOUT)
         return self._claim_existing(ref, snapshot)
 
-    def _claim_existing(self, ref, snapshot) -> Claim:
+    def _claim_existing(
+        self, ref: DocumentReference, snapshot: DocumentSnapshot[DocumentReference]
+    ) -> Claim:
         data = snapshot.to_dict() or {}
         status = data.get("status")
         attempts = int(data.get("attempts") or 0)
-        if status == "sent":
+        if status == RecordStatus.SENT:
             return Claim(ref.id, ClaimState.SENT, attempts, data.get("svix_message_id"))
-        if status == "failed":
+        if status == RecordStatus.FAILED:
             return Claim(ref.id, ClaimState.FAILED, attempts)
         now = self._clock()
         lease = data.get("lease_expires_at")
         if lease is not None and lease > now:
             return Claim(ref.id, ClaimState.HELD, attempts, held_for=(lease - now).total_seconds())
         changes = {
-            "status": "pending",
+            "status": RecordStatus.PENDING.value,
             "attempts": firestore.Increment(1),
             "lease_expires_at": now + self._lease,
             "updated_at": now,
@@ -156,7 +154,7 @@ class FirestoreStore:
         """
         now = self._clock()
         changes = {
-            "status": "sent",
+            "status": RecordStatus.SENT.value,
             "svix_message_id": svix_message_id,
             "svix_status": svix_status,
             "sent_at": now,
@@ -175,7 +173,7 @@ class FirestoreStore:
         return self._holder_update(
             claim,
             {
-                "status": "failed",
+                "status": RecordStatus.FAILED.value,
                 "last_error": error.summary(),
                 "last_error_at": now,
                 "failed_at": now,
@@ -212,11 +210,11 @@ class FirestoreStore:
         ref = self._db.collection(NOTIFICATIONS).document(event_id)
         with _firestore():
             snapshot = ref.get(timeout=_TIMEOUT)
-        if not snapshot.exists or (snapshot.to_dict() or {}).get("status") != "failed":
+        if not snapshot.exists or (snapshot.to_dict() or {}).get("status") != RecordStatus.FAILED:
             return False
         now = self._clock()
         changes = {
-            "status": "pending",
+            "status": RecordStatus.PENDING.value,
             "replays": firestore.Increment(1),
             "lease_expires_at": now,
             "reopened_at": now,
@@ -228,7 +226,9 @@ class FirestoreStore:
         ref = self._db.collection(NOTIFICATIONS).document(claim.event_id)
         return self._update_unless_changed(ref, changes, claim.version) is not None
 
-    def _update_unless_changed(self, ref, changes: dict[str, Any], update_time) -> Any:
+    def _update_unless_changed(
+        self, ref: DocumentReference, changes: dict[str, Any], update_time: Any
+    ) -> Any:
         """The update, only if the record is as it was at ``update_time``; None if it changed."""
         option = self._db.write_option(last_update_time=update_time)
         with _firestore():
@@ -279,3 +279,87 @@ class FirestoreStore:
         with _firestore():
             ref.set(record, merge=True, timeout=_TIMEOUT)
         return doc_id
+
+    # -- operator queries -----------------------------------------------------------------------
+    # Equality filters only (status, project, event_type): Firestore serves them from its
+    # single-field indexes. Listings are projected to a few fields, never the payload.
+
+    def count(self, status: RecordStatus, *, project: str | None = None) -> int:
+        """Notifications in ``status`` (of ``project``, if given): an exact count aggregation."""
+        query = self._db.collection(NOTIFICATIONS).where(
+            filter=FieldFilter("status", "==", status.value)
+        )
+        if project is not None:
+            query = query.where(filter=FieldFilter("project", "==", project))
+        return self._count(query)
+
+    def count_rejected(self) -> int:
+        """Records in ``rejected/``: messages that were never valid events."""
+        return self._count(self._db.collection(REJECTED))
+
+    def projects(self) -> set[str]:
+        """The projects with an ``applications/`` record (every project an event was sent for)."""
+        with _firestore():
+            return {snap.id for snap in self._db.collection(APPLICATIONS).select([]).stream()}
+
+    def listing(
+        self,
+        status: RecordStatus,
+        *,
+        project: str | None = None,
+        event_type: str | None = None,
+    ) -> Iterator[Record]:
+        """The notifications in ``status`` (narrowed by project and type), without payloads."""
+        query = self._db.collection(NOTIFICATIONS).where(
+            filter=FieldFilter("status", "==", status.value)
+        )
+        for name, value in (("project", project), ("event_type", event_type)):
+            if value is not None:
+                query = query.where(filter=FieldFilter(name, "==", value))
+        with _firestore():
+            for snapshot in query.select(_LISTED).stream(timeout=_QUERY_TIMEOUT):
+                yield _listed(snapshot.id, snapshot.to_dict() or {})
+
+    def notification(self, event_id: str) -> StoredNotification | None:
+        """The record as it is now, with its event (decompressed); None if there is none."""
+        ref = self._db.collection(NOTIFICATIONS).document(event_id)
+        with _firestore():
+            snapshot = ref.get(timeout=_QUERY_TIMEOUT)
+        if not snapshot.exists:
+            return None
+        data = snapshot.to_dict() or {}
+        payload, unreadable = None, None
+        blob = data.get("payload")
+        if isinstance(blob, bytes):
+            try:
+                payload = unpack(blob)
+            except zlib.error as exc:  # its message names no content
+                unreadable = f"{type(exc).__name__}: {str(exc)[:100]}"
+        return StoredNotification(
+            event_id=event_id,
+            status=str(data.get("status") or ""),
+            replays=int(data.get("replays") or 0),
+            payload=payload,
+            unreadable=unreadable,
+        )
+
+    @staticmethod
+    def _count(query: Any) -> int:
+        with _firestore():
+            return int(query.count(alias="n").get(timeout=_QUERY_TIMEOUT)[0][0].value)
+
+
+def _listed(event_id: str, data: dict[str, Any]) -> Record:
+    return Record(
+        event_id=event_id,
+        status=str(data.get("status") or ""),
+        project=data.get("project"),
+        event_type=data.get("event_type"),
+        attempts=int(data.get("attempts") or 0),
+        replays=int(data.get("replays") or 0),
+        created_at=data.get("created_at"),
+        updated_at=data.get("updated_at"),
+        lease_expires_at=data.get("lease_expires_at"),
+        last_error=data.get("last_error"),
+        failed_at=data.get("failed_at"),
+    )

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass
+from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 from time import time
+from typing import TypeVar
 
 import httpx
 import pydantic
@@ -26,6 +27,8 @@ from svix.api import (
 from svix.api.svix import ClientBase
 from svix.exceptions import HttpError, HTTPValidationError
 
+from notifier.domain.events import Event
+from notifier.domain.outcomes import Sent as Sent
 from notifier.errors import (
     BadCredentials,
     NotifierError,
@@ -33,18 +36,19 @@ from notifier.errors import (
     RateLimited,
     SvixUnavailable,
 )
-from notifier.events import Event
 
-
-@dataclass(frozen=True)
-class Sent:
-    message_id: str | None
-    status: int  # 202 for a new message, 409 when Svix already had this eventId
+Answer = TypeVar("Answer")
 
 
 class _LastResponse(threading.local):
+    """This thread's last Svix answer: its status and ``Retry-After`` (the SDK drops both)."""
+
     status: int | None = None
     retry_after: float | None = None
+
+    def forget(self) -> None:
+        """Before a call: what is then found was answered to it."""
+        self.status = self.retry_after = None
 
 
 def idempotency_key(event_id: str, replays: int = 0) -> str:
@@ -80,6 +84,9 @@ class _Svix(Svix):
 
 
 class SvixSender:
+    """Svix through its SDK (:class:`notifier.domain.ports.Sender`): messages, applications and
+    App Portal links, every failure classified."""
+
     def __init__(
         self,
         token: str,
@@ -144,8 +151,9 @@ class SvixSender:
         out = self._call(lambda: self._svix.authentication.app_portal_access(project, access))
         return out.url
 
-    def _call(self, request):
-        self._last.status = self._last.retry_after = None
+    def _call(self, request: Callable[[], Answer]) -> Answer:
+        """The SDK call, its failures classified into the error tree (the answer table)."""
+        self._last.forget()
         try:
             return request()
         except (HttpError, HTTPValidationError) as exc:
@@ -168,6 +176,7 @@ class SvixSender:
             raise SvixUnavailable("unreadable answer", status=status) from None
 
     def close(self) -> None:
+        """Closes the HTTP client's connections."""
         self._svix._httpx_client.close()
 
 

@@ -1,32 +1,26 @@
 """Builds the clients once per instance, on first use, and shares them between threads.
 
+The only module that knows the concrete clients (Firestore, Svix); only entry points call it.
 Importing the function opens no connection (cold start), and concurrent first requests build one
 set of clients, not one each.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
-from dataclasses import dataclass
+from collections.abc import Iterator
 
 from google.cloud import firestore
 
 from notifier import logs
 from notifier.applications import ApplicationDirectory
 from notifier.config import ConfigError, Settings
+from notifier.dependencies import Dependencies as Dependencies
 from notifier.service import Notifier
 from notifier.store import FirestoreStore
 from notifier.svix_sender import SvixSender
-
-
-@dataclass(frozen=True)
-class Dependencies:
-    settings: Settings
-    store: FirestoreStore
-    sender: SvixSender
-    notifier: Notifier
-
 
 log = logs.get("wiring")
 _lock = threading.Lock()
@@ -53,9 +47,15 @@ def dependencies() -> Dependencies:
     return _built
 
 
-def build(settings: Settings, client: firestore.Client | None = None) -> Dependencies:
+def build(
+    settings: Settings,
+    client: firestore.Client | None = None,
+    *,
+    store: FirestoreStore | None = None,
+) -> Dependencies:
+    """A full set of clients for ``settings`` (``store``: one the caller already built)."""
     logs.setup(settings.log_level)
-    store = build_store(settings, client)
+    store = store if store is not None else build_store(settings, client)
     sender = build_sender(settings)
     notifier = Notifier(
         store,
@@ -67,6 +67,7 @@ def build(settings: Settings, client: firestore.Client | None = None) -> Depende
 
 
 def firestore_client(settings: Settings) -> firestore.Client:
+    """A Firestore client on the settings' project and database."""
     return firestore.Client(project=settings.gcp_project, database=settings.firestore_database)
 
 
@@ -81,6 +82,7 @@ def build_store(settings: Settings, client: firestore.Client | None = None) -> F
 
 
 def build_sender(settings: Settings) -> SvixSender:
+    """The Svix sender, on the settings' token, server, timeout and retry schedule."""
     return SvixSender(
         settings.svix_api_key,
         server_url=settings.svix_server_url,
@@ -89,11 +91,18 @@ def build_sender(settings: Settings) -> SvixSender:
     )
 
 
-def install(deps: Dependencies) -> None:
-    """Serves with ``deps`` (the operator CLI builds them from its own flags); see :func:`reset`."""
+@contextlib.contextmanager
+def provided(deps: Dependencies) -> Iterator[Dependencies]:
+    """The entry points serve with ``deps`` inside the block (tests: in-memory fakes), then with
+    whatever they had before (built lazily again if nothing)."""
     global _built
     with _lock:
-        _built = deps
+        previous, _built = _built, deps
+    try:
+        yield deps
+    finally:
+        with _lock:
+            _built = previous
 
 
 def reset() -> None:

@@ -5,6 +5,7 @@ Each test gets clean data: Firestore is emptied and the stand-in reset before it
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,21 @@ PROJECT = "notifier-test"
 TOKEN = "testsk_notifier.secret-canary-7f3a9"
 
 
+@contextlib.contextmanager
+def environment(values: dict[str, str]) -> Iterator[None]:
+    """``os.environ`` with ``values`` inside the block; exactly as it was afterwards."""
+    previous = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 @pytest.fixture(scope="session")
 def logs_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("logs")
@@ -27,27 +43,20 @@ def logs_dir(tmp_path_factory) -> Path:
 def firestore_emulator(logs_dir) -> Iterator[emulators.Emulator]:
     emulators.check_prerequisites()
     emulator = emulators.start_firestore(PROJECT, log_path=logs_dir / "firestore.log")
-    previous = {k: os.environ.get(k) for k in emulator.env}
-    os.environ.update(emulator.env)
-    os.environ["GOOGLE_CLOUD_PROJECT"] = PROJECT
     try:
-        yield emulator
+        with environment({**emulator.env, "GOOGLE_CLOUD_PROJECT": PROJECT}):
+            yield emulator
     finally:
         emulator.stop()
-        for key, value in previous.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 @pytest.fixture(scope="session")
 def pubsub_emulator(logs_dir) -> Iterator[emulators.Emulator]:
     emulators.check_prerequisites()
     emulator = emulators.start_pubsub(PROJECT, log_path=logs_dir / "pubsub.log")
-    os.environ.update(emulator.env)
     try:
-        yield emulator
+        with environment(emulator.env):
+            yield emulator
     finally:
         emulator.stop()
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import pty
+import select
 import subprocess
 import sys
 from pathlib import Path
@@ -70,3 +72,53 @@ def test_help_names_every_command():
     shown = notifier_cli({}, "--help")
     assert shown.returncode == 0
     assert all(command in shown.stdout for command in ("status", "replay", "redrive"))
+
+
+def on_a_terminal(env, *argv):
+    """The CLI in its own process with stdout and stderr on a pseudo-terminal, as an operator's
+    shell gives it; returns the exit status and everything the terminal showed."""
+    main_fd, child_fd = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "notifier", *argv],
+        cwd=ROOT,
+        env={"PATH": os.environ.get("PATH", ""), "COLUMNS": "100", "TERM": "xterm", **env},
+        stdin=subprocess.DEVNULL,
+        stdout=child_fd,
+        stderr=child_fd,
+    )
+    os.close(child_fd)
+    shown = b""
+    while True:
+        ready, _, _ = select.select([main_fd], [], [], 120)
+        if not ready:
+            break
+        try:
+            chunk = os.read(main_fd, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(main_fd)
+    return process.wait(timeout=120), shown.decode(errors="replace")
+
+
+def test_on_a_terminal_tables_are_rich_and_replay_shows_a_progress_bar(
+    deliver, db, svix, firestore_emulator, svix_server
+):
+    refused = [factories.event(project="globex") for _ in range(3)]
+    svix.set_faults([{"op": "msg.create", "status": 422, "times": 3}])
+    for event in refused:
+        assert deliver(event) == 200
+    env = function_env(firestore_emulator, svix_server)
+
+    code, shown = on_a_terminal(env, "status")
+    assert code == 0, shown
+    assert "\x1b[" in shown  # drawn for a terminal (styles), not the plain columns
+    assert "─" in shown and "globex" in shown and "latest failures (3 of 3):" in shown
+
+    code, shown = on_a_terminal(env, "replay")
+    assert code == 0, shown
+    assert "3/3" in shown and "sent 3" in shown and "/s" in shown  # the bar: counts, rate
+    assert "replayed 3 notification(s): sent 3" in shown
+    assert TOKEN not in shown and factories.PII["email"] not in shown

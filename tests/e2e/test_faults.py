@@ -21,7 +21,6 @@ import json
 import os
 import random
 import time
-import uuid
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -37,6 +36,7 @@ from notifier.config import Settings
 from tests import factories
 from tests.conftest import PROJECT, TOKEN
 from tests.e2e.conftest import function_env, log_lines
+from tests.support import eventually, unique_suffix
 
 HEAVY = os.environ.get("NOTIFIER_HEAVY") == "1"
 RETRY_AFTER = 1  # seconds, as a 429's Retry-After header says (Svix sends whole seconds)
@@ -112,7 +112,7 @@ def run_faults(load: Load, pubsub_emulator, firestore_emulator, db, svix, tmp_pa
     rng.shuffle(units)
     payloads = [payload for unit in units for payload in unit]
 
-    suffix = uuid.uuid4().hex[:8]
+    suffix = unique_suffix()
     topic, subscription = f"faults-{suffix}", f"faults-{suffix}"
     ensure_topic_and_subscription(PROJECT, topic, subscription, ack_deadline=60)
     env = function_env(firestore_emulator, svix, **SETTINGS)
@@ -139,8 +139,11 @@ def run_faults(load: Load, pubsub_emulator, firestore_emulator, db, svix, tmp_pa
             list(pool.map(lambda chunk: publish(PROJECT, topic, chunk), chunks))
 
         # Mid-run, while deliveries hold claims (in a Svix call or waiting out a 429): SIGKILL.
-        wait_for(lambda: len(svix.messages()) >= load.events // 3, 120, "a third of the events")
-        wait_for(lambda: len(live_claims(db)) >= 3, 60, "claims in flight")
+        a_third = load.events // 3
+        third = eventually(lambda: len(svix.messages()) >= a_third, timeout=120, every=0.05)
+        assert third, "timed out waiting for a third of the events"
+        in_flight = eventually(lambda: len(live_claims(db)) >= 3, timeout=60, every=0.05)
+        assert in_flight, "timed out waiting for claims in flight"
         server.kill()
         killed_at = datetime.now(UTC)
         killed_after = time.monotonic() - started
@@ -271,13 +274,6 @@ def run_faults(load: Load, pubsub_emulator, firestore_emulator, db, svix, tmp_pa
 
 
 # --- helpers ------------------------------------------------------------------------------------
-
-
-def wait_for(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def live_claims(db) -> dict[str, dict]:

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import json
-import time
-import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 from devstack.push_relay import PushRelay, ensure_topic_and_subscription, publish
 from tests import factories
 from tests.conftest import PROJECT
+from tests.support import eventually, unique_suffix
 
 
 def fresh_topic(pubsub_emulator, function, *, push: bool):
-    suffix = uuid.uuid4().hex[:8]
+    suffix = unique_suffix()
     topic, subscription = f"events-{suffix}", f"notifier-{suffix}"
     ensure_topic_and_subscription(
         PROJECT,
@@ -32,15 +31,6 @@ def statuses(db, event_ids):
     return {snap.id: (snap.to_dict() or {}).get("status") for snap in db.get_all(refs)}
 
 
-def wait_until(predicate, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.25)
-    return predicate()
-
-
 def test_a_push_subscription_delivers_events_duplicates_and_bad_messages(
     pubsub_emulator, function, db, svix
 ):
@@ -51,8 +41,8 @@ def test_a_push_subscription_delivers_events_duplicates_and_bad_messages(
     publish(PROJECT, topic, payloads)
 
     ids = [e["id"] for e in events]
-    assert wait_until(lambda: set(statuses(db, ids).values()) == {"sent"}, 30)
-    assert wait_until(lambda: len(list(db.collection("rejected").stream())) == 1, 10)
+    assert eventually(lambda: set(statuses(db, ids).values()) == {"sent"}, timeout=30)
+    assert eventually(lambda: len(list(db.collection("rejected").stream())) == 1, timeout=10)
     assert Counter(m["eventId"] for m in svix.messages()) == Counter(ids)
     [rejected] = [d.to_dict() for d in db.collection("rejected").stream()]
     assert (rejected["reason"], rejected["raw"]) == ("not_json", b"not json at all")

@@ -13,7 +13,6 @@ import socket
 import textwrap
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -22,6 +21,7 @@ from cloudevents.http import from_http
 
 from devstack import emulators, push_relay
 from devstack.push_relay import CE_TYPE, PushRelay, ensure_topic_and_subscription, publish
+from tests.support import eventually, unique_suffix
 
 
 class PushTarget:
@@ -79,7 +79,7 @@ def target() -> Iterator[PushTarget]:
 
 @pytest.fixture
 def names() -> tuple[str, str]:
-    suffix = uuid.uuid4().hex[:8]
+    suffix = unique_suffix()
     return f"events-{suffix}", f"relay-{suffix}"
 
 
@@ -249,9 +249,7 @@ def test_relay_backs_off_exponentially_and_stops_cleanly(pubsub_emulator, target
         project, sub, target.url, min_backoff=0.1, max_backoff=0.3, emulator_host=host
     )
     with relay:
-        deadline = time.monotonic() + 10
-        while relay.stats["deliveries"] < 10 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        assert eventually(lambda: relay.stats["deliveries"] >= 10, timeout=10, every=0.05)
         assert not relay.wait_idle(timeout=0.2)
     stats = relay.stats
     assert stats["acks"] == 0 and stats["nacks"] >= 10

@@ -17,16 +17,17 @@ from google.cloud import pubsub_v1
 from svix.api import MessageIn, Svix, SvixOptions
 
 from devstack.push_relay import ensure_topic_and_subscription, publish
-from notifier import operations
 from notifier.applications import ApplicationDirectory
 from notifier.cli import main
 from notifier.errors import Rejected
 from notifier.events import Delivery, event_from
+from notifier.operations.replay import Criteria, replay, select
 from notifier.service import Notifier
 from notifier.store import FirestoreStore
 from notifier.svix_sender import SvixSender
 from tests import factories
 from tests.conftest import PROJECT, TOKEN
+from tests.support import unique_suffix
 
 FAST = {
     "NOTIFIER_RETRY_BUDGET_SECONDS": "0",
@@ -382,14 +383,13 @@ def test_long_replays_show_progress_on_stderr(env, pipeline, capsys):
 
 def test_two_operators_replaying_at_once_send_each_event_once(env, pipeline, svix):
     ids = [pipeline.failed() for _ in range(6)]
-    selected = operations.select(pipeline.db, operations.Criteria(), now=datetime.now(UTC))
+    selected = select(pipeline.store, Criteria(), now=datetime.now(UTC))
     outcomes = []
 
     def operator():
         outcomes.extend(
-            operations.replay(
+            replay(
                 selected,
-                db=pipeline.db,
                 store=pipeline.store,
                 notifier=pipeline.notifier,
                 max_bytes=2**20,
@@ -414,7 +414,7 @@ def test_two_operators_replaying_at_once_send_each_event_once(env, pipeline, svi
 @pytest.fixture
 def topics(pubsub_emulator, env):
     """A fresh events topic with a subscription to watch it, and its dead letters as deployed."""
-    suffix = uuid.uuid4().hex[:8]
+    suffix = unique_suffix()
     topic = f"events-{suffix}"
     ensure_topic_and_subscription(PROJECT, topic, f"watch-{suffix}")
     ensure_topic_and_subscription(PROJECT, f"{topic}-dead-letter", f"{topic}-dead-letter-sub")

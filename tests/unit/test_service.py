@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 import pytest
 
 from notifier.applications import ApplicationDirectory
+from notifier.domain.claims import Claim, ClaimState
+from notifier.domain.outcomes import Sent
 from notifier.errors import (
     BadCredentials,
     NotifierError,
@@ -18,8 +20,6 @@ from notifier.errors import (
 )
 from notifier.events import event_from
 from notifier.service import Notifier
-from notifier.store import Claim, ClaimState
-from notifier.svix_sender import Sent
 from tests import factories
 
 
@@ -116,7 +116,7 @@ def test_new_event_is_sent_once_into_the_project_application():
     notifier, store, sender, _ = make()
     event = an_event(project="globex")
     outcome = notifier.deliver(event)
-    assert (outcome.outcome, outcome.svix_status, outcome.must_retry) == ("sent", 202, False)
+    assert (outcome.kind, outcome.svix_status, outcome.must_retry) == ("sent", 202, False)
     assert sender.sends == [("globex", event.id)]
     assert store.records[event.id]["status"] == "sent"
     assert store.apps == {"globex": "app_globex"}
@@ -127,7 +127,7 @@ def test_redelivery_of_a_sent_event_is_a_duplicate_without_svix():
     event = an_event()
     notifier.deliver(event)
     again = notifier.deliver(event)
-    assert (again.outcome, again.must_retry) == ("duplicate", False)
+    assert (again.kind, again.must_retry) == ("duplicate", False)
     assert len(sender.sends) == 1
 
 
@@ -143,14 +143,14 @@ def test_conflict_means_svix_has_it_and_counts_as_sent():
     notifier, store, _, _ = make([Sent("msg_existing", 409)])
     event = an_event()
     outcome = notifier.deliver(event)
-    assert (outcome.outcome, outcome.svix_status) == ("sent", 409)
+    assert (outcome.kind, outcome.svix_status) == ("sent", 409)
     assert store.records[event.id]["status"] == "sent"
 
 
 def test_rate_limit_waits_as_told_then_sends():
     notifier, _, sender, clock = make([RateLimited(retry_after=2.5), RateLimited(retry_after=1)])
     outcome = notifier.deliver(an_event())
-    assert outcome.outcome == "sent"
+    assert outcome.kind == "sent"
     assert clock.sleeps == [2.5, 1]
     assert len(sender.sends) == 3
 
@@ -159,7 +159,7 @@ def test_rate_limit_beyond_the_budget_leaves_it_pending_for_pubsub():
     notifier, store, _sender, clock = make([RateLimited(retry_after=60)], budget=30)
     event = an_event()
     outcome = notifier.deliver(event)
-    assert (outcome.outcome, outcome.must_retry, outcome.svix_status) == ("retried", True, 429)
+    assert (outcome.kind, outcome.must_retry, outcome.svix_status) == ("retried", True, 429)
     assert clock.sleeps == []  # no point waiting past the budget
     assert store.records[event.id]["status"] == "pending"
     assert store.records[event.id]["last_error"].startswith("rate_limited 429")
@@ -180,7 +180,7 @@ def test_unavailable_svix_is_retried_with_growing_backoff_within_the_budget():
 
 def test_timeouts_then_success():
     notifier, _, _, clock = make([SvixUnavailable("timeout"), SvixUnavailable("timeout")])
-    assert notifier.deliver(an_event()).outcome == "sent"
+    assert notifier.deliver(an_event()).kind == "sent"
     assert clock.sleeps == [0.5, 1.0]
 
 
@@ -198,7 +198,7 @@ def test_permanent_refusals_are_recorded_failed_and_acknowledged(status):
     notifier, store, _, _ = make([Permanent("validation", status=status)])
     event = an_event()
     outcome = notifier.deliver(event)
-    assert (outcome.outcome, outcome.must_retry, outcome.svix_status) == ("failed", False, status)
+    assert (outcome.kind, outcome.must_retry, outcome.svix_status) == ("failed", False, status)
     assert store.records[event.id]["status"] == "failed"
     assert store.records[event.id]["last_error"].startswith(f"svix_rejected {status}")
 
@@ -208,14 +208,14 @@ def test_a_failed_event_is_not_sent_again_by_redelivery():
     event = an_event()
     notifier.deliver(event)
     again = notifier.deliver(event)
-    assert (again.outcome, again.must_retry, len(sender.sends)) == ("duplicate", False, 1)
+    assert (again.kind, again.must_retry, len(sender.sends)) == ("duplicate", False, 1)
 
 
 def test_a_reopened_event_is_sent_as_its_replay():
     notifier, store, sender, _ = make()
     event = an_event()
     store.records[event.id] = {"status": "pending", "attempts": 1, "replays": 2}
-    assert notifier.deliver(event).outcome == "sent"
+    assert notifier.deliver(event).kind == "sent"
     assert sender.sends == [(event.id, 2)]
 
 
@@ -224,7 +224,7 @@ def test_a_claim_held_elsewhere_is_left_to_its_holder():
     event = an_event()
     store.held.add(event.id)
     outcome = notifier.deliver(event)
-    assert (outcome.outcome, outcome.error.code, outcome.error.retry_after) == (
+    assert (outcome.kind, outcome.error.code, outcome.error.retry_after) == (
         "retried",
         "claim_held",
         42.0,

@@ -1,0 +1,104 @@
+"""``status``: counts by status and project, the stuck, the oldest pending, the latest failures."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime
+from typing import Any
+
+from notifier import wiring
+from notifier.cli.command import Command, Context
+from notifier.cli.output import age, cell, plain
+from notifier.cli.parser import DEFAULT_OLDER_THAN, duration
+from notifier.config import Settings
+from notifier.domain.claims import STATUSES
+from notifier.domain.records import Record
+from notifier.operations.status import status
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--failures N``, ``--older-than DURATION``."""
+    parser.add_argument(
+        "--failures", type=int, default=10, metavar="N", help="latest failures to show [10]"
+    )
+    parser.add_argument(
+        "--older-than",
+        type=duration,
+        default=DEFAULT_OLDER_THAN,
+        metavar="DURATION",
+        help=f"pending this long without a lease counts as stuck [{DEFAULT_OLDER_THAN}]",
+    )
+
+
+def run(args: argparse.Namespace, context: Context) -> int:
+    """Reads only Firestore: needs no Svix token."""
+    settings = Settings.from_env(context.env, svix=False)
+    now = datetime.now(UTC)
+    report = status(
+        wiring.build_store(settings), now=now, older_than=args.older_than, failures=args.failures
+    )
+    out = context.output
+    if out.as_json:
+        out.json(
+            {
+                "gcp_project": settings.gcp_project,
+                "database": settings.firestore_database,
+                "totals": {**report.totals, "total": sum(report.totals.values())},
+                "by_project": {
+                    project: {**counts, "total": sum(counts.values())}
+                    for project, counts in report.by_project.items()
+                },
+                "rejected": report.rejected,
+                "stuck_pending": report.stuck,
+                "stuck_after_seconds": args.older_than.total_seconds(),
+                "oldest_pending": _with_age(report.oldest_pending, now),
+                "latest_failures": [plain(r) for r in report.latest_failures],
+            }
+        )
+        return 0
+    out.line(f"notifications in {settings.gcp_project}/{settings.firestore_database}")
+    statuses = [s.value for s in STATUSES]
+    rows: list[list[Any]] = [
+        [project, *(counts[s] for s in statuses), sum(counts.values())]
+        for project, counts in report.by_project.items()
+    ]
+    rows.append(["all", *(report.totals[s] for s in statuses), sum(report.totals.values())])
+    out.table(["project", *statuses, "total"], rows)
+    out.line(f"\nstuck pending (no lease, untouched for {age(args.older_than)}): {report.stuck}")
+    out.line(f"rejected messages: {report.rejected}")
+    oldest = report.oldest_pending
+    if oldest is None:
+        out.line("oldest pending: none")
+    else:
+        oldest_age = age(now - oldest.created_at) if oldest.created_at else "?"
+        out.line(
+            f"oldest pending: {oldest.event_id}  project {oldest.project}  "
+            f"type {oldest.event_type}  age {oldest_age}  attempts {oldest.attempts}  "
+            f"last error: {cell(oldest.last_error)}"
+        )
+    failures = report.latest_failures
+    out.line(f"\nlatest failures ({len(failures)} of {report.totals['failed']}):")
+    if failures:
+        out.table(
+            ["event_id", "project", "event_type", "failed_at", "attempts", "last_error"],
+            [
+                [r.event_id, r.project, r.event_type, r.failed_at, r.attempts, r.last_error]
+                for r in failures
+            ],
+        )
+    return 0
+
+
+def _with_age(record: Record | None, now: datetime) -> dict[str, Any] | None:
+    if record is None:
+        return None
+    seconds = (now - record.created_at).total_seconds() if record.created_at else None
+    return {**plain(record), "age_seconds": seconds}
+
+
+COMMAND = Command(
+    name="status",
+    help="counts by status and project, the oldest pending, the latest failures",
+    add_arguments=add_arguments,
+    run=run,
+)

@@ -1,0 +1,23 @@
+"""What an entry point hands down: the settings and the instance's clients, behind their ports.
+
+Built by :mod:`notifier.wiring` (the only module that knows the concrete clients) or, in tests, of
+in-memory fakes; everything below the entry points receives it and never fetches it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from notifier.config import Settings
+from notifier.domain.ports import Sender, Store
+from notifier.service import Notifier
+
+
+@dataclass(frozen=True)
+class Dependencies:
+    """The settings, the store, the sender and the notifier made of them: one set per instance."""
+
+    settings: Settings
+    store: Store
+    sender: Sender
+    notifier: Notifier

@@ -1,0 +1,153 @@
+"""What the service, the entries and the operations need from the outside world, as protocols.
+
+Adapters implement them (:class:`notifier.store.FirestoreStore`,
+:class:`notifier.svix_sender.SvixSender`); tests implement them in memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Protocol
+
+from notifier.domain.claims import Claim, RecordStatus
+from notifier.domain.events import Delivery, Event
+from notifier.domain.messages import PulledMessage
+from notifier.domain.outcomes import Sent
+from notifier.domain.records import Record, StoredNotification
+from notifier.errors import NotifierError, Rejected
+
+
+class NotificationStore(Protocol):
+    """The claim and the record of each event: what makes delivery exactly once."""
+
+    def claim(self, event: Event, delivery: Delivery) -> Claim:
+        """Claims the event for this delivery, or says who has it and how it stands."""
+        ...
+
+    def mark_sent(self, claim: Claim, svix_message_id: str | None, svix_status: int) -> None:
+        """Records that Svix has the event: final."""
+        ...
+
+    def mark_failed(self, claim: Claim, error: NotifierError) -> bool:
+        """Records a permanent refusal; False when the claim was lost meanwhile."""
+        ...
+
+    def release(self, claim: Claim, error: NotifierError, hold: float = 0.0) -> bool:
+        """Leaves the event pending with why; frees the lease after ``hold`` seconds."""
+        ...
+
+
+class RejectionStore(Protocol):
+    """Where input that can never be processed is kept for an operator."""
+
+    def reject(self, rejection: Rejected, delivery: Delivery, raw: bytes | None) -> str:
+        """Keeps the rejected message; returns its ``rejected/`` id."""
+        ...
+
+
+class ApplicationRecords(Protocol):
+    """The ``applications/`` records: which projects have a Svix application."""
+
+    def application_id(self, project: str) -> str | None:
+        """The project's Svix application id, if recorded."""
+        ...
+
+    def save_application(self, project: str, svix_app_id: str) -> None:
+        """Records the project's Svix application (first writer wins)."""
+        ...
+
+
+class MessageSender(Protocol):
+    """Svix, as the service sends to it: one message per event."""
+
+    def send(self, event: Event, replays: int = 0) -> Sent:
+        """Creates the event's message (idempotently); raises a NotifierError otherwise."""
+        ...
+
+
+class ApplicationCreator(Protocol):
+    """Svix, as the application directory creates applications in it."""
+
+    def ensure_application(self, project: str) -> str:
+        """Gets or creates the project's Svix application; returns its id."""
+        ...
+
+
+class PortalLinks(Protocol):
+    """Svix, as the App Portal entry asks it for links."""
+
+    def portal_link(self, project: str, expiry_seconds: int) -> str:
+        """A magic link to the project's App Portal; it holds a secret."""
+        ...
+
+
+class Store(NotificationStore, RejectionStore, ApplicationRecords, Protocol):
+    """Everything the function's entries need from storage."""
+
+
+class Sender(MessageSender, ApplicationCreator, PortalLinks, Protocol):
+    """Everything the function's entries need from Svix."""
+
+    def close(self) -> None:
+        """Closes its connections."""
+        ...
+
+
+class NotificationQueries(Protocol):
+    """What the operator tools ask of the records (equality filters only), and the one change
+    they make: reopening a failed notification for a replay."""
+
+    def count(self, status: RecordStatus, *, project: str | None = None) -> int:
+        """Notifications in ``status`` (of ``project``, if given), counted exactly."""
+        ...
+
+    def count_rejected(self) -> int:
+        """Rejected messages kept."""
+        ...
+
+    def projects(self) -> set[str]:
+        """Projects with an application record."""
+        ...
+
+    def listing(
+        self, status: RecordStatus, *, project: str | None = None, event_type: str | None = None
+    ) -> Iterable[Record]:
+        """The notifications in ``status``, narrowed by project and type; never payloads."""
+        ...
+
+    def notification(self, event_id: str) -> StoredNotification | None:
+        """The record as it is now, with its event; None if there is none."""
+        ...
+
+    def reopen(self, event_id: str) -> bool:
+        """``failed`` -> ``pending`` for a replay; False if it was no longer failed."""
+        ...
+
+
+class DeadLetters(Protocol):
+    """A Pub/Sub subscription the operator pulls messages back from."""
+
+    @property
+    def path(self) -> str:
+        """The subscription's full resource path."""
+        ...
+
+    def pull(self, max_messages: int, wait: float) -> list[PulledMessage]:
+        """Up to ``max_messages`` messages; an empty list once ``wait`` passes with none."""
+        ...
+
+    def hold(self, ack_ids: list[str], seconds: int) -> None:
+        """Sets the messages' ack deadline (0 gives them back to the subscription now)."""
+        ...
+
+    def acknowledge(self, ack_ids: list[str]) -> set[str]:
+        """Acknowledges the messages; returns the ack ids that were accepted."""
+        ...
+
+
+class Republisher(Protocol):
+    """A Pub/Sub topic the operator publishes messages back to."""
+
+    def publish(self, messages: list[tuple[bytes, dict[str, str]]]) -> list[str | Exception]:
+        """Publishes each (data, attributes); the new message id, or why it failed, for each."""
+        ...

@@ -1,0 +1,251 @@
+"""In-memory fakes of the ports (notifier.domain.ports), for tests that need no cloud.
+
+They keep the contract the service relies on, not the adapters' internals: a claim is granted to
+one delivery at a time, ``sent`` and ``failed`` are final, a rejection is kept once per Pub/Sub
+message. The Firestore and Svix adapters are proven against the emulator and the twin instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from notifier.applications import ApplicationDirectory
+from notifier.config import Settings
+from notifier.dependencies import Dependencies
+from notifier.domain.claims import Claim, ClaimState, RecordStatus
+from notifier.domain.events import Delivery, Event
+from notifier.domain.messages import PulledMessage
+from notifier.domain.outcomes import Sent
+from notifier.domain.records import Record, StoredNotification
+from notifier.errors import NotifierError, Rejected
+from notifier.service import Notifier
+
+
+@dataclass
+class MemoryStore:
+    """Notifications, applications and rejections in dicts; claims under one lock. It answers
+    the operator queries too (equality filters, as the Firestore store)."""
+
+    notifications: dict[str, dict[str, Any]] = field(default_factory=dict)
+    applications: dict[str, str] = field(default_factory=dict)
+    rejected: dict[str, dict[str, Any]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+    def claim(self, event: Event, delivery: Delivery) -> Claim:
+        with self.lock:
+            record = self.notifications.get(event.id)
+            if record is None:
+                record = self.notifications[event.id] = {
+                    "status": RecordStatus.PENDING.value,
+                    "project": event.project,
+                    "event_type": event.type,
+                    "attempts": 0,
+                    "held": False,
+                    "payload": event.body,
+                    "created_at": self.clock(),
+                }
+            record["updated_at"] = self.clock()
+            if record["status"] == RecordStatus.SENT:
+                return Claim(event.id, ClaimState.SENT, record["attempts"], record["message_id"])
+            if record["status"] == RecordStatus.FAILED:
+                return Claim(event.id, ClaimState.FAILED, record["attempts"])
+            if record["held"]:
+                return Claim(event.id, ClaimState.HELD, record["attempts"], held_for=30.0)
+            record.update(attempts=record["attempts"] + 1, held=True)
+            replays = record.get("replays", 0)
+            return Claim(event.id, ClaimState.CLAIMED, record["attempts"], replays=replays)
+
+    def mark_sent(self, claim: Claim, svix_message_id: str | None, svix_status: int) -> None:
+        with self.lock:
+            self.notifications[claim.event_id].update(
+                status=RecordStatus.SENT.value, message_id=svix_message_id, held=False
+            )
+
+    def mark_failed(self, claim: Claim, error: NotifierError) -> bool:
+        with self.lock:
+            self.notifications[claim.event_id].update(
+                status=RecordStatus.FAILED.value,
+                last_error=error.summary(),
+                failed_at=self.clock(),
+                held=False,
+            )
+        return True
+
+    def release(self, claim: Claim, error: NotifierError, hold: float = 0.0) -> bool:
+        with self.lock:
+            self.notifications[claim.event_id].update(last_error=error.summary(), held=False)
+        return True
+
+    def reject(self, rejection: Rejected, delivery: Delivery, raw: bytes | None) -> str:
+        raw = raw or b""
+        doc_id = (
+            f"pubsub-{delivery.message_id}"
+            if delivery.message_id
+            else "sha256-" + hashlib.sha256(raw).hexdigest()
+        )
+        with self.lock:
+            kept = self.rejected.setdefault(doc_id, {"deliveries": 0})
+            kept.update(reason=rejection.code, errors=rejection.errors, raw=raw)
+            kept["deliveries"] += 1
+        return doc_id
+
+    def application_id(self, project: str) -> str | None:
+        return self.applications.get(project)
+
+    def save_application(self, project: str, svix_app_id: str) -> None:
+        self.applications.setdefault(project, svix_app_id)
+
+    # -- operator queries -----------------------------------------------------------------------
+
+    def count(self, status: RecordStatus, *, project: str | None = None) -> int:
+        return sum(1 for r in self.listing(status, project=project))
+
+    def count_rejected(self) -> int:
+        return len(self.rejected)
+
+    def projects(self) -> set[str]:
+        return set(self.applications)
+
+    def listing(
+        self, status: RecordStatus, *, project: str | None = None, event_type: str | None = None
+    ) -> Iterator[Record]:
+        for event_id, r in sorted(self.notifications.items()):
+            wanted = {"status": status.value, "project": project, "event_type": event_type}
+            if all(value is None or r.get(name) == value for name, value in wanted.items()):
+                yield Record(
+                    event_id=event_id,
+                    status=r["status"],
+                    project=r.get("project"),
+                    event_type=r.get("event_type"),
+                    attempts=r.get("attempts", 0),
+                    replays=r.get("replays", 0),
+                    created_at=r.get("created_at"),
+                    updated_at=r.get("updated_at"),
+                    lease_expires_at=r.get("lease_expires_at"),
+                    last_error=r.get("last_error"),
+                    failed_at=r.get("failed_at"),
+                )
+
+    def notification(self, event_id: str) -> StoredNotification | None:
+        r = self.notifications.get(event_id)
+        if r is None:
+            return None
+        payload = r.get("payload") if r["status"] != RecordStatus.SENT else None
+        return StoredNotification(event_id, r["status"], r.get("replays", 0), payload)
+
+    def reopen(self, event_id: str) -> bool:
+        with self.lock:
+            r = self.notifications.get(event_id)
+            if r is None or r["status"] != RecordStatus.FAILED:
+                return False
+            r.update(status=RecordStatus.PENDING.value, replays=r.get("replays", 0) + 1)
+            return True
+
+
+@dataclass
+class MemoryDeadLetters:
+    """A dead-letter subscription: pulled messages are leased until acknowledged or let go."""
+
+    path: str = "projects/p/subscriptions/events-dead-letter-sub"
+    waiting: list[PulledMessage] = field(default_factory=list)
+    leased: dict[str, PulledMessage] = field(default_factory=dict)
+    acked: list[str] = field(default_factory=list)
+    refuse_acks: set[str] = field(default_factory=set)  # ack ids whose acknowledgement fails
+
+    def add(self, message_id: str, data: bytes, **attributes: str) -> None:
+        self.waiting.append(PulledMessage(f"ack-{message_id}", message_id, data, attributes))
+
+    def pull(self, max_messages: int, wait: float) -> list[PulledMessage]:
+        taken, self.waiting = self.waiting[:max_messages], self.waiting[max_messages:]
+        self.leased.update((m.ack_id, m) for m in taken)
+        return taken
+
+    def hold(self, ack_ids: list[str], seconds: int) -> None:
+        if seconds == 0:  # back to the subscription
+            self.waiting += [self.leased.pop(a) for a in ack_ids if a in self.leased]
+
+    def acknowledge(self, ack_ids: list[str]) -> set[str]:
+        accepted = {a for a in ack_ids if a in self.leased and a not in self.refuse_acks}
+        for ack_id in accepted:
+            self.acked.append(self.leased.pop(ack_id).message_id)
+        return accepted
+
+
+@dataclass
+class MemoryTopic:
+    """A topic: what was published to it, or the failure to answer for a message."""
+
+    published: list[tuple[bytes, dict[str, str]]] = field(default_factory=list)
+    fail_for: set[bytes] = field(default_factory=set)
+
+    def publish(self, messages: list[tuple[bytes, dict[str, str]]]) -> list[str | Exception]:
+        results: list[str | Exception] = []
+        for data, attributes in messages:
+            if data in self.fail_for:
+                results.append(TimeoutError("publish timed out"))
+                continue
+            self.published.append((data, attributes))
+            results.append(f"new-{len(self.published)}")
+        return results
+
+
+@dataclass
+class ScriptedSvix:
+    """Answers each send with the next scripted result (a ``Sent`` or an error to raise), else
+    accepts it; remembers the messages it accepted by event id, as Svix's ``eventId`` does."""
+
+    script: list[Sent | NotifierError] = field(default_factory=list)
+    messages: dict[str, dict[str, Any]] = field(default_factory=dict)
+    apps: list[str] = field(default_factory=list)
+    links: list[tuple[str, int]] = field(default_factory=list)
+    closed: bool = False
+
+    def send(self, event: Event, replays: int = 0) -> Sent:
+        result = self.script.pop(0) if self.script else None
+        if isinstance(result, NotifierError):
+            raise result
+        if event.id in self.messages:
+            return Sent(self.messages[event.id]["id"], 409)
+        self.messages[event.id] = {"id": f"msg_{event.id}", "payload": event.payload}
+        return result or Sent(f"msg_{event.id}", 202)
+
+    def ensure_application(self, project: str) -> str:
+        self.apps.append(project)
+        return f"app_{project}"
+
+    def portal_link(self, project: str, expiry_seconds: int) -> str:
+        result = self.script.pop(0) if self.script else None
+        if isinstance(result, NotifierError):
+            raise result
+        self.links.append((project, expiry_seconds))
+        return f"https://app.svix.test/login#key=secret-{project}"
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def dependencies(
+    store: MemoryStore | None = None, sender: ScriptedSvix | None = None, **settings: Any
+) -> Dependencies:
+    """A function instance's dependencies made of the fakes (no retry budget unless asked)."""
+    store = store if store is not None else MemoryStore()
+    sender = sender if sender is not None else ScriptedSvix()
+    config = Settings(
+        gcp_project="notifier-test",
+        svix_api_key="testsk_unused",
+        **{"retry_budget_seconds": 0.0, **settings},
+    )
+    notifier = Notifier(
+        store,
+        sender,
+        ApplicationDirectory(store, sender),
+        retry_budget=config.retry_budget_seconds,
+        sleep=lambda seconds: None,
+    )
+    return Dependencies(config, store, sender, notifier)

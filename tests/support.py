@@ -1,0 +1,36 @@
+"""Waiting and naming for tests that drive the emulators, on google-cloud-testutils' helpers."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+from collections.abc import Callable
+
+from test_utils.retry import BackoffFailed, RetryResult
+from test_utils.system import unique_resource_id
+
+_quiet = logging.getLogger("tests.support")
+_quiet.setLevel(logging.ERROR)  # RetryResult logs every try as a warning: not worth a line
+_names = itertools.count(1)
+
+
+def eventually(predicate: Callable[[], bool], *, timeout: float, every: float = 0.25) -> bool:
+    """True as soon as ``predicate()`` holds, asked every ``every`` seconds for about
+    ``timeout`` seconds; False if it never did."""
+
+    def holds() -> bool:
+        return bool(predicate())
+
+    tries = max(1, math.ceil(timeout / every)) + 1
+    retry = RetryResult(bool, max_tries=tries, delay=every, backoff=1, logger=_quiet)
+    try:
+        return retry(holds)()
+    except BackoffFailed:
+        return False
+
+
+def unique_suffix() -> str:
+    """For topic and subscription names: test_utils' resource id (time and process), plus a
+    counter so that two names asked for within a millisecond differ too."""
+    return f"{unique_resource_id('-').lstrip('-')}-{next(_names)}"

@@ -1,0 +1,102 @@
+"""The house's one-way imports: the domain and the service load no cloud SDK."""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CLOUD = ("google.", "svix", "httpx", "functions_framework", "flask", "werkzeug")
+
+
+def loaded_after(statement: str) -> list[str]:
+    code = f"import json, sys\n{statement}\nprint(json.dumps(sorted(sys.modules)))"
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    return json.loads(done.stdout)
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "notifier.service",
+        "notifier.domain.ports",
+        "notifier.domain.outcomes",
+        "notifier.dependencies",
+        "notifier.events",
+        "notifier.operations.status",
+        "notifier.operations.replay",
+        "notifier.operations.redrive",
+    ],
+)
+def test_the_domain_the_service_and_the_use_cases_load_no_cloud_sdk(module):
+    # A namespace-package .pth file puts an empty ``google.cloud`` in every interpreter: only what
+    # the import adds counts.
+    modules = set(loaded_after(f"import {module}")) - set(loaded_after("pass"))
+    assert module in modules
+    assert sorted(m for m in modules if m == "google.cloud" or m.startswith(CLOUD)) == []
+
+
+def test_the_adapters_do_load_theirs():
+    """The check above can fail: importing an adapter shows up in ``sys.modules``."""
+    modules = loaded_after("import notifier.store, notifier.svix_sender")
+    assert "google.cloud.firestore" in modules
+    assert "svix" in modules
+
+
+def imports_of(path: Path) -> set[str]:
+    """Every module a file imports (``from notifier import wiring`` counts as notifier.wiring)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def test_nothing_below_the_entry_points_fetches_its_dependencies():
+    """Only the CLI (an entry point) and wiring itself import wiring: the rest is handed deps."""
+    entry_points = {"wiring.py", "cli.py", "__main__.py"}
+    importing = [
+        path.relative_to(ROOT).as_posix()
+        for path in (ROOT / "notifier").rglob("*.py")
+        if path.name not in entry_points
+        and "cli" not in path.relative_to(ROOT / "notifier").parts[:-1]
+        and "notifier.wiring" in imports_of(path)
+    ]
+    assert importing == []
+    assert "notifier.wiring" in imports_of(ROOT / "main.py")  # the check can see an import
+
+
+def test_the_domain_imports_only_the_domain_and_the_error_tree():
+    for path in (ROOT / "notifier" / "domain").glob("*.py"):
+        ours = {name for name in imports_of(path) if name.startswith("notifier")}
+        assert all(n.startswith(("notifier.domain", "notifier.errors")) for n in ours), path
+
+
+def public_without_docstring(path: Path) -> list[str]:
+    missing = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            public = not node.name.startswith("_")
+            if public and ast.get_docstring(node) is None:
+                missing.append(f"{path.name}:{node.lineno} {node.name}")
+    return missing
+
+
+def test_every_public_name_of_the_domain_and_the_ports_says_what_it_is():
+    paths = [
+        *sorted((ROOT / "notifier" / "domain").glob("*.py")),
+        ROOT / "notifier" / "errors.py",
+        ROOT / "notifier" / "service.py",
+        ROOT / "notifier" / "applications.py",
+    ]
+    assert [m for path in paths for m in public_without_docstring(path)] == []
