@@ -329,7 +329,7 @@ def _differs(body: Mapping[str, Any], found: RegisteredEventType) -> tuple[str, 
     differs: list[str] = []
     if body["description"] != found.description:
         differs.append("description")
-    if _canonical(body["schemas"]) != _canonical(found.schemas):
+    if body["schemas"] != found.schemas:  # JSON equality: 10 == 10.0, key order aside
         differs.append("schemas")
     if body["groupName"] != found.group_name:
         differs.append("groupName")
@@ -342,17 +342,6 @@ def _carry_over(body: dict[str, Any], found: RegisteredEventType) -> dict[str, A
     if found.feature_flags:
         carried["featureFlags"] = list(found.feature_flags)
     return carried
-
-
-def _canonical(value: Any) -> Any:
-    """JSON as Svix's storage compares it: ``10.0`` and ``10`` are the same number."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, Mapping):
-        return {key: _canonical(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_canonical(item) for item in value]
-    return value
 
 
 def _load_one(path: Path) -> tuple[EventType, Draft202012Validator]:
