@@ -453,3 +453,9 @@ def test_a_payload_schema_fixes_the_type_and_keeps_the_envelope() -> None:
     assert schema["properties"]["data"]["required"] == ["published_at"]
     envelope = json.loads((ROOT / "schemas" / "event.schema.json").read_text())
     assert schema["required"] == envelope["required"]
+
+
+def test_a_heartbeat_as_on_event_makes_it_is_on_the_catalog() -> None:
+    for publish_time in ("2026-11-30T10:00:00Z", "2026-11-30T10:00:00.123456789Z"):
+        assert drift("notifier.heartbeat", {"published_at": publish_time}) is None
+    assert drift("notifier.heartbeat", {"published_at": "now"}) is not None
