@@ -33,8 +33,9 @@ per deploy.
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -142,6 +143,7 @@ class Catalog:
 
     types: Mapping[str, EventType]
     _validators: Mapping[str, Draft202012Validator] = field(repr=False, compare=False)
+    _fast_checks: Mapping[str, Callable[[Any], bool]] = field(repr=False, compare=False)
 
     def get(self, name: str) -> EventType | None:
         return self.types.get(name)
@@ -151,27 +153,51 @@ class Catalog:
 
     def drift(self, event_type: str, data: Any) -> Drift | None:
         """None when ``event_type`` is catalogued and ``data`` matches its schema."""
-        checker = self._validators.get(event_type)
-        if checker is None:
+        fast_check = self._fast_checks.get(event_type)
+        if fast_check is None:
             return Drift(event_type, "unknown_type")
-        if checker.is_valid(data):  # the hot path: no error objects built for valid data
+        if fast_check(data):  # the hot path: no error objects built for valid data
             return None
-        paths = sorted({_schema_path(error) for error in checker.iter_errors(data)})
+        # Rare: the reference validator names the paths, and has the last word on validity.
+        errors = self._validators[event_type].iter_errors(data)
+        paths = sorted({_schema_path(error) for error in errors})
+        if not paths:
+            return None
         return Drift(event_type, "schema_drift", tuple(paths[:_MAX_PATHS]))
 
 
-def load(events_dir: Path = EVENTS_DIR) -> Catalog:
+def load(events_dir: Path = EVENTS_DIR, *, accelerate: bool = True) -> Catalog:
     """Reads ``<events_dir>/<group>/<type>.json``; each must be a valid schema with a description
-    and examples that match it (a broken catalog fails here, not in a customer's App Portal)."""
+    and examples that match it (a broken catalog fails here, not in a customer's App Portal).
+    With ``accelerate`` and ``jsonschema-rs`` installed, valid data is recognised by its compiled
+    validator (microseconds, where ``jsonschema`` takes up to ~2 ms on a subscription)."""
     types: dict[str, EventType] = {}
     validators: dict[str, Draft202012Validator] = {}
+    fast_checks: dict[str, Callable[[Any], bool]] = {}
     for path in sorted(events_dir.glob("*/*.json")):
         event_type, checker = _load_one(path)
         if event_type.name in types:
             raise CatalogError(f"{path}: event type {event_type.name} is catalogued twice")
         types[event_type.name] = event_type
         validators[event_type.name] = checker
-    return Catalog(types, validators)
+        fast_checks[event_type.name] = _fast_check(event_type, checker, accelerate=accelerate)
+    return Catalog(types, validators, fast_checks)
+
+
+def accelerated() -> bool:
+    """Whether drift checks run on ``jsonschema-rs`` (compiled) rather than ``jsonschema``."""
+    return importlib.util.find_spec("jsonschema_rs") is not None
+
+
+def _fast_check(
+    event_type: EventType, checker: Draft202012Validator, *, accelerate: bool
+) -> Callable[[Any], bool]:
+    if not (accelerate and accelerated()):
+        return checker.is_valid
+    import jsonschema_rs  # optional: the deployed function may run without it
+
+    compiled = jsonschema_rs.validator_for(dict(event_type.data_schema), validate_formats=True)
+    return compiled.is_valid
 
 
 @cache

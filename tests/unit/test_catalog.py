@@ -459,3 +459,31 @@ def test_a_heartbeat_as_on_event_makes_it_is_on_the_catalog() -> None:
     for publish_time in ("2026-11-30T10:00:00Z", "2026-11-30T10:00:00.123456789Z"):
         assert drift("notifier.heartbeat", {"published_at": publish_time}) is None
     assert drift("notifier.heartbeat", {"published_at": "now"}) is not None
+
+
+# --- the compiled fast path agrees with the reference validator ---------------------------------
+
+
+def variants(data: dict[str, Any]) -> list[Any]:
+    """The data, then each field removed, nulled, or given a number or a malformed string."""
+    found: list[Any] = [data]
+    for key in data:
+        found.append({k: v for k, v in data.items() if k != key})
+        found.extend({**data, key: odd} for odd in (None, 12345, "not-a-date@@"))
+    return found
+
+
+def test_drift_is_the_same_with_or_without_the_compiled_validators() -> None:
+    fast = catalog.load(accelerate=True)
+    reference = catalog.load(accelerate=False)
+    drifted = 0
+    for event_type in sorted({event["type"] for event in SAMPLES}):
+        for data in variants(sample_of(event_type)["data"]):
+            expected = reference.drift(event_type, data)
+            assert fast.drift(event_type, data) == expected, (event_type, expected)
+            drifted += expected is not None
+    assert drifted > 300  # the variants do drift: the comparison is not between two Nones
+
+
+def test_the_development_environment_runs_the_compiled_validators() -> None:
+    assert catalog.accelerated()  # jsonschema-rs is in requirements-dev.txt
