@@ -251,7 +251,7 @@ Access and alerting
   --backlog-age-alert=SECONDS
                             alert when the trigger subscription's oldest
                             unacknowledged event is older [900]
-  --heartbeat-minutes=N     heartbeat every N minutes (1..30) [5]
+  --heartbeat-minutes=N     heartbeat every N minutes (a divisor of 60) [5]
   --heartbeat-absent-minutes=N
                             alert when no heartbeat arrived for N minutes [15]
   --heartbeat-latency-alert-ms=N
@@ -513,6 +513,9 @@ validate() {
       'internal-only, internal-and-gclb or all'
   done
   require_int heartbeat-minutes "$HEARTBEAT_MINUTES" 1 30
+  # "*/N" in cron restarts at every hour: only divisors of 60 keep the interval even.
+  ((60 % HEARTBEAT_MINUTES == 0)) ||
+    die "invalid heartbeat-minutes: $HEARTBEAT_MINUTES (a divisor of 60: 1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30)"
   require_int heartbeat-absent-minutes "$HEARTBEAT_ABSENT_MINUTES" "$((HEARTBEAT_MINUTES * 2))" 1440
   require_int heartbeat-latency-alert-ms "$HEARTBEAT_LATENCY_ALERT_MS" 1 3600000
   require_int backlog-age-alert "$BACKLOG_AGE_ALERT_SECONDS" 60 2678400

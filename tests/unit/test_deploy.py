@@ -8,6 +8,7 @@ gcloud configuration is read or touched.
 
 from __future__ import annotations
 
+import base64
 import concurrent.futures
 import json
 import os
@@ -253,6 +254,7 @@ def test_chosen_limits_are_consistent(plan):
         (["--notifications-ingress=public"], "notifications-ingress"),
         (["--app-portal-ingress=internal"], "app-portal-ingress"),
         (["--heartbeat-minutes=0"], "heartbeat-minutes"),
+        (["--heartbeat-minutes=7"], "heartbeat-minutes"),  # */7 would skip at each hour
         (["--heartbeat-absent-minutes=5"], "heartbeat-absent-minutes"),  # < 2 heartbeats
         (["--target-rate=0"], "target-rate"),
         (["--target-rate=fast"], "target-rate"),
@@ -334,16 +336,13 @@ def grants(plan: Plan, kind: str, resource: str | None = None) -> set[tuple[str,
     """(member, role) pairs granted by add-iam-policy-binding on a kind of resource."""
     found = set()
     for command in plan.commands:
-        if command[:2] == ["gcloud", kind] or command[:3] == ["gcloud", *kind.split()]:
-            if "add-iam-policy-binding" in command[:5]:
-                target = command[command.index("add-iam-policy-binding") + 1]
-                if resource is None or target == resource:
-                    found.add(
-                        (
-                            flag(command, "member").removeprefix("serviceAccount:"),
-                            flag(command, "role"),
-                        )
-                    )
+        on_kind = command[: 1 + len(kind.split())] == ["gcloud", *kind.split()]
+        if not (on_kind and "add-iam-policy-binding" in command[:5]):
+            continue
+        target = command[command.index("add-iam-policy-binding") + 1]
+        if resource is None or target == resource:
+            member = flag(command, "member").removeprefix("serviceAccount:")
+            found.add((member, flag(command, "role")))
     return found
 
 
@@ -605,6 +604,343 @@ def test_existing_notification_channels_are_used(tmp_path):
 
 
 # --------------------------------------------------------------------------------------------
+# Issue 11: index exemptions, retention, backlog, capacity
+# --------------------------------------------------------------------------------------------
+
+# Every timestamp, ever-growing value and blob of the records (CONTRACTS.md, issue 11).
+UNINDEXED = {
+    "notifications": {
+        "created_at", "updated_at", "expires_at", "lease_expires_at", "sent_at", "failed_at",
+        "last_error_at", "reopened_at", "event_time", "svix_first_call_at", "last_delivery_at",
+        "payload",
+    },
+    "rejected": {
+        "created_at", "updated_at", "expires_at", "rejected_at", "last_delivery_at", "raw",
+    },
+}  # fmt: skip
+# What the operator tools query by equality: these keep Firestore's default indexes.
+QUERIED = {"status", "project", "event_type", "event_id"}
+
+
+def exemptions(plan: Plan) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for command in plan.find("gcloud", "firestore", "indexes", "fields", "update"):
+        assert "--disable-indexes" in command
+        assert flag(command, "database") == "(default)"
+        found.setdefault(flag(command, "collection-group"), set()).add(command[5])
+    return found
+
+
+def test_ever_growing_fields_and_blobs_are_exempt_from_indexing(plan):
+    found = exemptions(plan)
+    for collection, fields in UNINDEXED.items():
+        assert fields <= found[collection], fields - found[collection]
+        assert not QUERIED & found[collection]
+    # Each is looked up first, so that a re-run changes nothing (see the re-run test).
+    for collection, fields in found.items():
+        for field in fields:
+            [describe] = [
+                c
+                for c in plan.find("gcloud", "firestore", "indexes", "fields", "describe", field)
+                if flag(c, "collection-group") == collection
+                and flag(c, "format") == "value(indexConfig.indexes)"
+            ]
+            assert describe
+
+
+def test_the_ttl_field_is_exempted_before_its_ttl_policy_and_before_any_traffic(plan):
+    first_deploy = plan.find("gcloud", "functions", "deploy")[0]
+    for collection in ("notifications", "rejected", "heartbeats"):
+        [exempt] = [
+            c
+            for c in plan.find("gcloud", "firestore", "indexes", "fields", "update", "expires_at")
+            if flag(c, "collection-group") == collection
+        ]
+        [ttl] = [
+            c
+            for c in plan.find("gcloud", "firestore", "fields", "ttls", "update", "expires_at")
+            if flag(c, "collection-group") == collection
+        ]
+        # Waited for: Firestore runs one operation per field at a time.
+        assert "--async" not in exempt
+        assert plan.index(exempt) < plan.index(ttl) < plan.index(first_deploy)
+
+
+def test_retention_of_the_trigger_subscription_is_an_option_up_to_31_days(tmp_path):
+    plan = dry_run(tmp_path, "--project", PROJECT, "--retention=31d")
+    update = plan.one("gcloud", "pubsub", "subscriptions", "update", TRIGGER_SUB)
+    assert flag(update, "message-retention-duration") == "31d"
+    plan = dry_run(tmp_path, "--project", PROJECT, "--retention=36h")
+    update = plan.one("gcloud", "pubsub", "subscriptions", "update", TRIGGER_SUB)
+    assert flag(update, "message-retention-duration") == "36h"
+
+
+def backlog_condition(plan: Plan) -> dict:
+    [condition] = policies(plan)["notifier (notifier): backlog"]["conditions"]
+    return condition["conditionThreshold"]
+
+
+def test_an_alert_on_the_age_of_the_oldest_waiting_event(plan, tmp_path):
+    condition = backlog_condition(plan)
+    assert (
+        'metric.type="pubsub.googleapis.com/subscription/oldest_unacked_message_age"'
+        in condition["filter"]
+    )
+    # The subscription Eventarc made, by its short id (the resource label).
+    assert 'resource.labels.subscription_id="TRIGGER_SUBSCRIPTION"' in condition["filter"]
+    assert condition["thresholdValue"] == 900
+    assert condition["comparison"] == "COMPARISON_GT"
+    other = dry_run(tmp_path, "--project", PROJECT, "--backlog-age-alert=300")
+    assert backlog_condition(other)["thresholdValue"] == 300
+
+
+def bench_cpu_ms_per_new_event() -> float:
+    """The function's CPU per new event, the highest of BENCHMARKS.md's "Where the CPU goes"."""
+    text = (ROOT / "BENCHMARKS.md").read_text()
+    section = text.split("## Where the CPU goes", 1)[1].split("\n## ", 1)[0]
+    rows = [
+        [cell.strip() for cell in line.strip("|").split("|")]
+        for line in section.splitlines()
+        if line.startswith("| ")
+    ]
+    values = [float(r[3]) for r in rows if r[1:3] == ["new", "function"]]
+    assert values, "BENCHMARKS.md has no CPU per new event: run make bench"
+    return max(values)
+
+
+def expected_sizing(rate: int, latency_ms: int = 300) -> dict[str, int]:
+    """The capacity model of SCALING.md, computed here from its inputs."""
+    cpu_ms = bench_cpu_ms_per_new_event()
+    per_instance = int(0.60 * 1000 / cpu_ms)  # Cloud Run's 60% CPU target, 1 vCPU
+    needed = -(-rate // per_instance)
+    return {
+        "per_instance": per_instance,
+        "needed": needed,
+        "max-instances": min(1000, max(2, 2 * needed)),
+        "min-instances": -(-needed // 4),
+        "concurrency": max(2, -(-per_instance * latency_ms // 1000)),
+        "cpu": 1,
+    }
+
+
+@pytest.mark.parametrize("rate", [100, 1000, 10000])
+def test_target_rate_derives_the_event_functions_capacity(tmp_path, rate):
+    plan = dry_run(tmp_path, "--project", PROJECT, f"--target-rate={rate}")
+    deploy = plan.one("gcloud", "functions", "deploy", "notifier")
+    expected = expected_sizing(rate)
+    for name in ("max-instances", "min-instances", "concurrency", "cpu"):
+        assert int(flag(deploy, name)) == expected[name], name
+    assert env_vars(deploy)["THREADS"] == str(expected["concurrency"])
+    # In flight at most: enough for the rate at the planned latency.
+    assert expected["max-instances"] * expected["concurrency"] >= rate * 0.3
+    # The plan says which model it used.
+    assert f"--target-rate={rate} events/s: {expected['per_instance']} events/s" in plan.stdout
+    # The HTTP functions keep their own sizing.
+    http = plan.one("gcloud", "functions", "deploy", "notifier-notifications")
+    assert flag(http, "max-instances") == "10"
+
+
+def test_explicit_sizing_wins_over_the_target_rate(tmp_path):
+    plan = dry_run(
+        tmp_path, "--project", PROJECT, "--target-rate=1000", "--max-instances=30",
+        "--concurrency=20",
+    )  # fmt: skip
+    deploy = plan.one("gcloud", "functions", "deploy", "notifier")
+    assert flag(deploy, "max-instances") == "30"
+    assert flag(deploy, "concurrency") == "20"
+    assert int(flag(deploy, "min-instances")) == expected_sizing(1000)["min-instances"]
+    env = scrubbed_env(tmp_path, NOTIFIER_MAX_INSTANCES="40")
+    plan = dry_run(tmp_path, "--project", PROJECT, "--target-rate=1000", env=env)
+    assert flag(plan.one("gcloud", "functions", "deploy", "notifier"), "max-instances") == "40"
+
+
+def test_scaling_md_shows_what_deploy_sh_derives(tmp_path):
+    """SCALING.md's sizing table is the script's output, not a copy that drifts."""
+    text = (ROOT / "SCALING.md").read_text()
+    rows = {}
+    for line in text.splitlines():
+        cells = [c.strip().replace(",", "") for c in line.strip().strip("|").split("|")]
+        if line.startswith("| `--target-rate=") and len(cells) >= 6:
+            rows[int(cells[0].strip("`").split("=")[1])] = cells
+    assert set(rows) == {100, 1000, 10000}
+    for rate, cells in rows.items():
+        plan = dry_run(tmp_path, "--project", PROJECT, f"--target-rate={rate}")
+        deploy = plan.one("gcloud", "functions", "deploy", "notifier")
+        expected = expected_sizing(rate)
+        assert int(cells[1]) == expected["needed"]
+        assert [int(c) for c in cells[2:6]] == [
+            int(flag(deploy, n)) for n in ("max-instances", "min-instances", "concurrency", "cpu")
+        ]
+
+
+# --------------------------------------------------------------------------------------------
+# Issue 12: heartbeat job, canary, heartbeat metrics and alerts, dashboard
+# --------------------------------------------------------------------------------------------
+
+
+def test_the_heartbeat_job_publishes_to_the_platform_topic_as_its_own_account(plan, tmp_path):
+    job = plan.one("gcloud", "scheduler", "jobs", "create", "http", "notifier-heartbeat")
+    assert flag(job, "schedule") == "*/5 * * * *"
+    assert flag(job, "location") == "europe-west1"
+    # Pub/Sub's REST publish method on the platform topic, as notifier-hb-sa.
+    assert flag(job, "uri") == (
+        f"https://pubsub.googleapis.com/v1/projects/{PROJECT}/topics/platform-events:publish"
+    )
+    assert flag(job, "http-method") == "POST"
+    assert flag(job, "oauth-service-account-email") == HEARTBEAT_SA
+    assert flag(job, "oauth-token-scope") == "https://www.googleapis.com/auth/pubsub"
+    [message] = json.loads(flag(job, "message-body"))["messages"]
+    assert json.loads(base64.b64decode(message["data"])) == {"object": "heartbeat"}
+    assert message["attributes"] == {"notifier": "heartbeat"}
+    assert plan.find("gcloud", "scheduler", "jobs", "describe", "notifier-heartbeat")
+    assert "cloudscheduler.googleapis.com" in plan.one("gcloud", "services", "enable")
+    other = dry_run(tmp_path, "--project", PROJECT, "--heartbeat-minutes=6")
+    job = other.one("gcloud", "scheduler", "jobs", "create", "http", "notifier-heartbeat")
+    assert flag(job, "schedule") == "*/6 * * * *"
+
+
+def test_the_canary_is_the_one_public_function_and_is_set_up_before_it_is_deployed(plan):
+    canary = plan.one("gcloud", "functions", "deploy", "notifier-canary")
+    assert flag(canary, "entry-point") == "canary"
+    assert "--allow-unauthenticated" in canary
+    assert flag(canary, "ingress-settings") == "all"
+    assert int(flag(canary, "max-instances")) <= 3
+    assert "--trigger-http" in canary
+    public = [
+        c for c in plan.find("gcloud", "functions", "deploy") if "--allow-unauthenticated" in c
+    ]
+    assert public == [canary]
+    # The setup command (another branch's CLI) makes the Svix app and endpoint, pointing at
+    # the canary's address, and writes the signing secret to a file that becomes a version.
+    [setup] = [c for c in operator_commands(plan) if c[3:5] == ["heartbeat", "setup"]]
+    assert flag(setup, "canary-url") == (
+        f"https://europe-west1-{PROJECT}.cloudfunctions.net/notifier-canary"
+    )
+    add = plan.one("gcloud", "secrets", "versions", "add", "notifier-canary-secret")
+    assert flag(add, "data-file") == flag(setup, "secret-file")
+    assert plan.index(setup) < plan.index(add) < plan.index(canary)
+    create = plan.one("gcloud", "secrets", "create", "notifier-canary-secret")
+    assert flag(create, "replication-policy") == "automatic"
+
+
+def test_the_catalog_is_synced_without_pruning(plan):
+    [sync] = [c for c in operator_commands(plan) if c[3:5] == ["catalog", "sync"]]
+    assert "--prune" not in sync
+    assert "--dry-run" not in sync
+    read = plan.one("gcloud", "secrets", "versions", "access", "1")
+    assert plan.index(read) < plan.index(sync)
+
+
+def test_catalog_drift_and_heartbeat_metrics(plan):
+    drift = plan.one("gcloud", "logging", "metrics", "create", "notifier_catalog_drift")
+    assert "jsonPayload.catalog_drift:*" in flag(drift, "log-filter")
+    assert 'resource.labels.service_name="notifier"' in flag(drift, "log-filter")
+    heartbeat = plan.one("gcloud", "logging", "metrics", "create", "notifier_heartbeat")
+    assert 'jsonPayload.message="heartbeat arrived"' in flag(heartbeat, "log-filter")
+    assert 'resource.labels.service_name="notifier-canary"' in flag(heartbeat, "log-filter")
+    latency = plan.one("gcloud", "logging", "metrics", "create", "notifier_heartbeat_latency")
+    config = json.loads(Path(flag(latency, "config-from-file")).read_text())
+    assert config["name"] == "notifier_heartbeat_latency"
+    assert config["valueExtractor"] == "EXTRACT(jsonPayload.heartbeat_latency_ms)"
+    assert config["metricDescriptor"]["valueType"] == "DISTRIBUTION"
+    assert config["metricDescriptor"]["metricKind"] == "DELTA"
+    assert config["filter"] == flag(heartbeat, "log-filter")
+    assert "exponentialBuckets" in config["bucketOptions"]
+    # The plan shows the file it wrote.
+    assert f"# wrote {flag(latency, 'config-from-file')}: " in plan.stdout
+
+
+def heartbeat_conditions(plan: Plan) -> dict[str, dict]:
+    policy = policies(plan)["notifier (notifier): heartbeat"]
+    return {c["displayName"]: c for c in policy["conditions"]}
+
+
+def test_heartbeat_alerts_when_none_arrives_or_when_late(plan, tmp_path):
+    conditions = heartbeat_conditions(plan)
+    absent = conditions["No heartbeat for 15 min"]["conditionAbsent"]
+    assert 'metric.type="logging.googleapis.com/user/notifier_heartbeat"' in absent["filter"]
+    assert absent["duration"] == "900s"
+    [late] = [c["conditionThreshold"] for n, c in conditions.items() if n.startswith("Heartbeat")]
+    assert 'logging.googleapis.com/user/notifier_heartbeat_latency"' in late["filter"]
+    assert late["thresholdValue"] == 60000
+    assert late["duration"] == "900s"  # stays above, not a single slow heartbeat
+    other = dry_run(
+        tmp_path, "--project", PROJECT, "--heartbeat-absent-minutes=30",
+        "--heartbeat-latency-alert-ms=20000",
+    )  # fmt: skip
+    conditions = heartbeat_conditions(other)
+    assert conditions["No heartbeat for 30 min"]["conditionAbsent"]["duration"] == "1800s"
+    [late] = [c["conditionThreshold"] for n, c in conditions.items() if n.startswith("Heartbeat")]
+    assert late["thresholdValue"] == 20000
+
+
+# Built-in metric types as Google documents them (cloud.google.com/monitoring/api/metrics_gcp).
+DOCUMENTED_METRICS = {
+    "pubsub.googleapis.com/subscription/num_undelivered_messages",
+    "pubsub.googleapis.com/subscription/oldest_unacked_message_age",
+    "pubsub.googleapis.com/subscription/dead_letter_message_count",
+    "run.googleapis.com/request_latencies",
+    "run.googleapis.com/container/instance_count",
+}
+
+
+def dashboard(plan: Plan) -> dict:
+    [command] = plan.find("gcloud", "monitoring", "dashboards", "create") or plan.find(
+        "gcloud", "monitoring", "dashboards", "update"
+    )
+    return json.loads(flag(command, "config"))
+
+
+def charted_metrics(config: dict) -> list[str]:
+    filters = [
+        data_set["timeSeriesQuery"]["timeSeriesFilter"]["filter"]
+        for widget in config["gridLayout"]["widgets"]
+        for data_set in widget["xyChart"]["dataSets"]
+    ]
+    return [re.search(r'metric\.type="([^"]+)"', f).group(1) for f in filters]
+
+
+def test_every_metric_the_dashboard_charts_exists(plan):
+    config = dashboard(plan)
+    assert "@" not in json.dumps(config)  # every template field filled in
+    created = {
+        c[4]
+        for c in plan.find("gcloud", "logging", "metrics", "create")
+        + plan.find("gcloud", "logging", "metrics", "update")
+    }
+    charted = charted_metrics(config)
+    for metric in charted:
+        if metric.startswith("logging.googleapis.com/user/"):
+            assert metric.removeprefix("logging.googleapis.com/user/") in created, metric
+        else:
+            assert metric in DOCUMENTED_METRICS, metric
+    # What issue 12 asks it to show.
+    user = "logging.googleapis.com/user/notifier_"
+    for name in ("sent", "duplicate", "retried", "failed", "rejected", "heartbeat_latency"):
+        assert user + name in charted
+    assert set(charted) >= DOCUMENTED_METRICS
+    # Created after the metrics it charts.
+    create = plan.find("gcloud", "monitoring", "dashboards", "create")[0]
+    assert all(plan.index(c) < plan.index(create)
+               for c in plan.find("gcloud", "logging", "metrics", "create"))  # fmt: skip
+
+
+def test_the_dashboard_follows_the_function_name_and_the_subscriptions(tmp_path):
+    plan = dry_run(tmp_path, "--project", PROJECT, "--function-name=notifier-staging")
+    config = dashboard(plan)
+    assert config["displayName"] == "notifier (notifier-staging)"
+    text = json.dumps(config)
+    assert "notifier_staging_sent" in text
+    assert 'service_name=\\"notifier-staging\\"' in text
+    assert "TRIGGER_SUBSCRIPTION" in text and "platform-events-dead-letter-sub" in text
+
+
+def test_dashboard_template_is_valid_json():
+    config = json.loads((ROOT / "monitoring" / "dashboard.json").read_text())
+    assert config["gridLayout"]["widgets"]
+
+
+# --------------------------------------------------------------------------------------------
 # Dry-run behaviour, idempotency, configuration
 # --------------------------------------------------------------------------------------------
 
@@ -771,7 +1107,8 @@ case "$words" in
   " firestore indexes fields describe "*)
     if [[ "$*" == *ttlConfig* ]]; then ex ACTIVE;
     elif [[ $STUB_MODE != existing ]]; then echo "{'order': 'ASCENDING'}"; fi; true ;;
-  " run services get-iam-policy "*) [[ -z "${STUB_INVOKERS:-}" ]] || printf '%s\n' "$STUB_INVOKERS" ;;
+  " run services get-iam-policy "*)
+    [[ -z "${STUB_INVOKERS:-}" ]] || printf '%s\n' "$STUB_INVOKERS" ;;
   " alpha monitoring policies list "*)
     case "$*" in
       *"delivery failures"*) ex projects/demo-proj/alertPolicies/ALERT_POLICY_ID ;;
