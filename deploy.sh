@@ -3,27 +3,37 @@
 # deploy.sh - deploy "notifier" (platform Pub/Sub events -> Svix webhook messages)
 # to Google Cloud Functions (2nd gen, Python 3.11) and set up everything it needs.
 #
-# What it sets up, in order (every step is idempotent: a second run updates or
-# skips what exists and never fails because something is already there):
-#   1. the APIs the function and this script use;
+# What it sets up, in order (every step is idempotent: a second run looks up
+# what exists, updates or skips it, and never fails because it is there):
+#   1. the APIs the functions and this script use;
 #   2. the Firestore database (created only if missing; location is permanent);
-#   3. a check that the Svix API key secret exists (it is never read or printed);
-#   4. a dedicated least-privilege service account <function>-sa:
-#        roles/datastore.user on the project and
-#        roles/secretmanager.secretAccessor on the ONE secret only;
+#   3. a check that the Svix API key secret exists, and its version to pin
+#      (--secret-version, default the newest enabled one);
+#   4. one service account per function, each with only what it uses:
+#      Firestore roles conditioned to the notifier's database, the secret
+#      accessor on exactly the secrets it mounts (README "IAM");
 #   5. the event topic, a dead-letter topic <topic>-dead-letter and its pull
-#      subscription <topic>-dead-letter-sub (dead letters are kept 7 days);
-#   6. the event function (entry point on_event, Pub/Sub trigger via Eventarc,
-#      --retry, secret from Secret Manager) plus roles/run.invoker on its Cloud
-#      Run service for the trigger identity;
-#   7. the trigger's Eventarc-managed subscription: dead-letter policy,
-#      exponential retry backoff, and the Pub/Sub service agent grants that
-#      dead-lettering needs;
-#   8. the HTTP functions notifications and app_portal (authenticated only);
-#   9. Firestore TTL policies on expires_at for notifications and rejected;
-#  10. log-based counter metrics <prefix>_{sent,duplicate,rejected,failed,retried};
-#  11. an alert policy on failures and on dead-lettered events (optionally
-#      notifying an email channel or existing notification channels).
+#      subscription <topic>-dead-letter-sub (dead letters are kept 31 days);
+#   6. Firestore index exemptions (timestamps, time-ordered ids, blobs) and
+#      TTL policies on expires_at, before any traffic;
+#   7. the event function (entry point on_event, Pub/Sub trigger via Eventarc,
+#      --retry, sized by --target-rate from SCALING.md's model) and exactly
+#      its trigger identity as invoker;
+#   8. the trigger's Eventarc-managed subscription: retention (--retention,
+#      7 days), dead-letter policy, exponential retry backoff, and the Pub/Sub
+#      service agent grants that dead-lettering needs;
+#   9. the HTTP functions notifications and app_portal (authenticated only,
+#      ingress options; invokers converge to exactly the --invoker members);
+#  10. Svix: `python -m notifier catalog sync` and `python -m notifier
+#      heartbeat setup` (the token in their environment only), the canary's
+#      signing secret as a new secret version only when it changed;
+#  11. the public canary function, pinned to that version;
+#  12. the Cloud Scheduler job <function>-heartbeat publishing a heartbeat;
+#  13. log-based metrics <prefix>_{sent,duplicate,rejected,failed,retried,
+#      catalog_drift,heartbeat} and the distribution <prefix>_heartbeat_latency;
+#  14. alert policies: delivery failures, backlog age, heartbeat (optionally
+#      notifying an email channel or existing notification channels);
+#  15. the Cloud Monitoring dashboard from monitoring/dashboard.json.
 #
 # Usage: ./deploy.sh --project=my-project [options]   (./deploy.sh --help)
 #        ./deploy.sh --dry-run --project=my-project    print the plan, run nothing
@@ -36,11 +46,14 @@
 # branch is shown; add --assume-existing to preview a re-run (update branch).
 #
 # The deploying identity needs to be able to enable services, create service
-# accounts, set IAM policies on the project/secret/topics/subscriptions/service
-# accounts, deploy functions (plus iam.serviceAccounts.actAs on <function>-sa),
-# create Firestore databases/TTL policies, log metrics and alert policies;
-# roles/owner covers all of it. The gcloud alpha and beta components are used
-# (alert policies exist only in "gcloud alpha monitoring policies").
+# accounts, set IAM policies on the project/secrets/topics/subscriptions/service
+# accounts/Cloud Run services, deploy functions (plus iam.serviceAccounts.actAs
+# on the functions' and the Scheduler job's accounts), create Firestore
+# databases/TTL policies/index exemptions, secrets and their versions (and read
+# them: the operator commands get the Svix token), Scheduler jobs, log metrics,
+# alert policies and dashboards; roles/owner covers all of it. The gcloud
+# alpha and beta components are used (alert policies exist only in "gcloud
+# alpha monitoring policies").
 
 set -euo pipefail
 

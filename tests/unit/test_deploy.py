@@ -1396,10 +1396,20 @@ def test_gcloud_accepts_every_planned_command(tmp_path):
     commands: dict[tuple[str, ...], None] = {}
     for args in (
         ["--project", PROJECT, "--alert-email=ops@example.com", "--invoker=group:ops@example.com"],
-        ["--project", PROJECT, "--assume-existing", "--svix-server-url=https://api.eu.svix.com"],
+        [
+            "--project",
+            PROJECT,
+            "--assume-existing",
+            "--svix-server-url=https://api.eu.svix.com",
+            "--invoker=user:kept@example.com",
+            "--target-rate=10000",
+        ],
     ):
         for command in dry_run(tmp_path, *args).commands:
-            commands[tuple(command)] = None
+            if command[0] == "gcloud":  # the operator commands are the project's own CLI
+                commands[tuple(command)] = None
+    # The plan's placeholder for the canary's secret file, relative to the working directory.
+    (tmp_path / "CANARY_SECRET_FILE").write_text("whsec_placeholder")
     env = scrubbed_env(tmp_path, HTTPS_PROXY="http://127.0.0.1:9", HTTP_PROXY="http://127.0.0.1:9")
 
     def attempt(command: tuple[str, ...]) -> tuple[tuple[str, ...], int, str]:
