@@ -1086,11 +1086,16 @@ load_svix_token() {
 operator() {
   trace "$@"
   ((DRY_RUN == 1)) && return 0
-  local env_vars=("SVIX_API_KEY=$SVIX_TOKEN")
-  if [[ -n "$SVIX_SERVER_URL" ]]; then
-    env_vars+=("SVIX_SERVER_URL=$SVIX_SERVER_URL")
-  fi
-  (cd "$SCRIPT_DIR" && env "${env_vars[@]}" "$@") || die "operator command failed: $(quote "$@")"
+  # Exported in a subshell, not passed as arguments: nothing else on this
+  # machine can read it from a command line.
+  (
+    cd "$SCRIPT_DIR"
+    export SVIX_API_KEY="$SVIX_TOKEN"
+    if [[ -n "$SVIX_SERVER_URL" ]]; then
+      export SVIX_SERVER_URL
+    fi
+    "$@"
+  ) || die "operator command failed: $(quote "$@")"
 }
 
 sync_catalog() {
@@ -1113,6 +1118,7 @@ ensure_canary_secret() {
   else
     WORK_DIR="$(mktemp -d "${TMPDIR:-/tmp}/notifier-deploy.XXXXXX")"
     chmod 700 "$WORK_DIR"
+    trap 'rm -rf "$WORK_DIR"' EXIT # also when a later step fails
     secret_file="$WORK_DIR/canary-secret"
   fi
   operator "$PYTHON" -m notifier heartbeat setup --canary-url="$CANARY_URL" \

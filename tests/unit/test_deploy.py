@@ -1129,6 +1129,7 @@ esac
 STUB_PYTHON = r"""#!/usr/bin/env bash
 printf '%s\x1f' "$@" >>"$STUB_PY_LOG"
 printf 'token=%s\x1f\x1e' "$([[ $SVIX_API_KEY == "$STUB_SVIX_TOKEN" ]] && echo ok)" >>"$STUB_PY_LOG"
+[[ "$3 $4" == "${STUB_PY_FAIL:-none}" ]] && exit 1
 if [[ "$3 $4" == "heartbeat setup" ]]; then
   for arg in "$@"; do
     [[ $arg == --secret-file=* ]] && printf %s "$STUB_ENDPOINT_SECRET" >"${arg#*=}"
@@ -1167,6 +1168,7 @@ def run_with_stub(
     secret: bool = True,
     invokers: str = "",
     canary_secret: str = ENDPOINT_SECRET,
+    python_fails: str = "none",
 ) -> StubRun:
     bin_dir = tmp / "stub-bin"
     bin_dir.mkdir(exist_ok=True)
@@ -1194,6 +1196,7 @@ def run_with_stub(
         STUB_ENDPOINT_SECRET=ENDPOINT_SECRET,
         NOTIFIER_PYTHON=str(stub_python),
         TMPDIR=str(tmp / "tmpdir"),
+        STUB_PY_FAIL=python_fails,
     )
     result = run_deploy(tmp, *args, env=env)
     return StubRun(result, read_log(log), read_log(py_log), str(stub_python))
@@ -1268,6 +1271,16 @@ def test_a_real_run_removes_exactly_the_invokers_no_longer_listed(tmp_path):
         ("notifier-notifications", dropped),
         ("notifier-app-portal", dropped),
     }
+
+
+@pytest.mark.parametrize("failing", ["catalog sync", "heartbeat setup"])
+def test_a_failing_operator_command_stops_the_deploy_and_leaves_no_secret_behind(tmp_path, failing):
+    run = run_with_stub(tmp_path, "fresh", "--project", PROJECT, python_fails=failing)
+    assert run.result.returncode != 0
+    assert "operator command failed" in run.result.stderr
+    assert not [c for c in run.gcloud if c[:3] == ["functions", "deploy", "notifier-canary"]]
+    assert not [c for c in run.gcloud if c[:3] == ["secrets", "versions", "add"]]
+    assert not list((tmp_path / "tmpdir").iterdir())
 
 
 def test_a_changed_signing_secret_becomes_a_new_pinned_version(tmp_path):
