@@ -210,16 +210,20 @@ usage() {
 Usage: ./deploy.sh [options]
 
 Deploys the notifier Cloud Functions (2nd gen, python311) and everything they
-need: APIs, Firestore database + TTL policies, service account + IAM, topics,
-dead-lettering, log-based metrics and an alert policy. Safe to re-run.
+need: APIs, Firestore database, TTL policies and index exemptions, one service
+account per function + IAM, topics, retention and dead-lettering, the event
+catalog and heartbeat in Svix, the canary, the heartbeat Scheduler job,
+log-based metrics, alert policies and a dashboard. Safe to re-run.
 
 Target
   --project=ID              Google Cloud project (env GOOGLE_CLOUD_PROJECT,
                             else 'gcloud config get-value project'; required)
   --region=REGION           functions region [europe-west1] (env NOTIFIER_REGION)
-  --function-name=NAME      event function name [notifier]; also names the
-                            service account NAME-sa, the HTTP functions
-                            NAME-notifications / NAME-app-portal and the log
+  --function-name=NAME      event function name [notifier], 3..20 characters;
+                            also names the functions NAME-notifications /
+                            NAME-app-portal / NAME-canary, the service accounts
+                            NAME-sa / -api-sa / -portal-sa / -canary-sa / -hb-sa,
+                            the Scheduler job NAME-heartbeat and the log
                             metrics NAME_<outcome> (env NOTIFIER_FUNCTION_NAME)
   --topic=TOPIC             platform events topic [platform-events]; dead
                             letters go to TOPIC-dead-letter (env NOTIFIER_TOPIC)
@@ -233,7 +237,6 @@ Target
                             Cloud Build service account for the function build
                             (env NOTIFIER_BUILD_SERVICE_ACCOUNT; default: the
                             project's default build service account)
-
   --secret-version=N        version of --secret the functions mount (pinned)
                             [the newest enabled version at deploy time]
                             (env NOTIFIER_SECRET_VERSION)
@@ -255,9 +258,9 @@ Access and alerting
                             [internal-only] (env NOTIFIER_NOTIFICATIONS_INGRESS,
                             NOTIFIER_APP_PORTAL_INGRESS); IAM applies either way
   --alert-email=EMAIL       create/reuse an email notification channel for the
-                            alert policy (env NOTIFIER_ALERT_EMAIL)
+                            alert policies (env NOTIFIER_ALERT_EMAIL)
   --notification-channel=projects/P/notificationChannels/ID
-                            existing channel for the alert policy; repeatable
+                            existing channel for the alert policies; repeatable
                             (env NOTIFIER_NOTIFICATION_CHANNELS, comma-separated)
   --alert-failure-threshold=N
                             alert when more than N events fail in 5 min [0]
@@ -312,6 +315,8 @@ Modes
 
 The secret must exist before deploying; create it once with:
   printf %s "\$TOKEN" | gcloud secrets create svix-api-key --data-file=- --project=PROJECT
+The operator commands need the project's CLI (python -m notifier) in --python.
+Capacity model and what to request at high rates: SCALING.md.
 EOF
 }
 

@@ -1075,8 +1075,13 @@ def test_a_project_is_required(tmp_path):
 def test_help(tmp_path):
     result = run_deploy(tmp_path, "--help")
     assert result.returncode == 0
-    for option in ("--project", "--region", "--topic", "--function-name", "--secret", "--dry-run"):
-        assert option in result.stdout
+    for option in (
+        *("--project", "--region", "--topic", "--function-name", "--secret", "--dry-run"),
+        *("--target-rate", "--retention", "--backlog-age-alert", "--secret-version"),
+        *("--notifications-ingress", "--app-portal-ingress", "--heartbeat-minutes"),
+        *("--heartbeat-absent-minutes", "--heartbeat-latency-alert-ms", "--canary-secret"),
+    ):
+        assert re.search(rf"(^|, )\s*{option}(=|\s)", result.stdout, re.M), option
 
 
 # --------------------------------------------------------------------------------------------
