@@ -82,9 +82,12 @@ def handle(
     *,
     secret: str | None,
     heartbeats: HeartbeatLog,
-    clock: Callable[[], datetime] = _now,
+    clock: Callable[[], datetime] | None = None,
 ) -> flask.Response:
-    """One delivery from Svix (or anyone): verified, then recorded if it is a heartbeat."""
+    """One delivery from Svix (or anyone): verified, then recorded if it is a heartbeat.
+
+    ``clock`` gives the arrival time (the system clock, in UTC, when None).
+    """
     if request.method != "POST":
         response = _refuse(405, "method_not_allowed")
         response.headers["Allow"] = "POST"
@@ -106,7 +109,7 @@ def handle(
         response = _refuse(401, reason, svix_id=svix_id)
         response.headers["WWW-Authenticate"] = "Svix-Signature"
         return response
-    arrived_at = clock()
+    arrived_at = (clock or _now)()
     with logs.bound(svix_id=svix_id):
         return _verified(body, arrived_at, heartbeats)
 
