@@ -20,6 +20,7 @@ from notifier.events import Delivery, Event, event_from
 
 EVENT_TYPE = "notifier.heartbeat"
 DEFAULT_PROJECT = "notifier-heartbeat"
+PROJECT_ENV = "NOTIFIER_HEARTBEAT_PROJECT"  # the project id / Svix app uid of heartbeats
 REQUEST_OBJECT = "heartbeat"
 REQUEST_ATTRIBUTE = ("notifier", "heartbeat")
 ID_PREFIX = "hb-"
@@ -63,6 +64,20 @@ def is_heartbeat_request(envelope: object) -> bool:
     except (ValueError, RecursionError):
         return False
     return isinstance(document, dict) and document.get("object") == REQUEST_OBJECT
+
+
+def request_event(
+    envelope: object, delivery: Delivery, *, project: str = DEFAULT_PROJECT, max_bytes: int
+) -> Event | None:
+    """The heartbeat event if ``envelope`` is the Scheduler's heartbeat request, else None.
+
+    For the Pub/Sub entry: ``request_event(envelope, delivery, ...) or decode(envelope, ...)``;
+    the event then goes the normal way (claim, one Svix message). Raises :class:`Rejected` like
+    :func:`heartbeat_event`.
+    """
+    if not is_heartbeat_request(envelope):
+        return None
+    return heartbeat_event(delivery, project=project, max_bytes=max_bytes)
 
 
 def heartbeat_event(

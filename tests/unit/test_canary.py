@@ -15,6 +15,7 @@ import pytest
 from svix.webhooks import Webhook
 
 from notifier import canary_wiring, logs
+from notifier.config import ConfigError
 from notifier.errors import StoreUnavailable
 
 MAIN = Path(__file__).resolve().parents[2] / "main.py"
@@ -321,3 +322,13 @@ def test_when_the_log_is_unavailable_the_canary_answers_503_and_logs_no_sample(
     messages = [line["message"] for line in log_lines()]
     assert "heartbeat arrived" not in messages
     assert messages == ["canary could not record the heartbeat"]
+
+
+def test_a_deployment_without_a_firestore_project_says_so_in_one_error_line(monkeypatch, log_lines):
+    monkeypatch.delenv("GOOGLE_CLOUD_PROJECT", raising=False)
+    monkeypatch.delenv("GCLOUD_PROJECT", raising=False)
+    canary_wiring.reset()
+    with pytest.raises(ConfigError, match="GOOGLE_CLOUD_PROJECT is not set"):
+        canary_wiring.heartbeat_log()
+    (line,) = log_lines()
+    assert line["severity"] == "ERROR" and "GOOGLE_CLOUD_PROJECT" in line["message"]

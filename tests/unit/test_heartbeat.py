@@ -192,3 +192,17 @@ def test_a_threshold_shorter_than_the_interval_is_refused():
         heartbeat.judge(None, NOW, interval_seconds=600, late_after_seconds=300)
     with pytest.raises(ValueError):
         heartbeat.judge(None, NOW, interval_seconds=0)
+
+
+def test_the_pubsub_entry_gets_the_heartbeat_event_or_none_for_anything_else():
+    envelope = scheduler_envelope("555")
+    event = heartbeat.request_event(envelope, delivery_of(envelope), max_bytes=2**20)
+    assert event is not None and event.id == "hb-555"
+    ordinary = factories.envelope(factories.event())
+    assert heartbeat.request_event(ordinary, delivery_of(ordinary), max_bytes=2**20) is None
+
+
+def test_a_heartbeat_request_without_a_message_id_is_rejected_not_passed_on():
+    envelope = scheduler_envelope("")
+    with pytest.raises(Rejected):
+        heartbeat.request_event(envelope, delivery_of(envelope), max_bytes=2**20)
