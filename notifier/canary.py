@@ -117,7 +117,7 @@ def handle(
 def _verified(body: bytes, arrived_at: datetime, heartbeats: HeartbeatLog) -> flask.Response:
     try:
         document = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         document = None
     if not isinstance(document, dict):
         return _ignore(logging.WARNING, "unreadable", "the signed body is not a JSON object")
