@@ -1,11 +1,14 @@
 """Cloud Functions entry points. Each fetches the instance's dependencies (built lazily on first
 use, so importing this module opens no connection) and hands them to the notifier package."""
 
+import os
+
 import flask
 import functions_framework
 from cloudevents.http import CloudEvent
 
-from notifier import http_api, logs, pubsub, wiring
+from notifier import canary as canary_handler
+from notifier import canary_wiring, http_api, logs, pubsub, wiring
 
 
 @functions_framework.cloud_event
@@ -25,3 +28,14 @@ def notifications(request: flask.Request) -> flask.Response:
 def app_portal(request: flask.Request) -> flask.Response:
     """A Svix App Portal link for a project's application, for the customer dashboard."""
     return http_api.app_portal(request, wiring.dependencies)
+
+
+@functions_framework.http
+def canary(request: flask.Request) -> flask.Response:
+    """Svix delivers heartbeats here (public): only a valid Svix signature gets one recorded."""
+    with logs.traced(request.headers):
+        return canary_handler.handle(
+            request,
+            secret=os.environ.get(canary_handler.SECRET_ENV),
+            heartbeats=canary_wiring.heartbeat_log(),
+        )

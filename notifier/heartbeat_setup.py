@@ -1,0 +1,331 @@
+"""``notifier heartbeat setup``: the heartbeat's Svix side, made right, and its signing secret.
+
+Creates (or finds) the application ``notifier-heartbeat``, the event type ``notifier.heartbeat``
+and the endpoint ``canary`` subscribed to that type only, then writes the endpoint's signing
+secret to a file (mode 600) for deploy.sh to store in Secret Manager. Re-running it changes
+nothing that is already right: each piece is read first and written only when it differs.
+The order matters: Svix refuses an endpoint filtered on an event type that does not exist yet
+(svix-server endpoint/crud.rs ``validate_event_types``).
+
+The use case (:func:`setup`) talks to Svix through a small port (:class:`HeartbeatSvix`);
+:class:`SvixHeartbeatAdmin` is that port on the svix SDK.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import pydantic
+from svix.api import (
+    ApplicationIn,
+    EndpointIn,
+    EndpointUpsertIn,
+    EventTypeIn,
+    Svix,
+)
+from svix.exceptions import HttpError, HTTPValidationError
+
+from notifier.heartbeat import DEFAULT_PROJECT, EVENT_TYPE
+
+ENDPOINT_UID = "canary"
+EVENT_TYPE_DESCRIPTION = "notifier's own heartbeat, delivered to its canary endpoint"
+ENDPOINT_DESCRIPTION = "notifier canary: proves that heartbeats arrive"
+
+T = TypeVar("T")
+
+
+class SetupError(RuntimeError):
+    """Setup could not finish; the message says which step and why (never a secret)."""
+
+
+@dataclass(frozen=True)
+class EndpointState:
+    """What matters of an existing endpoint. ``filter_types`` None: every event type."""
+
+    url: str
+    filter_types: frozenset[str] | None
+    disabled: bool
+
+
+class HeartbeatSvix(Protocol):
+    """The few Svix operations setup needs; each raises :class:`SetupError` on failure."""
+
+    def ensure_application(self, uid: str) -> bool:
+        """Makes sure the application exists; True if it had to be created."""
+        ...
+
+    def ensure_event_type(self, name: str, description: str) -> bool:
+        """Makes sure the event type exists; True if it had to be created."""
+        ...
+
+    def get_endpoint(self, app_uid: str, endpoint_uid: str) -> EndpointState | None: ...
+
+    def create_endpoint(
+        self, app_uid: str, endpoint_uid: str, url: str, filter_types: list[str]
+    ) -> None: ...
+
+    def update_endpoint(
+        self, app_uid: str, endpoint_uid: str, url: str, filter_types: list[str]
+    ) -> None:
+        """Sets URL and filter and enables it (Svix disables an endpoint failing for 5 days)."""
+        ...
+
+    def endpoint_secret(self, app_uid: str, endpoint_uid: str) -> str: ...
+
+
+@dataclass(frozen=True)
+class SetupReport:
+    """What setup found and did, step by step; safe to print (no secret in it)."""
+
+    application: str  # "created" | "unchanged"
+    event_type: str  # "created" | "unchanged"
+    endpoint: str  # "created" | "updated" | "unchanged"
+    secret_file: str  # "written" | "unchanged"
+    app_uid: str
+    canary_url: str
+    secret_path: Path
+
+    @property
+    def changed(self) -> bool:
+        steps = (self.application, self.event_type, self.endpoint, self.secret_file)
+        return any(step != "unchanged" for step in steps)
+
+    def lines(self) -> list[str]:
+        return [
+            f"application {self.app_uid}: {self.application}",
+            f"event type {EVENT_TYPE}: {self.event_type}",
+            f"endpoint {ENDPOINT_UID} -> {self.canary_url}: {self.endpoint}",
+            f"signing secret -> {self.secret_path} (mode 600): {self.secret_file}",
+        ]
+
+
+def setup(
+    svix: HeartbeatSvix,
+    *,
+    canary_url: str,
+    secret_file: Path,
+    app_uid: str = DEFAULT_PROJECT,
+) -> SetupReport:
+    """Makes the heartbeat's Svix side right and writes the canary's signing secret."""
+    url = checked_url(canary_url)
+    application = "created" if svix.ensure_application(app_uid) else "unchanged"
+    event_type = (
+        "created" if svix.ensure_event_type(EVENT_TYPE, EVENT_TYPE_DESCRIPTION) else "unchanged"
+    )
+    wanted = [EVENT_TYPE]
+    current = svix.get_endpoint(app_uid, ENDPOINT_UID)
+    if current is None:
+        svix.create_endpoint(app_uid, ENDPOINT_UID, url, wanted)
+        endpoint = "created"
+    elif (
+        not same_url(current.url, url)
+        or current.filter_types != frozenset(wanted)
+        or current.disabled
+    ):
+        svix.update_endpoint(app_uid, ENDPOINT_UID, url, wanted)
+        endpoint = "updated"
+    else:
+        endpoint = "unchanged"
+    secret = svix.endpoint_secret(app_uid, ENDPOINT_UID)
+    written = write_secret(secret_file, secret)
+    return SetupReport(
+        application=application,
+        event_type=event_type,
+        endpoint=endpoint,
+        secret_file="written" if written else "unchanged",
+        app_uid=app_uid,
+        canary_url=url,
+        secret_path=secret_file,
+    )
+
+
+def checked_url(url: str) -> str:
+    """An absolute http(s) URL, as Svix requires of an endpoint (endpoint/mod.rs validate_url)."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SetupError("--canary-url must be an absolute http(s) URL")
+    return url.strip()
+
+
+def same_url(a: str, b: str) -> bool:
+    """Equal as Svix stores them: it parses URLs (Rust ``url``), which lowercases the scheme and
+    host and turns an empty path into ``/``; comparing raw strings would update on every run."""
+    return _normal(a) == _normal(b)
+
+
+def _normal(url: str) -> str:
+    parts = urlsplit(url.strip())
+    return urlunsplit(
+        (parts.scheme.lower(), parts.netloc.lower(), parts.path or "/", parts.query, "")
+    )
+
+
+def write_secret(path: Path, secret: str) -> bool:
+    """Writes ``secret`` to ``path``, readable by its owner only; False if it already held it.
+
+    Written to a private temporary file in the same folder and renamed over ``path``, so the
+    secret is never readable by others, not even for a moment, and a crash leaves the old file.
+    """
+    if not secret.startswith("whsec_"):
+        raise SetupError("Svix returned a signing secret of an unknown kind (not whsec_)")
+    try:
+        if path.is_file() and path.read_text().strip() == secret:
+            os.chmod(path, 0o600)
+            return False
+    except OSError as exc:
+        raise SetupError(f"cannot read {path}: {exc.strerror}") from None
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.")
+        try:
+            with os.fdopen(descriptor, "w") as handle:
+                handle.write(secret + "\n")
+            os.chmod(temporary, 0o600)
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise SetupError(f"cannot write {path}: {exc.strerror}") from None
+    return True
+
+
+class SvixHeartbeatAdmin:
+    """:class:`HeartbeatSvix` on the svix SDK (2.9.1). Builds nothing: the caller passes the
+    client, made from the token and server URL the operator command was given.
+
+    Creates carry no fixed idempotency key: the uid (app, endpoint) or name (event type) is
+    unique, so a create repeated after a lost answer gets a 409, read as "exists". A fixed key
+    would be worse: within Svix's idempotency window it replays the first creation even after
+    an operator deleted the object, and setup would go on as if it existed.
+    """
+
+    def __init__(self, client: Svix) -> None:
+        self._svix = client
+
+    def ensure_application(self, uid: str) -> bool:
+        if self._find(f"read application {uid}", lambda: self._svix.application.get(uid)):
+            return False
+        return self._create(
+            f"create application {uid}",
+            lambda: self._svix.application.create(ApplicationIn(uid=uid, name=uid)),
+        )
+
+    def ensure_event_type(self, name: str, description: str) -> bool:
+        if self._find(f"read event type {name}", lambda: self._svix.event_type.get(name)):
+            return False
+        return self._create(
+            f"create event type {name}",
+            lambda: self._svix.event_type.create(EventTypeIn(name=name, description=description)),
+        )
+
+    def get_endpoint(self, app_uid: str, endpoint_uid: str) -> EndpointState | None:
+        out = self._find(
+            f"read endpoint {endpoint_uid}",
+            lambda: self._svix.endpoint.get(app_uid, endpoint_uid),
+        )
+        if out is None:
+            return None
+        types = None if out.event_types is None else frozenset(out.event_types)
+        return EndpointState(url=out.url, filter_types=types, disabled=bool(out.disabled))
+
+    def create_endpoint(
+        self, app_uid: str, endpoint_uid: str, url: str, filter_types: list[str]
+    ) -> None:
+        endpoint = EndpointIn(
+            uid=endpoint_uid,
+            url=url,
+            event_types=filter_types,
+            description=ENDPOINT_DESCRIPTION,
+        )
+        self._create(
+            f"create endpoint {endpoint_uid}",
+            lambda: self._svix.endpoint.create(app_uid, endpoint),
+        )
+
+    def update_endpoint(
+        self, app_uid: str, endpoint_uid: str, url: str, filter_types: list[str]
+    ) -> None:
+        # PUT replaces the endpoint's settings (its secret stays): say everything we care about.
+        update = EndpointUpsertIn(
+            url=url,
+            event_types=filter_types,
+            disabled=False,
+            description=ENDPOINT_DESCRIPTION,
+        )
+        _call(
+            f"update endpoint {endpoint_uid}",
+            lambda: self._svix.endpoint.upsert(app_uid, endpoint_uid, update),
+        )
+
+    def endpoint_secret(self, app_uid: str, endpoint_uid: str) -> str:
+        out = _call(
+            f"read endpoint {endpoint_uid}'s secret",
+            lambda: self._svix.endpoint.get_secret(app_uid, endpoint_uid),
+        )
+        return out.key
+
+    @staticmethod
+    def _find(step: str, request: Callable[[], T]) -> T | None:
+        """The object, or None when Svix answers 404."""
+        try:
+            return _call(step, request, missing_ok=True)
+        except _Missing:
+            return None
+
+    @staticmethod
+    def _create(step: str, request: Callable[[], object]) -> bool:
+        """True once created; False when Svix says it exists already (409: a concurrent setup)."""
+        try:
+            _call(step, request, conflict_ok=True)
+        except _Conflict:
+            return False
+        return True
+
+
+class _Missing(Exception):
+    pass
+
+
+class _Conflict(Exception):
+    pass
+
+
+def _call(
+    step: str, request: Callable[[], T], *, missing_ok: bool = False, conflict_ok: bool = False
+) -> T:
+    """Runs one SDK call; every failure becomes a :class:`SetupError` naming the step."""
+    try:
+        return request()
+    except (HttpError, HTTPValidationError) as exc:
+        if missing_ok and exc.status_code == 404:
+            raise _Missing from None
+        if conflict_ok and exc.status_code == 409:
+            raise _Conflict from None
+        raise SetupError(
+            f"{step}: Svix answered {exc.status_code}{_hint(exc.status_code)}"
+        ) from None
+    except httpx.TimeoutException:
+        raise SetupError(f"{step}: Svix did not answer in time; run it again") from None
+    except httpx.HTTPError as exc:
+        raise SetupError(f"{step}: cannot reach Svix ({type(exc).__name__})") from None
+    except (json.JSONDecodeError, pydantic.ValidationError, AttributeError, KeyError, TypeError):
+        raise SetupError(f"{step}: Svix's answer was unreadable; run it again") from None
+
+
+def _hint(status: int) -> str:
+    if status in (401, 403):
+        return " (check the Svix token)"
+    if status == 422:
+        return " (Svix refused the settings: is the URL acceptable to it?)"
+    if status == 429 or status >= 500:
+        return "; run it again in a minute"
+    return ""
