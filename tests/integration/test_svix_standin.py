@@ -169,7 +169,8 @@ def test_bad_event_type_is_422(sdk, app):
         create(sdk, app, MessageIn(event_type="order created!", payload={}))
 
     assert err.value.status_code == 422
-    assert err.value.detail[0].loc == ["body", "eventType"]
+    # validator_derive names the Rust field; id types report under "__all__" (core/types/mod.rs)
+    assert err.value.detail[0].loc == ["body", "event_type", "__all__"]
 
 
 def test_concurrent_duplicates_store_exactly_once(sdk, standin, app):
