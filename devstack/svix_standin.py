@@ -51,7 +51,7 @@ from devstack.svix_twin.idempotency import Idempotency
 from devstack.svix_twin.store import Db
 from devstack.svix_twin.validation import parse_body
 
-__all__ = ["Answer", "FaultRule", "SvixStandin", "FAULT_OPS"]
+__all__ = ["FAULT_OPS", "Answer", "FaultRule", "SvixStandin"]
 
 _APP = r"/api/v1/app/([^/]+)"
 _EP = _APP + r"/endpoint/([^/]+)"
@@ -73,10 +73,22 @@ _ROUTES = (
     ("GET", re.compile(r"/api/v1/event-type/?"), "event_type.list"),
     ("GET", re.compile(r"/api/v1/event-type/([^/]+)/?"), "event_type.get"),
     ("PUT", re.compile(r"/api/v1/event-type/([^/]+)/?"), "event_type.update"),
+    ("PATCH", re.compile(r"/api/v1/event-type/([^/]+)/?"), "event_type.patch"),
     ("DELETE", re.compile(r"/api/v1/event-type/([^/]+)/?"), "event_type.delete"),
 )
 FAULT_OPS = frozenset({op for _, _, op in _ROUTES} | {"*"})
-_BODY_OPS = frozenset({"app.create", "msg.create", "portal", "endpoint.create", "endpoint.update", "event_type.create", "event_type.update"})
+_BODY_OPS = frozenset(
+    {
+        "app.create",
+        "msg.create",
+        "portal",
+        "endpoint.create",
+        "endpoint.update",
+        "event_type.create",
+        "event_type.update",
+        "event_type.patch",
+    }
+)
 
 
 def _route(method: str, path: str) -> tuple[str | None, list[str]]:
@@ -216,7 +228,9 @@ class SvixStandin:
         self._db = Db(self.clock)
         self._deliveries = Deliveries(self._db)
         self._db.on_message = self._deliveries.enqueue
-        self.configure(app_create_race_seconds=app_create_race_seconds, retry_schedule=retry_schedule)
+        self.configure(
+            app_create_race_seconds=app_create_race_seconds, retry_schedule=retry_schedule
+        )
         self._faults = Faults(seed, FAULT_OPS)
         self._faults.set(faults)
         self._idempotency = Idempotency(self.clock)
@@ -285,7 +299,7 @@ class SvixStandin:
         }
 
     def advance_clock(self, seconds: float) -> str:
-        """Move the twin's clock forward (expires idempotency keys, eventId windows); returns now."""
+        """Move the twin's clock forward (idempotency keys, eventId windows); returns now."""
         self.clock.advance(seconds)
         return self.clock.iso()
 
@@ -319,7 +333,7 @@ class SvixStandin:
         return self._db.listed_apps()
 
     def attempts(self) -> list[dict[str, Any]]:
-        """Delivery attempts: endpoint_id/uid, url, app_id, msg_id, event_id, attempt, status_code."""
+        """Delivery attempts: endpoint, url, app_id, msg_id, event_id, attempt, status_code."""
         return self._deliveries.attempts()
 
     def wait_for_deliveries(self, timeout: float = 10.0) -> bool:
@@ -345,18 +359,28 @@ class SvixStandin:
         at = time.monotonic()
         op, params = _route(request.method, request.url.path)
         rule = self._faults.pick(op) if op else None
-        time.sleep(self._latency + (rule.delay if rule else 0.0))
+        time.sleep(self._latency)
         if rule is not None and rule.status is not None:
+            time.sleep(rule.delay)
             answer, replayed = rule.answer(), False
         else:
-            answer, replayed = self._execute(request, op, params)
+            delay = rule.delay if rule else 0.0
+            answer, replayed = self._execute(request, op, params, delay)
         lost = rule is not None and rule.lost
         self._record(request, op, "lost" if lost else answer.status, at, replayed)
         return None if lost else answer
 
-    def _execute(self, request: _Request, op: str | None, params: list[str]) -> tuple[Answer, bool]:
-        """core/idempotency.rs wraps every route: POST + idempotency-key + Authorization."""
-        run: Callable[[], Answer] = lambda: self._authorized(request, op, params)  # noqa: E731
+    def _execute(
+        self, request: _Request, op: str | None, params: list[str], delay: float
+    ) -> tuple[Answer, bool]:
+        """core/idempotency.rs wraps every route: POST + idempotency-key + Authorization.
+
+        A fault's `delay` is spent inside (a slow server holds the idempotency lock meanwhile)."""
+
+        def run() -> Answer:
+            time.sleep(delay)
+            return self._authorized(request, op, params)
+
         key, auth = request.idempotency_key, request.headers.get("Authorization")
         if request.method != "POST" or not key or auth is None:
             return run(), False
@@ -392,7 +416,9 @@ class SvixStandin:
             "app.list": lambda: db.list_apps(limit, query("iterator")),
             "app.get": lambda: db.get_app(params[0]),
             "app.delete": lambda: db.delete_app(params[0]),
-            "msg.create": lambda: db.create_message(params[0], body, with_content, request.idempotency_key),
+            "msg.create": lambda: db.create_message(
+                params[0], body, with_content, request.idempotency_key
+            ),
             "msg.get": lambda: db.get_message(params[0], params[1], with_content),
             "portal": lambda: db.portal_access(params[0], body, self.url),
             "endpoint.create": lambda: endpoints.create(db, params[0], body),
@@ -403,11 +429,18 @@ class SvixStandin:
             "endpoint.secret": lambda: endpoints.secret(db, params[0], params[1]),
             "event_type.create": lambda: event_types.create(db, body),
             "event_type.list": lambda: event_types.list_(
-                db, limit, query("iterator"), query("include_archived") == "true", query("with_content") == "true"
+                db,
+                limit,
+                query("iterator"),
+                query("include_archived") == "true",
+                query("with_content") == "true",
             ),
             "event_type.get": lambda: event_types.get(db, params[0]),
             "event_type.update": lambda: event_types.update(db, params[0], body),
-            "event_type.delete": lambda: event_types.delete(db, params[0], query("expunge") == "true"),
+            "event_type.patch": lambda: event_types.patch(db, params[0], body),
+            "event_type.delete": lambda: event_types.delete(
+                db, params[0], query("expunge") == "true"
+            ),
         }
         return handlers[op]()
 
@@ -450,11 +483,18 @@ class SvixStandin:
                     raise ValueError("advance_seconds must be a number")
                 return json_answer(200, {"now": self.advance_clock(seconds)})
             if (method, path) == ("POST", "/_standin/config"):
-                options = _control_object(request.body, {"app_create_race_seconds", "retry_schedule"})
+                options = _control_object(
+                    request.body, {"app_create_race_seconds", "retry_schedule"}
+                )
                 return json_answer(200, self.configure(**options))
         except (ValueError, TypeError, KeyError) as exc:
             return http_error(400, "bad_request", str(exc))
-        listings = {"messages": self.messages, "calls": self.calls, "apps": self.apps, "attempts": self.attempts}
+        listings = {
+            "messages": self.messages,
+            "calls": self.calls,
+            "apps": self.apps,
+            "attempts": self.attempts,
+        }
         name = path.removeprefix("/_standin/")
         if method == "GET" and name in listings:
             return json_answer(200, listings[name]())

@@ -44,13 +44,15 @@ def http_error(
     detail: str | None = None,
     headers: tuple[tuple[str, str], ...] = (),
 ) -> Answer:
-    """error.rs `HttpError`: `{"code", "detail"}`; other errors (any 5xx) are `{}` (IntoResponse)."""
+    """error.rs `HttpError`: `{"code", "detail"}`; other errors (5xx) are `{}` (IntoResponse)."""
     if status >= 500 and status != 501:
         return json_answer(status, {}, headers)
     if status == 422:
         return validation([item(["body"], detail or "Validation error", "value_error")], headers)
     default_code, default_detail = STANDARD_ERRORS.get(status, RATE_LIMITED)
-    return json_answer(status, {"code": code or default_code, "detail": detail or default_detail}, headers)
+    return json_answer(
+        status, {"code": code or default_code, "detail": detail or default_detail}, headers
+    )
 
 
 def not_found(detail: str | None = None) -> Answer:

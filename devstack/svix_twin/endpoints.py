@@ -8,7 +8,16 @@ import secrets
 from typing import Any
 
 from devstack.svix_twin import validation as v
-from devstack.svix_twin.answers import Answer, Refusal, conflict, item, json_answer, no_content, not_found, validation
+from devstack.svix_twin.answers import (
+    Answer,
+    Refusal,
+    conflict,
+    item,
+    json_answer,
+    no_content,
+    not_found,
+    validation,
+)
 from devstack.svix_twin.store import Db, list_response, new_id
 
 
@@ -43,6 +52,10 @@ def _new_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
 
 
+def _prefixed(secret: str) -> str:
+    return secret if secret.startswith("whsec_") else "whsec_" + secret
+
+
 def _insert(db: Db, app: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
     with db.lock:
         if data["uid"] is not None and find(db, app["id"], data["uid"]) is not None:
@@ -52,8 +65,21 @@ def _insert(db: Db, app: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]
             "id": new_id("ep_"),
             "createdAt": now,
             "updatedAt": now,
-            "secret": data["secret"] or _new_secret(),
-            **{k: data[k] for k in ("url", "description", "uid", "disabled", "filterTypes", "channels", "metadata", "throttleRate", "version")},
+            "secret": _prefixed(data["secret"]) if data["secret"] else _new_secret(),
+            **{
+                k: data[k]
+                for k in (
+                    "url",
+                    "description",
+                    "uid",
+                    "disabled",
+                    "filterTypes",
+                    "channels",
+                    "metadata",
+                    "throttleRate",
+                    "version",
+                )
+            },
         }
         db.endpoints[app["id"]][endpoint["id"]] = endpoint
         return endpoint
@@ -96,7 +122,9 @@ def list_(db: Db, app_ref: str, limit: int, iterator: str | None) -> Answer:
     app = _app(db, app_ref)
     with db.lock:
         endpoints = sorted(db.endpoints[app["id"]].values(), key=lambda e: e["id"])
-    return json_answer(200, list_response([endpoint_out(e) for e in endpoints], "id", limit, iterator))
+    return json_answer(
+        200, list_response([endpoint_out(e) for e in endpoints], "id", limit, iterator)
+    )
 
 
 def update(db: Db, app_ref: str, ref: str, body: Any) -> Answer:
@@ -108,9 +136,23 @@ def update(db: Db, app_ref: str, ref: str, body: Any) -> Answer:
         endpoint = find(db, app["id"], ref)
         if endpoint is None:
             return json_answer(201, endpoint_out(_insert(db, app, data)))
-        if data["uid"] is not None and data["uid"] != endpoint["uid"] and find(db, app["id"], data["uid"]):
+        if (
+            data["uid"] is not None
+            and data["uid"] != endpoint["uid"]
+            and find(db, app["id"], data["uid"])
+        ):
             raise Refusal(conflict())
-        for k in ("url", "description", "uid", "disabled", "filterTypes", "channels", "metadata", "throttleRate", "version"):
+        for k in (
+            "url",
+            "description",
+            "uid",
+            "disabled",
+            "filterTypes",
+            "channels",
+            "metadata",
+            "throttleRate",
+            "version",
+        ):
             endpoint[k] = data[k]
         endpoint["updatedAt"] = db.clock.iso()
         return json_answer(200, endpoint_out(endpoint))

@@ -26,7 +26,9 @@ def create(db: Db, body: Any) -> Answer:
     with db.lock:
         existing = db.event_types.get(data["name"])
         if existing is not None and not existing["archived"]:
-            raise Refusal(conflict("event_type_exists", "An event_type with this name already exists"))
+            raise Refusal(
+                conflict("event_type_exists", "An event_type with this name already exists")
+            )
         now = db.clock.iso()
         event_type = existing or {"name": data["name"], "createdAt": now}
         event_type.update({k: data[k] for k in _FIELDS}, updatedAt=now)
@@ -54,6 +56,23 @@ def update(db: Db, name: str, body: Any) -> Answer:
         return json_answer(200 if existing else 201, event_type_out(event_type))
 
 
+def patch(db: Db, name: str, body: Any) -> Answer:
+    """patch_event_type: only the fields present change; 404 when missing."""
+    fields = v.Fields(body)
+    changes = {k: fields.bool(k) for k in ("archived", "deprecated") if k in body}
+    if "description" in body:
+        changes["description"] = fields.str("description", required=True)
+    for k in ("schemas", "featureFlag"):
+        if k in body:
+            changes[k] = body[k]
+    with db.lock:
+        event_type = db.event_types.get(name)
+        if event_type is None:
+            raise Refusal(not_found())
+        event_type.update(changes, updatedAt=db.clock.iso())
+        return json_answer(200, event_type_out(event_type))
+
+
 def delete(db: Db, name: str, expunge: bool) -> Answer:
     """delete_event_type: archive, or remove entirely with `expunge=true`; 204."""
     with db.lock:
@@ -67,7 +86,9 @@ def delete(db: Db, name: str, expunge: bool) -> Answer:
     return no_content()
 
 
-def list_(db: Db, limit: int, iterator: str | None, include_archived: bool, with_content: bool) -> Answer:
+def list_(
+    db: Db, limit: int, iterator: str | None, include_archived: bool, with_content: bool
+) -> Answer:
     with db.lock:
         types = sorted(
             (t for t in db.event_types.values() if include_archived or not t["archived"]),

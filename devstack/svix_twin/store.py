@@ -35,7 +35,14 @@ EVENT_ID_WINDOW_SECONDS = 24 * 3600.0  # hosted: "verified to be unique only up 
 MAX_PAYLOAD_BYTES = 1024 * 1024  # spec, v1.message.create: "payload sizes of up to 1MiB"
 _BASE62 = string.digits + string.ascii_letters
 LISTED_MESSAGE_KEYS = (
-    "app_id", "app_uid", "id", "eventId", "eventType", "payload", "idempotency_key", "timestamp",
+    "app_id",
+    "app_uid",
+    "id",
+    "eventId",
+    "eventType",
+    "payload",
+    "idempotency_key",
+    "timestamp",
 )
 
 
@@ -121,7 +128,7 @@ class Db:
         return json_answer(200, app_out(app))
 
     def delete_app(self, ref: str) -> Answer:
-        """delete_application: marks it deleted and frees its uid; its messages become unreachable."""
+        """delete_application: marks it deleted, frees its uid; its messages become unreachable."""
         with self.lock:
             app = self.find_app(ref)
             if app is None:
@@ -134,11 +141,13 @@ class Db:
 
     def list_apps(self, limit: int, iterator: str | None) -> Answer:
         with self.lock:
-            apps = sorted((a for a in self.apps.values() if not a["deleted"]), key=lambda a: a["id"])
+            apps = sorted(
+                (a for a in self.apps.values() if not a["deleted"]), key=lambda a: a["id"]
+            )
         return json_answer(200, list_response([app_out(a) for a in apps], "id", limit, iterator))
 
     def app_for_create(self, path_ref: str, app_in: dict[str, Any] | None) -> dict[str, Any]:
-        """message.rs::create_message_inner / auth.rs::app_portal_access: find, else create inline."""
+        """message.rs::create_message_inner, auth.rs::app_portal_access: find or create inline."""
         v.app_path(path_ref)
         app = self.find_app(path_ref)
         if app is not None:
@@ -151,7 +160,9 @@ class Db:
 
     # --- messages (message.rs) ------------------------------------------------------------
 
-    def create_message(self, path_ref: str, body: Any, with_content: bool, key: str | None) -> Answer:
+    def create_message(
+        self, path_ref: str, body: Any, with_content: bool, key: str | None
+    ) -> Answer:
         message_in = v.message_in(body)
         app = self.app_for_create(path_ref, message_in["application"])
         payload = json.dumps(message_in["payload"], separators=(",", ":"), ensure_ascii=False)
@@ -216,7 +227,9 @@ class Db:
         portal_in = v.portal_access_in(body)
         app = self.app_for_create(path_ref, portal_in["application"])
         token = "appsk_" + secrets.token_urlsafe(24)
-        return json_answer(200, {"url": f"{base_url}/portal/{app['id']}#key={token}", "token": token})
+        return json_answer(
+            200, {"url": f"{base_url}/portal/{app['id']}#key={token}", "token": token}
+        )
 
 
 def validate_create_app_uid(path_ref: str, app_in: dict[str, Any]) -> None:
@@ -232,7 +245,10 @@ def validate_create_app_uid(path_ref: str, app_in: dict[str, Any]) -> None:
 
 def app_out(app: dict[str, Any]) -> dict[str, Any]:
     """ApplicationOut: `uid` only when set, `throttleRate` always (null when unset)."""
-    out = {k: copy.deepcopy(app[k]) for k in ("name", "throttleRate", "id", "createdAt", "updatedAt", "metadata")}
+    out = {
+        k: copy.deepcopy(app[k])
+        for k in ("name", "throttleRate", "id", "createdAt", "updatedAt", "metadata")
+    }
     if app["uid"] is not None:
         out = {"uid": app["uid"], **out}
     return out
@@ -250,7 +266,9 @@ def message_out(message: dict[str, Any], with_content: bool) -> dict[str, Any]:
     }
 
 
-def list_response(items: list[dict[str, Any]], key: str, limit: int, iterator: str | None) -> dict[str, Any]:
+def list_response(
+    items: list[dict[str, Any]], key: str, limit: int, iterator: str | None
+) -> dict[str, Any]:
     """v1/utils ListResponse: ascending by key after `iterator`, `done` when nothing is left."""
     after = [i for i in items if iterator is None or i[key] > iterator]
     page = after[:limit]

@@ -80,7 +80,9 @@ class Fields:
         self.data = data
 
     def _bad(self, name: str, value: Any, expected: str) -> Refusal:
-        return decode_error([*self.path, name], f"invalid type: {_type_name(value)}, expected {expected}")
+        return decode_error(
+            [*self.path, name], f"invalid type: {_type_name(value)}, expected {expected}"
+        )
 
     def str(self, name: str, required: bool = False, default: str | None = None) -> str | None:
         value = self.data.get(name)
@@ -99,7 +101,7 @@ class Fields:
         if value is None:
             return None
         if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-            raise self._bad(name, value, f"u16" if high == 65535 else "i64")
+            raise self._bad(name, value, "u16" if high == 65535 else "i64")
         return value
 
     def bool(self, name: str) -> bool:
@@ -116,7 +118,10 @@ class Fields:
             raise self._bad(name, value, "a sequence")
         for index, entry in enumerate(value):
             if not isinstance(entry, str):
-                raise decode_error([*self.path, name, f"[{index}]"], f"invalid type: {_type_name(entry)}, expected a string")
+                raise decode_error(
+                    [*self.path, name, f"[{index}]"],
+                    f"invalid type: {_type_name(entry)}, expected a string",
+                )
         return list(dict.fromkeys(value))
 
     def str_map(self, name: str) -> dict[str, str]:
@@ -127,7 +132,9 @@ class Fields:
             raise self._bad(name, value, "a map")
         for key, entry in value.items():
             if not isinstance(entry, str):
-                raise decode_error([*self.path, name, key], f"invalid type: {_type_name(entry)}, expected a string")
+                raise decode_error(
+                    [*self.path, name, key], f"invalid type: {_type_name(entry)}, expected a string"
+                )
         return dict(value)
 
 
@@ -147,9 +154,13 @@ def application_in(data: Any, loc: list[str]) -> tuple[dict[str, Any], list[dict
     elif _CONTROL.search(app["name"]):
         errors.append(item([*loc, "name"], "Control characters 0x00-0x1f are not allowed"))
     if app["throttleRate"] == 0:
-        errors.append(item([*loc, "throttle_rate"], "Application throttle rate must be at least 1 if set"))
+        errors.append(
+            item([*loc, "throttle_rate"], "Application throttle rate must be at least 1 if set")
+        )
     if app["rateLimit"] == 0:
-        errors.append(item([*loc, "rate_limit"], "Application rate limits must be at least 1 if set"))
+        errors.append(
+            item([*loc, "rate_limit"], "Application rate limits must be at least 1 if set")
+        )
     if app["uid"] is not None:
         errors += _all([*loc, "uid"], uid_errors(app["uid"], "app_"))
     return app, errors
@@ -178,13 +189,20 @@ def message_in(data: Any) -> dict[str, Any]:
     channels = message["channels"]
     if channels is not None:
         if not 1 <= len(channels) <= 5:
-            errors.append(item(["body", "channels"], "Channels must have at least 1 and at most 5 items, or be set to null."))
+            errors.append(
+                item(
+                    ["body", "channels"],
+                    "Channels must have at least 1 and at most 5 items, or be set to null.",
+                )
+            )
         for channel in channels:
             errors += _all(["body", "channels"], limited_str_errors(channel))
     if not 5 <= message["payloadRetentionPeriod"] <= 90:
         errors.append(item(["body", "payload_retention_period"], "Validation error"))
     if isinstance(data, dict) and data.get("application") is not None:
-        message["application"], app_errors = application_in(data["application"], ["body", "application"])
+        message["application"], app_errors = application_in(
+            data["application"], ["body", "application"]
+        )
         errors += app_errors
     else:
         message["application"] = None
@@ -243,24 +261,39 @@ def endpoint_in(data: Any) -> dict[str, Any]:
         errors += _all(["body", "uid"], uid_errors(endpoint["uid"], "ep_"))
     if filter_types is not None:
         if not filter_types:
-            errors.append(item(["body", "event_types"], "eventTypes can't be empty, it must have at least one item."))
+            errors.append(
+                item(
+                    ["body", "event_types"],
+                    "eventTypes can't be empty, it must have at least one item.",
+                )
+            )
         for name in filter_types:
             errors += _all(["body", "event_types"], limited_str_errors(name))
     if endpoint["channels"] is not None and not 1 <= len(endpoint["channels"]) <= 10:
-        errors.append(item(["body", "channels"], "Channels must have at least 1 and at most 10 items, or be set to null."))
+        errors.append(
+            item(
+                ["body", "channels"],
+                "Channels must have at least 1 and at most 10 items, or be set to null.",
+            )
+        )
     if endpoint["throttleRate"] == 0:
-        errors.append(item(["body", "throttle_rate"], "Endpoint throttle rate must be at least one if set"))
+        errors.append(
+            item(["body", "throttle_rate"], "Endpoint throttle rate must be at least one if set")
+        )
     if endpoint["secret"] is not None and secret_bytes(endpoint["secret"]) is None:
-        errors.append(item(["body", "key"], "Secret must be `whsec_` followed by 24 to 75 base64 bytes"))
+        errors.append(
+            item(
+                ["body", "key"],
+                "Secret must be 24 to 75 bytes, base64 encoded, optionally prefixed with whsec_",
+            )
+        )
     if errors:
         raise Refusal(validation(errors))
     return endpoint
 
 
 def secret_bytes(secret: str) -> bytes | None:
-    """core/types/mod.rs::EndpointSecret: `whsec_` + base64 of 24..75 bytes."""
-    if not secret.startswith("whsec_"):
-        return None
+    """core/types/mod.rs::EndpointSecret: base64 of 24..75 bytes, optionally after `whsec_`."""
     try:
         raw = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
     except ValueError:
@@ -279,7 +312,9 @@ def event_type_in(data: Any, with_name: bool) -> dict[str, Any]:
         "featureFlag": fields.str("featureFlag"),
     }
     if event_type["schemas"] is not None and not isinstance(event_type["schemas"], dict):
-        raise decode_error(["schemas"], f"invalid type: {_type_name(event_type['schemas'])}, expected a map")
+        raise decode_error(
+            ["schemas"], f"invalid type: {_type_name(event_type['schemas'])}, expected a map"
+        )
     errors: list[dict[str, Any]] = []
     if with_name:
         event_type["name"] = fields.str("name", required=True)
