@@ -9,7 +9,15 @@ from devstack.svix_twin import validation as v
 from devstack.svix_twin.answers import Answer, Refusal, conflict, json_answer, no_content, not_found
 from devstack.svix_twin.store import Db, list_response
 
-_FIELDS = ("description", "archived", "deprecated", "schemas", "featureFlag")
+_FIELDS = (
+    "description",
+    "archived",
+    "deprecated",
+    "schemas",
+    "featureFlag",
+    "groupName",
+    "featureFlags",
+)
 
 
 def event_type_out(event_type: dict[str, Any], with_schemas: bool = True) -> dict[str, Any]:
@@ -62,7 +70,7 @@ def patch(db: Db, name: str, body: Any) -> Answer:
     changes = {k: fields.bool(k) for k in ("archived", "deprecated") if k in body}
     if "description" in body:
         changes["description"] = fields.str("description", required=True)
-    for k in ("schemas", "featureFlag"):
+    for k in ("schemas", "featureFlag", "groupName", "featureFlags"):
         if k in body:
             changes[k] = body[k]
     with db.lock:

@@ -310,6 +310,8 @@ def event_type_in(data: Any, with_name: bool) -> dict[str, Any]:
         "deprecated": fields.bool("deprecated"),
         "schemas": data.get("schemas"),
         "featureFlag": fields.str("featureFlag"),
+        "groupName": fields.str("groupName"),  # spec (hosted): EventTypeIn.groupName
+        "featureFlags": fields.str_list("featureFlags"),  # spec (hosted): EventTypeIn.featureFlags
     }
     if event_type["schemas"] is not None and not isinstance(event_type["schemas"], dict):
         raise decode_error(
@@ -319,6 +321,8 @@ def event_type_in(data: Any, with_name: bool) -> dict[str, Any]:
     if with_name:
         event_type["name"] = fields.str("name", required=True)
         errors += _all(["body", "name"], limited_str_errors(event_type["name"]))
+    if event_type["groupName"] is not None:
+        errors += _all(["body", "groupName"], limited_str_errors(event_type["groupName"]))
     if _CONTROL.search(event_type["description"]):
         errors.append(item(["body", "description"], "Control characters 0x00-0x1f are not allowed"))
     if errors:

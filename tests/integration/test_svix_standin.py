@@ -787,7 +787,7 @@ def test_deliveries_give_up_after_the_schedule_and_never_leave_loopback(sdk, sta
 def test_event_type_lifecycle(sdk, http):
     schemas = {"1": {"type": "object", "properties": {"id": {"type": "string"}}}}
     created = sdk.event_type.create(
-        EventTypeIn(name="user.created", description="A user", schemas=schemas)
+        EventTypeIn(name="user.created", description="A user", schemas=schemas, group_name="user")
     )
     with pytest.raises(HttpError) as dup:
         sdk.event_type.create(EventTypeIn(name="user.created", description="Again"))
@@ -803,6 +803,7 @@ def test_event_type_lifecycle(sdk, http):
     bad_name = http.post("/api/v1/event-type", json={"name": "user created", "description": "x"})
 
     assert (created.name, created.archived, created.schemas) == ("user.created", False, schemas)
+    assert created.group_name == "user"
     assert (dup.value.status_code, dup.value.code) == (409, "event_type_exists")
     assert upserted.status_code == 201
     assert updated.description == "A new user"
