@@ -12,12 +12,14 @@ Control API (no auth, JSON):
   `POST /_standin/clock {"advance_seconds": N}`,
   `POST /_standin/config {"app_create_race_seconds": 0.2, "retry_schedule": [0.1, 0.5, 1]}`.
 A fault rule is `{"op": <op>|"*", "status": 503, "retry_after": 2, "times": N, "rate": 0.3,
-"delay": 1.5, "lost": true, "body": "<html>"}` with ops from FAULT_OPS (msg.create, msg.get,
-app.create, app.get, app.list, app.delete, portal, endpoint.*, event_type.*): `times` limits it
-to the next N matching calls, `rate` fires it with a (seeded) probability, `delay` sleeps before
-answering (alone: a slow but normal answer), `lost` executes the call and then closes the
-connection without answering, `body` replaces the real-shaped error body. Rules are tried in
-order; the first that matches and fires applies.
+"delay": 1.5, "hold": 6, "lost": true, "body": "<html>"}`, ops from FAULT_OPS (msg.create,
+msg.get, app.create, app.get, app.list, app.delete, portal, endpoint.*, event_type.*). `times`
+limits it to the next N matching calls; `rate` fires it with a (seeded) probability; `delay`
+sleeps before the request reaches the server (a slow network; alone, a slow but normal answer);
+`hold` sleeps inside the server's handler (a slow server: it holds the idempotency key's lock
+meanwhile); `lost` executes the call, then closes the connection without answering; `body`
+replaces the real-shaped error body. Rules are tried in order; the first that matches and fires
+applies.
 
 CLI: `python -m devstack.svix_standin --port 8071 --token TOKEN [--latency 0.02]
 [--faults-json '[...]']`; the token defaults to `$SVIX_STANDIN_TOKEN`.
@@ -359,26 +361,24 @@ class SvixStandin:
         at = time.monotonic()
         op, params = _route(request.method, request.url.path)
         rule = self._faults.pick(op) if op else None
-        time.sleep(self._latency)
+        time.sleep(self._latency + (rule.delay if rule else 0.0))
         if rule is not None and rule.status is not None:
-            time.sleep(rule.delay)
             answer, replayed = rule.answer(), False
         else:
-            delay = rule.delay if rule else 0.0
-            answer, replayed = self._execute(request, op, params, delay)
+            answer, replayed = self._execute(request, op, params, rule.hold if rule else 0.0)
         lost = rule is not None and rule.lost
         self._record(request, op, "lost" if lost else answer.status, at, replayed)
         return None if lost else answer
 
     def _execute(
-        self, request: _Request, op: str | None, params: list[str], delay: float
+        self, request: _Request, op: str | None, params: list[str], hold: float
     ) -> tuple[Answer, bool]:
         """core/idempotency.rs wraps every route: POST + idempotency-key + Authorization.
 
-        A fault's `delay` is spent inside (a slow server holds the idempotency lock meanwhile)."""
+        A fault's `hold` is spent inside, holding the idempotency lock like a slow handler."""
 
         def run() -> Answer:
-            time.sleep(delay)
+            time.sleep(hold)
             return self._authorized(request, op, params)
 
         key, auth = request.idempotency_key, request.headers.get("Authorization")

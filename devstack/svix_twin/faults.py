@@ -12,7 +12,9 @@ from typing import Any
 
 from devstack.svix_twin.answers import Answer, http_error
 
-RULE_KEYS = frozenset({"op", "status", "retry_after", "times", "rate", "delay", "lost", "body"})
+RULE_KEYS = frozenset(
+    {"op", "status", "retry_after", "times", "rate", "delay", "hold", "lost", "body"}
+)
 
 
 @dataclass
@@ -25,6 +27,7 @@ class FaultRule:
     times: int | None = None
     rate: float | None = None
     delay: float = 0.0
+    hold: float = 0.0
     lost: bool = False
     body: str | None = None
 
@@ -40,6 +43,8 @@ class FaultRule:
             raise ValueError(f"status {rule.status} is not an HTTP status")
         if rule.status is not None and rule.lost:
             raise ValueError("a rule either answers with a status or loses the answer")
+        if rule.hold and rule.status is not None:
+            raise ValueError("hold delays the server's own answer; use delay with a status")
         if rule.rate is not None and not 0 <= rule.rate <= 1:
             raise ValueError("rate must be within 0..1")
         return rule

@@ -456,7 +456,7 @@ def test_key_is_per_token_key_and_uri(sdk, standin, http, app):
 
 
 def test_in_progress_duplicate_polls_then_gets_the_first_answer(standin, http, app):
-    standin.set_faults([{"op": "msg.create", "delay": 1.0, "times": 1}])
+    standin.set_faults([{"op": "msg.create", "hold": 1.0, "times": 1}])
     body = {"eventType": "t", "eventId": "e", "payload": {}}
     headers = {"idempotency-key": "k"}
     with ThreadPoolExecutor(2) as pool:
@@ -471,6 +471,7 @@ def test_in_progress_duplicate_polls_then_gets_the_first_answer(standin, http, a
 
     assert first.status_code == second.status_code == 202
     assert first.json() == second.json()
+    assert [c["replayed"] for c in standin.calls() if c["op"] == "msg.create"] == [False, True]
     assert len(standin.messages()) == 1
 
 
@@ -479,7 +480,7 @@ def test_in_progress_duplicate_runs_itself_once_the_5_second_lock_expires(standi
     started = threading.Event()
 
     def slow_first():
-        standin.set_faults([{"op": "msg.create", "delay": 6.5, "times": 1}])
+        standin.set_faults([{"op": "msg.create", "hold": 6.5, "times": 1}])
         started.set()
         return http.post(
             "/api/v1/app/acme/msg",
