@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
 # error.rs HttpError constructors: status -> (default code, default detail)
@@ -49,10 +50,21 @@ def http_error(
         return json_answer(status, {}, headers)
     if status == 422:
         return validation([item(["body"], detail or "Validation error", "value_error")], headers)
-    default_code, default_detail = STANDARD_ERRORS.get(status, RATE_LIMITED)
+    default_code, default_detail = STANDARD_ERRORS.get(status) or _other(status)
     return json_answer(
         status, {"code": code or default_code, "detail": detail or default_detail}, headers
     )
+
+
+def _other(status: int) -> tuple[str, str]:
+    """Statuses error.rs never makes (429 from the hosted rate limiter; others from proxies)."""
+    if status == 429:
+        return RATE_LIMITED
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "Error"
+    return phrase.lower().replace(" ", "_"), phrase
 
 
 def not_found(detail: str | None = None) -> Answer:
