@@ -13,13 +13,13 @@ Control API (no auth, JSON):
   `POST /_standin/config {"app_create_race_seconds": 0.2, "retry_schedule": [0.1, 0.5, 1]}`.
 A fault rule is `{"op": <op>|"*", "status": 503, "retry_after": 2, "times": N, "rate": 0.3,
 "delay": 1.5, "hold": 6, "lost": true, "body": "<html>"}`, ops from FAULT_OPS (msg.create,
-msg.get, app.create, app.get, app.list, app.delete, portal, endpoint.*, event_type.*). `times`
-limits it to the next N matching calls; `rate` fires it with a (seeded) probability; `delay`
-sleeps before the request reaches the server (a slow network; alone, a slow but normal answer);
-`hold` sleeps inside the server's handler (a slow server: it holds the idempotency key's lock
-meanwhile); `lost` executes the call, then closes the connection without answering; `body`
-replaces the real-shaped error body. Rules are tried in order; the first that matches and fires
-applies.
+msg.get, app.create, app.get, app.list, app.update, app.delete, portal, endpoint.*,
+event_type.*). `times` limits it to the next N matching calls; `rate` fires it with a (seeded)
+probability; `delay` sleeps before the request reaches the server (a slow network; alone, a slow
+but normal answer); `hold` sleeps inside the server's handler (a slow server: it holds the
+idempotency key's lock meanwhile); `lost` executes the call, then closes the connection without
+answering; `body` replaces the real-shaped error body. Rules are tried in order; the first that
+matches and fires applies.
 
 CLI: `python -m devstack.svix_standin --port 8071 --token TOKEN [--latency 0.02]
 [--faults-json '[...]']`; the token defaults to `$SVIX_STANDIN_TOKEN`.
@@ -61,6 +61,7 @@ _ROUTES = (
     ("POST", re.compile(r"/api/v1/app/?"), "app.create"),
     ("GET", re.compile(r"/api/v1/app/?"), "app.list"),
     ("GET", re.compile(_APP + "/?"), "app.get"),
+    ("PUT", re.compile(_APP + "/?"), "app.update"),
     ("DELETE", re.compile(_APP + "/?"), "app.delete"),
     ("POST", re.compile(_APP + r"/msg/?"), "msg.create"),
     ("GET", re.compile(_APP + r"/msg/([^/]+)/?"), "msg.get"),
@@ -82,6 +83,7 @@ FAULT_OPS = frozenset({op for _, _, op in _ROUTES} | {"*"})
 _BODY_OPS = frozenset(
     {
         "app.create",
+        "app.update",
         "msg.create",
         "portal",
         "endpoint.create",
@@ -415,6 +417,7 @@ class SvixStandin:
             "app.create": lambda: db.create_app(body, query("get_if_exists") == "true"),
             "app.list": lambda: db.list_apps(limit, query("iterator")),
             "app.get": lambda: db.get_app(params[0]),
+            "app.update": lambda: db.update_app(params[0], body),
             "app.delete": lambda: db.delete_app(params[0]),
             "msg.create": lambda: db.create_message(
                 params[0], body, with_content, request.idempotency_key

@@ -127,6 +127,31 @@ class Db:
             raise Refusal(not_found())
         return json_answer(200, app_out(app))
 
+    def update_app(self, ref: str, body: Any) -> Answer:
+        """update_application: PUT is an upsert (200/201); the body's uid replaces the old one."""
+        app_in, errors = v.application_in(body, ["body"])
+        if errors:
+            raise Refusal(validation(errors))
+        existing = self.find_app(ref)
+        if existing is None:
+            return json_answer(201, app_out(self.insert_app(app_in)))
+        with self.lock:
+            uid = app_in["uid"]
+            if uid is not None and self.app_uids.get(uid, existing["id"]) != existing["id"]:
+                raise Refusal(conflict())
+            if existing["uid"] is not None:
+                self.app_uids.pop(existing["uid"], None)
+            if uid is not None:
+                self.app_uids[uid] = existing["id"]
+            existing.update(
+                uid=uid,
+                name=app_in["name"],
+                throttleRate=app_in["throttleRate"] or app_in["rateLimit"],
+                metadata=app_in["metadata"],
+                updatedAt=self.clock.iso(),
+            )
+            return json_answer(200, app_out(existing))
+
     def delete_app(self, ref: str) -> Answer:
         """delete_application: marks it deleted, frees its uid; its messages become unreachable."""
         with self.lock:

@@ -833,3 +833,15 @@ def test_archived_event_type_still_accepts_messages_as_the_oss_server_does(sdk, 
 
     assert out.event_type == "order.created"
     assert filtered.status_code == 422
+
+
+def test_app_put_is_an_upsert_and_its_uid_replaces_the_old_one(http, app):
+    created = http.put("/api/v1/app/beta", json={"name": "Beta", "uid": "beta"})
+    renamed = http.put("/api/v1/app/acme", json={"name": "Acme 2", "uid": "acme-2"})
+    taken = http.put("/api/v1/app/acme-2", json={"name": "Acme 3", "uid": "beta"})
+
+    assert (created.status_code, created.json()["uid"]) == (201, "beta")
+    assert (renamed.status_code, renamed.json()["id"]) == (200, app.id)
+    assert http.get("/api/v1/app/acme").status_code == 404
+    assert http.get("/api/v1/app/acme-2").json()["name"] == "Acme 2"
+    assert (taken.status_code, taken.json()) == (409, CONFLICT)
