@@ -1,23 +1,25 @@
-"""A stand-in for the Svix API, because no Svix server can run in tests or on a laptop.
+"""The Svix server's twin, because no Svix server can run in tests or on a laptop.
 
-It answers the few paths the notifier uses with the status codes and JSON shapes of the real
-API, so the real `svix` SDK can talk to it (`SvixOptions(server_url=standin.url)`). On top of
-that it injects faults on demand (429, 5xx, slow or lost answers, non-JSON bodies) and records
-every call and every stored message, so tests can assert "every event in Svix exactly once".
+Every behaviour is copied from svix-server's source and OpenAPI spec (table of sources:
+devstack/SVIX_TWIN.md); the parts live in `devstack/svix_twin/`. The real `svix` SDK talks to it
+(`SvixOptions(server_url=standin.url)`). On top of Svix it injects faults on demand (429, 5xx,
+slow or lost answers, non-JSON bodies), records every call, message and delivery attempt, and has
+a clock that tests move forward across Svix's windows (12 h idempotency, 24 h eventId).
 
-Idempotency mirrors svix-server: a POST with an `idempotency-key` header whose handler already
-ran (same token, key and URI) is replayed verbatim instead of being executed again, and a
-concurrent duplicate waits for the first one to finish. Answers produced by an injected fault
-or an auth failure never ran the handler, so they are not cached.
-
-Control API (no auth, JSON): `POST/DELETE /_standin/faults`, `POST /_standin/reset`,
-`GET /_standin/messages`, `GET /_standin/calls`, `GET /_standin/apps`. A fault rule is
-`{"op": "msg.create"|"msg.get"|"app.create"|"app.get"|"portal"|"*", "status": 503,
-"retry_after": 2, "times": N, "rate": 0.3, "delay": 1.5, "lost": true, "body": "<html>"}`:
-`times` limits it to the next N matching calls, `rate` fires it with a (seeded) probability,
-`delay` sleeps before answering (alone: a slow but normal answer), `lost` executes the call and
-then closes the connection without answering, `body` replaces the JSON error body. Rules are
-tried in order; the first that matches and fires applies.
+Control API (no auth, JSON):
+  `POST/DELETE /_standin/faults`, `POST /_standin/reset`, `GET /_standin/messages`,
+  `GET /_standin/calls`, `GET /_standin/apps`, `GET /_standin/attempts` (delivery attempts),
+  `POST /_standin/clock {"advance_seconds": N}`,
+  `POST /_standin/config {"app_create_race_seconds": 0.2, "retry_schedule": [0.1, 0.5, 1]}`.
+A fault rule is `{"op": <op>|"*", "status": 503, "retry_after": 2, "times": N, "rate": 0.3,
+"delay": 1.5, "hold": 6, "lost": true, "body": "<html>"}`, ops from FAULT_OPS (msg.create,
+msg.get, app.create, app.get, app.list, app.update, app.delete, portal, endpoint.*,
+event_type.*). `times` limits it to the next N matching calls; `rate` fires it with a (seeded)
+probability; `delay` sleeps before the request reaches the server (a slow network; alone, a slow
+but normal answer); `hold` sleeps inside the server's handler (a slow server: it holds the
+idempotency key's lock meanwhile); `lost` executes the call, then closes the connection without
+answering; `body` replaces the real-shaped error body. Rules are tried in order; the first that
+matches and fires applies.
 
 CLI: `python -m devstack.svix_standin --port 8071 --token TOKEN [--latency 0.02]
 [--faults-json '[...]']`; the token defaults to `$SVIX_STANDIN_TOKEN`.
@@ -27,415 +29,77 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import copy
 import json
 import os
-import random
 import re
 import secrets
 import signal
 import socket
-import string
 import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from http import HTTPStatus
 from http.client import HTTPMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-MAX_PAYLOAD_BYTES = 1024 * 1024
-IDEMPOTENCY_WAIT_SECONDS = 20.0
-PORTAL_EXPIRY_RANGE = (3600, 7 * 24 * 3600)
+from devstack.svix_twin import endpoints, event_types
+from devstack.svix_twin.answers import Answer, Refusal, http_error, json_answer, not_found
+from devstack.svix_twin.clock import Clock
+from devstack.svix_twin.delivery import SHORT_SCHEDULE, Deliveries
+from devstack.svix_twin.faults import FaultRule, Faults
+from devstack.svix_twin.idempotency import Idempotency
+from devstack.svix_twin.store import Db
+from devstack.svix_twin.validation import parse_body
 
-_ID_PATTERN = re.compile(r"[a-zA-Z0-9\-_.]{1,256}")
-_BASE62 = string.digits + string.ascii_letters
+__all__ = ["FAULT_OPS", "Answer", "FaultRule", "SvixStandin"]
+
+_APP = r"/api/v1/app/([^/]+)"
+_EP = _APP + r"/endpoint/([^/]+)"
 _ROUTES = (
     ("POST", re.compile(r"/api/v1/app/?"), "app.create"),
-    ("GET", re.compile(r"/api/v1/app/([^/]+)/?"), "app.get"),
-    ("POST", re.compile(r"/api/v1/app/([^/]+)/msg/?"), "msg.create"),
-    ("GET", re.compile(r"/api/v1/app/([^/]+)/msg/([^/]+)/?"), "msg.get"),
+    ("GET", re.compile(r"/api/v1/app/?"), "app.list"),
+    ("GET", re.compile(_APP + "/?"), "app.get"),
+    ("PUT", re.compile(_APP + "/?"), "app.update"),
+    ("DELETE", re.compile(_APP + "/?"), "app.delete"),
+    ("POST", re.compile(_APP + r"/msg/?"), "msg.create"),
+    ("GET", re.compile(_APP + r"/msg/([^/]+)/?"), "msg.get"),
     ("POST", re.compile(r"/api/v1/auth/app-portal-access/([^/]+)/?"), "portal"),
+    ("POST", re.compile(_APP + r"/endpoint/?"), "endpoint.create"),
+    ("GET", re.compile(_APP + r"/endpoint/?"), "endpoint.list"),
+    ("GET", re.compile(_EP + "/?"), "endpoint.get"),
+    ("PUT", re.compile(_EP + "/?"), "endpoint.update"),
+    ("DELETE", re.compile(_EP + "/?"), "endpoint.delete"),
+    ("GET", re.compile(_EP + r"/secret/?"), "endpoint.secret"),
+    ("POST", re.compile(r"/api/v1/event-type/?"), "event_type.create"),
+    ("GET", re.compile(r"/api/v1/event-type/?"), "event_type.list"),
+    ("GET", re.compile(r"/api/v1/event-type/([^/]+)/?"), "event_type.get"),
+    ("PUT", re.compile(r"/api/v1/event-type/([^/]+)/?"), "event_type.update"),
+    ("PATCH", re.compile(r"/api/v1/event-type/([^/]+)/?"), "event_type.patch"),
+    ("DELETE", re.compile(r"/api/v1/event-type/([^/]+)/?"), "event_type.delete"),
 )
 FAULT_OPS = frozenset({op for _, _, op in _ROUTES} | {"*"})
-_RULE_KEYS = frozenset({"op", "status", "retry_after", "times", "rate", "delay", "lost", "body"})
-_LISTED_MESSAGE_KEYS = (
-    "app_id",
-    "app_uid",
-    "id",
-    "eventId",
-    "eventType",
-    "payload",
-    "idempotency_key",
-    "timestamp",
+_BODY_OPS = frozenset(
+    {
+        "app.create",
+        "app.update",
+        "msg.create",
+        "portal",
+        "endpoint.create",
+        "endpoint.update",
+        "event_type.create",
+        "event_type.update",
+        "event_type.patch",
+    }
 )
-_ERROR_CODES = {401: "authentication_failed", 413: "payload_too_large", 429: "rate_limited"}
 
 
-# --- answers -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Answer:
-    """One HTTP answer; immutable so the idempotency cache can replay it as is."""
-
-    status: int
-    body: bytes
-    content_type: str = "application/json"
-    headers: tuple[tuple[str, str], ...] = ()
-
-
-def _json(status: int, obj: Any, headers: tuple[tuple[str, str], ...] = ()) -> Answer:
-    return Answer(status, json.dumps(obj, separators=(",", ":")).encode(), headers=headers)
-
-
-def _error(
-    status: int, detail: str, code: str | None = None, headers: tuple[tuple[str, str], ...] = ()
-) -> Answer:
-    """Svix's error shape, `{"code", "detail"}`, which the SDK turns into `HttpError`."""
-    return _json(status, {"code": code or _error_code(status), "detail": detail}, headers)
-
-
-def _error_code(status: int) -> str:
-    if status in _ERROR_CODES:
-        return _ERROR_CODES[status]
-    try:
-        return HTTPStatus(status).phrase.lower().replace(" ", "_")
-    except ValueError:
-        return "error"
-
-
-def _not_found() -> Answer:
-    return _error(404, "Entity not found")
-
-
-def _invalid(errors: list[dict[str, Any]]) -> Answer:
-    """FastAPI's 422 shape, which the SDK turns into `HTTPValidationError`."""
-    return _json(422, {"detail": errors})
-
-
-def _field_error(name: str, msg: str) -> dict[str, Any]:
-    return {"loc": ["body", name], "msg": msg, "type": "value_error"}
-
-
-# --- validation ----------------------------------------------------------------------------
-
-
-def _id_error(body: dict[str, Any], name: str, required: bool) -> list[dict[str, Any]]:
-    value = body.get(name)
-    if value is None and not required:
-        return []
-    if isinstance(value, str) and _ID_PATTERN.fullmatch(value):
-        return []
-    return [_field_error(name, f"{name} must match ^[a-zA-Z0-9\\-_.]+$ (1..256 characters)")]
-
-
-def _app_errors(body: dict[str, Any], nested_in: str | None = None) -> list[dict[str, Any]]:
-    errors = _id_error(body, "uid", required=False)
-    if not isinstance(body.get("name"), str) or not body["name"]:
-        errors.append(_field_error("name", "name must be a non-empty string"))
-    rate = body.get("throttleRate")
-    if rate is not None and (not isinstance(rate, int) or isinstance(rate, bool) or rate < 0):
-        errors.append(_field_error("throttleRate", "throttleRate must be a non-negative integer"))
-    metadata = body.get("metadata")
-    if metadata is not None and not (
-        isinstance(metadata, dict) and all(isinstance(v, str) for v in metadata.values())
-    ):
-        errors.append(_field_error("metadata", "metadata must map strings to strings"))
-    if nested_in:
-        for error in errors:
-            error["loc"].insert(1, nested_in)
-    return errors
-
-
-def _message_errors(body: dict[str, Any]) -> list[dict[str, Any]]:
-    errors = _id_error(body, "eventType", required=True) + _id_error(body, "eventId", False)
-    if not isinstance(body.get("payload"), dict):
-        errors.append(_field_error("payload", "payload must be a JSON object"))
-    if isinstance(body.get("application"), dict):
-        errors += _app_errors(body["application"], nested_in="application")
-    return errors
-
-
-def _portal_errors(body: dict[str, Any]) -> list[dict[str, Any]]:
-    expiry = body.get("expiry")
-    low, high = PORTAL_EXPIRY_RANGE
-    if expiry is not None and not (isinstance(expiry, int) and low <= expiry <= high):
-        return [_field_error("expiry", f"expiry must be between {low} and {high} seconds")]
-    if isinstance(body.get("application"), dict):
-        return _app_errors(body["application"], nested_in="application")
-    return []
-
-
-def _json_object(raw: bytes) -> dict[str, Any] | Answer:
-    try:
-        data = json.loads(raw or b"null")
-    except ValueError:
-        return _invalid([{"loc": ["body"], "msg": "invalid JSON", "type": "value_error.json"}])
-    if not isinstance(data, dict):
-        return _invalid([{"loc": ["body"], "msg": "expected a JSON object", "type": "type_error"}])
-    return data
-
-
-def _new_id(prefix: str) -> str:
-    """KSUID-like: 27 base62 characters, like the ids the real API hands out."""
-    return prefix + "".join(secrets.choice(_BASE62) for _ in range(27))
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-# --- apps and messages ---------------------------------------------------------------------
-
-
-class _Store:
-    """Applications and messages, addressable by id or uid / eventId like the real API."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.clear()
-
-    def clear(self) -> None:
-        with self._lock:
-            self._apps: dict[str, dict[str, Any]] = {}
-            self._uids: dict[str, str] = {}
-            self._messages: list[dict[str, Any]] = []
-            self._app_messages: dict[str, dict[str, dict[str, Any]]] = {}
-
-    def apps(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return copy.deepcopy(list(self._apps.values()))
-
-    def messages(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return [copy.deepcopy({k: m[k] for k in _LISTED_MESSAGE_KEYS}) for m in self._messages]
-
-    def create_app(self, body: dict[str, Any], get_if_exists: bool) -> Answer:
-        if errors := _app_errors(body):
-            return _invalid(errors)
-        with self._lock:
-            existing = self._find_app(body.get("uid"))
-            if existing is not None and get_if_exists:
-                return _json(200, existing)
-            if existing is not None:
-                return _error(409, "An application with this uid already exists", "conflict")
-            return _json(201, self._insert_app(body))
-
-    def get_app(self, app_ref: str) -> Answer:
-        with self._lock:
-            app = self._find_app(app_ref)
-        return _json(200, app) if app else _not_found()
-
-    def create_message(
-        self, app_ref: str, body: dict[str, Any], with_content: bool, idempotency_key: str | None
-    ) -> Answer:
-        if errors := _message_errors(body):
-            return _invalid(errors)
-        size = len(json.dumps(body["payload"], separators=(",", ":"), ensure_ascii=False).encode())
-        if size > MAX_PAYLOAD_BYTES:
-            return _error(413, f"Payload is {size} bytes, the limit is {MAX_PAYLOAD_BYTES}")
-        with self._lock:
-            app = self._find_or_create_app(app_ref, body.get("application"))
-            if app is None:
-                return _not_found()
-            by_ref = self._app_messages[app["id"]]
-            if body.get("eventId") in by_ref:
-                return _error(409, "A message with this eventId already exists", "conflict")
-            message = self._insert_message(app, body, idempotency_key)
-        return _json(202, _message_out(message, with_content))
-
-    def get_message(self, app_ref: str, msg_ref: str, with_content: bool) -> Answer:
-        with self._lock:
-            app = self._find_app(app_ref)
-            message = self._app_messages[app["id"]].get(msg_ref) if app else None
-            out = _message_out(message, with_content) if message else None
-        return _json(200, out) if out else _not_found()
-
-    def portal_access(self, app_ref: str, body: dict[str, Any], base_url: str) -> Answer:
-        if errors := _portal_errors(body):
-            return _invalid(errors)
-        with self._lock:
-            app = self._find_or_create_app(app_ref, body.get("application"))
-        if app is None:
-            return _not_found()
-        token = "appsk_" + secrets.token_urlsafe(24)
-        return _json(200, {"url": f"{base_url}/portal/{app['id']}#key={token}", "token": token})
-
-    def _find_app(self, ref: str | None) -> dict[str, Any] | None:
-        if ref is None:
-            return None
-        return self._apps.get(ref) or self._apps.get(self._uids.get(ref, ""))
-
-    def _find_or_create_app(self, ref: str, app_in: Any) -> dict[str, Any] | None:
-        """The real API creates the path's app from an inline `application` if it is missing."""
-        app = self._find_app(ref)
-        if app is None and isinstance(app_in, dict):
-            app = self._insert_app({**app_in, "uid": ref})
-        return app
-
-    def _insert_app(self, body: dict[str, Any]) -> dict[str, Any]:
-        now = _now()
-        app = {"id": _new_id("app_"), "uid": body.get("uid"), "name": body["name"]}
-        if body.get("throttleRate") is not None:
-            app["throttleRate"] = body["throttleRate"]
-        app.update(metadata=dict(body.get("metadata") or {}), createdAt=now, updatedAt=now)
-        self._apps[app["id"]] = app
-        self._app_messages[app["id"]] = {}
-        if app["uid"] is not None:
-            self._uids[app["uid"]] = app["id"]
-        return app
-
-    def _insert_message(
-        self, app: dict[str, Any], body: dict[str, Any], idempotency_key: str | None
-    ) -> dict[str, Any]:
-        message = {
-            "app_id": app["id"],
-            "app_uid": app["uid"],
-            "id": _new_id("msg_"),
-            "eventId": body.get("eventId"),
-            "eventType": body["eventType"],
-            "payload": body["payload"],
-            "channels": body.get("channels"),
-            "tags": body.get("tags"),
-            "idempotency_key": idempotency_key,
-            "timestamp": _now(),
-        }
-        self._messages.append(message)
-        by_ref = self._app_messages[app["id"]]
-        by_ref[message["id"]] = message
-        if message["eventId"] is not None:
-            by_ref[message["eventId"]] = message
-        return message
-
-
-def _message_out(message: dict[str, Any], with_content: bool) -> dict[str, Any]:
-    out = {k: message[k] for k in ("id", "eventId", "eventType", "timestamp")}
-    out["payload"] = copy.deepcopy(message["payload"]) if with_content else {}
-    out.update({k: message[k] for k in ("channels", "tags") if message[k] is not None})
-    return out
-
-
-# --- faults --------------------------------------------------------------------------------
-
-
-@dataclass
-class FaultRule:
-    """One fault rule, as described in the module docstring."""
-
-    op: str = "*"
-    status: int | None = None
-    retry_after: float | str | None = None
-    times: int | None = None
-    rate: float | None = None
-    delay: float = 0.0
-    lost: bool = False
-    body: str | None = None
-
-    @classmethod
-    def parse(cls, raw: dict[str, Any]) -> FaultRule:
-        """Reject typos loudly: a silently ignored rule makes a fault test pass for nothing."""
-        if not isinstance(raw, dict) or not set(raw) <= _RULE_KEYS:
-            raise ValueError(f"fault rule must be an object with keys from {sorted(_RULE_KEYS)}")
-        rule = cls(**raw)
-        if rule.op not in FAULT_OPS:
-            raise ValueError(f"unknown op {rule.op!r}, expected one of {sorted(FAULT_OPS)}")
-        if rule.status is not None and not 100 <= rule.status <= 599:
-            raise ValueError(f"status {rule.status} is not an HTTP status")
-        if rule.status is not None and rule.lost:
-            raise ValueError("a rule either answers with a status or loses the answer")
-        if rule.rate is not None and not 0 <= rule.rate <= 1:
-            raise ValueError("rate must be within 0..1")
-        return rule
-
-    def answer(self) -> Answer:
-        headers = () if self.retry_after is None else (("Retry-After", _seconds(self.retry_after)),)
-        assert self.status is not None
-        if self.body is not None:
-            return Answer(self.status, self.body.encode(), "text/html; charset=utf-8", headers)
-        return _error(self.status, f"Injected fault ({self.status})", headers=headers)
-
-
-def _seconds(value: float | str) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-class _Faults:
-    """Ordered rules; the first matching rule that fires applies to a call."""
-
-    def __init__(self, seed: int) -> None:
-        self._lock = threading.Lock()
-        self._rng = random.Random(seed)
-        self._rules: list[FaultRule] = []
-
-    def set(self, rules: Iterable[dict[str, Any]]) -> None:
-        parsed = [FaultRule.parse(raw) for raw in rules]
-        with self._lock:
-            self._rules = parsed
-
-    def pick(self, op: str) -> FaultRule | None:
-        with self._lock:
-            for rule in self._rules:
-                if rule.op in (op, "*") and self._fires(rule):
-                    return rule
-        return None
-
-    def _fires(self, rule: FaultRule) -> bool:
-        if rule.times is not None and rule.times <= 0:
-            return False
-        if rule.rate is not None and self._rng.random() >= rule.rate:
-            return False
-        if rule.times is not None:
-            rule.times -= 1
-        return True
-
-
-# --- idempotency ---------------------------------------------------------------------------
-
-
-class _Idempotency:
-    """svix-server's idempotency cache: finished answers per (auth, key, URI), replayed as is."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._entries: dict[tuple[str, str, str], Answer | object] = {}
-
-    def clear(self) -> None:
-        with self._cond:
-            self._entries.clear()
-            self._cond.notify_all()
-
-    def run(self, key: tuple[str, str, str], execute: Callable[[], Answer]) -> tuple[Answer, bool]:
-        """Return (answer, replayed); runs `execute` at most once per key."""
-        claim = object()
-        deadline = time.monotonic() + IDEMPOTENCY_WAIT_SECONDS
-        with self._cond:
-            while (entry := self._entries.get(key)) is not None:
-                if isinstance(entry, Answer):
-                    return entry, True
-                if not self._cond.wait(deadline - time.monotonic()):
-                    return _error(500, "A request with this idempotency key is in progress"), False
-            self._entries[key] = claim
-        answer = None
-        try:
-            answer = execute()
-            return answer, False
-        finally:
-            self._finish(key, claim, answer)
-
-    def _finish(self, key: tuple[str, str, str], claim: object, answer: Answer | None) -> None:
-        with self._cond:
-            if self._entries.get(key) is claim:
-                if answer is None:
-                    del self._entries[key]
-                else:
-                    self._entries[key] = answer
-            self._cond.notify_all()
+def _route(method: str, path: str) -> tuple[str | None, list[str]]:
+    for route_method, pattern, op in _ROUTES:
+        if method == route_method and (match := pattern.fullmatch(path)):
+            return op, [urllib.parse.unquote(g) for g in match.groups()]
+    return None, []
 
 
 # --- HTTP plumbing -------------------------------------------------------------------------
@@ -472,13 +136,6 @@ class _Request:
             return 0
 
 
-def _route(method: str, path: str) -> tuple[str | None, list[str]]:
-    for route_method, pattern, op in _ROUTES:
-        if method == route_method and (match := pattern.fullmatch(path)):
-            return op, [urllib.parse.unquote(g) for g in match.groups()]
-    return None, []
-
-
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, for the SDK's pooled httpx client
     server: _Server
@@ -511,7 +168,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True  # "lost": close without a single byte of answer
             return
         self.send_response(answer.status)
-        self.send_header("Content-Type", answer.content_type)
+        if answer.content_type:
+            self.send_header("Content-Type", answer.content_type)
         self.send_header("Content-Length", str(len(answer.body)))
         for name, value in answer.headers:
             self.send_header(name, value)
@@ -552,7 +210,7 @@ class _Server(ThreadingHTTPServer):
 
 
 class SvixStandin:
-    """The Svix API stand-in; binds at construction, serves from a daemon thread after start()."""
+    """The Svix twin; binds at construction, serves from a daemon thread after start()."""
 
     def __init__(
         self,
@@ -564,14 +222,22 @@ class SvixStandin:
         *,
         latency: float = 0.0,
         faults: Iterable[dict[str, Any]] = (),
+        app_create_race_seconds: float = 0.0,
+        retry_schedule: Iterable[float] = SHORT_SCHEDULE,
     ) -> None:
         self._token = token
         self._forbidden = frozenset(forbidden_tokens)
         self._latency = latency
-        self._store = _Store()
-        self._faults = _Faults(seed)
+        self.clock = Clock()
+        self._db = Db(self.clock)
+        self._deliveries = Deliveries(self._db)
+        self._db.on_message = self._deliveries.enqueue
+        self.configure(
+            app_create_race_seconds=app_create_race_seconds, retry_schedule=retry_schedule
+        )
+        self._faults = Faults(seed, FAULT_OPS)
         self._faults.set(faults)
-        self._idempotency = _Idempotency()
+        self._idempotency = Idempotency(self.clock)
         self._calls: list[dict[str, Any]] = []
         self._calls_lock = threading.Lock()
         self._busy = threading.Condition()
@@ -596,6 +262,7 @@ class SvixStandin:
             self._server.shutdown()
             self._thread.join()
             self._thread = None
+        self._deliveries.stop()
         self._server.close_connections()
         self._server.server_close()
 
@@ -605,6 +272,8 @@ class SvixStandin:
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
+    # --- test controls ---------------------------------------------------------------------
+
     def set_faults(self, rules: list[dict[str, Any]]) -> None:
         """Replace the fault rules; raises ValueError on an invalid rule."""
         self._faults.set(rules)
@@ -612,8 +281,34 @@ class SvixStandin:
     def clear_faults(self) -> None:
         self._faults.set(())
 
+    def configure(
+        self,
+        *,
+        app_create_race_seconds: float | None = None,
+        retry_schedule: Iterable[float] | None = None,
+    ) -> dict[str, Any]:
+        """Widen the check-then-insert gap of app creation; set the delivery retry schedule."""
+        if app_create_race_seconds is not None:
+            if not 0 <= app_create_race_seconds <= 30:
+                raise ValueError("app_create_race_seconds must be within 0..30")
+            self._db.race_seconds = float(app_create_race_seconds)
+        if retry_schedule is not None:
+            schedule = tuple(float(s) for s in retry_schedule)
+            if any(not 0 <= s <= 60 for s in schedule):
+                raise ValueError("retry_schedule entries must be within 0..60 seconds")
+            self._deliveries.schedule = schedule
+        return {
+            "app_create_race_seconds": self._db.race_seconds,
+            "retry_schedule": list(self._deliveries.schedule),
+        }
+
+    def advance_clock(self, seconds: float) -> str:
+        """Move the twin's clock forward (idempotency keys, eventId windows); returns now."""
+        self.clock.advance(seconds)
+        return self.clock.iso()
+
     def reset(self, drain: float = 10.0) -> None:
-        """Forget apps, messages, idempotency cache, fault rules and recorded calls.
+        """Forget everything (state, cache, faults, calls, attempts, clock offset, config).
 
         Waits (up to ``drain`` seconds) for API requests still being answered, such as slow
         ones whose client gave up: they would otherwise land in the state after the reset.
@@ -621,29 +316,40 @@ class SvixStandin:
         self.clear_faults()
         with self._busy:
             self._busy.wait_for(lambda: self._inflight == 0, timeout=drain)
-        self._store.clear()
+        self._db.clear()
+        self._deliveries.clear()
         self._idempotency.clear()
         self.clear_faults()
+        self.clock.reset()
+        self.configure(app_create_race_seconds=0.0, retry_schedule=SHORT_SCHEDULE)
         with self._calls_lock:
             self._calls.clear()
 
     def messages(self) -> list[dict[str, Any]]:
-        return self._store.messages()
+        """Every message Svix holds (messages of deleted applications are gone with them)."""
+        return self._db.list_messages()
 
     def calls(self) -> list[dict[str, Any]]:
         with self._calls_lock:
             return [dict(call) for call in self._calls]
 
     def apps(self) -> list[dict[str, Any]]:
-        return self._store.apps()
+        return self._db.listed_apps()
+
+    def attempts(self) -> list[dict[str, Any]]:
+        """Delivery attempts: endpoint, url, app_id, msg_id, event_id, attempt, status_code."""
+        return self._deliveries.attempts()
+
+    def wait_for_deliveries(self, timeout: float = 10.0) -> bool:
+        """Wait until no delivery attempt is due or running; False on timeout."""
+        return self._deliveries.idle(timeout)
+
+    # --- the API ---------------------------------------------------------------------------
 
     def serve(self, request: _Request) -> Answer | None:
         """Answer one HTTP request; None means "close the connection without answering"."""
         if request.url.path.startswith("/_standin/"):
             return self._control(request)
-        return self._serve_api(request)
-
-    def _serve_api(self, request: _Request) -> Answer | None:
         with self._busy:
             self._inflight += 1
         try:
@@ -661,47 +367,85 @@ class SvixStandin:
         if rule is not None and rule.status is not None:
             answer, replayed = rule.answer(), False
         else:
-            answer, replayed = self._execute(request, op, params)
+            answer, replayed = self._execute(request, op, params, rule.hold if rule else 0.0)
         lost = rule is not None and rule.lost
         self._record(request, op, "lost" if lost else answer.status, at, replayed)
         return None if lost else answer
 
-    def _execute(self, request: _Request, op: str | None, params: list[str]) -> tuple[Answer, bool]:
+    def _execute(
+        self, request: _Request, op: str | None, params: list[str], hold: float
+    ) -> tuple[Answer, bool]:
+        """core/idempotency.rs wraps every route: POST + idempotency-key + Authorization.
+
+        A fault's `hold` is spent inside, holding the idempotency lock like a slow handler."""
+
+        def run() -> Answer:
+            time.sleep(hold)
+            return self._authorized(request, op, params)
+
+        key, auth = request.idempotency_key, request.headers.get("Authorization")
+        if request.method != "POST" or not key or auth is None:
+            return run(), False
+        return self._idempotency.run(Idempotency.key(auth, key, request.target), run)
+
+    def _authorized(self, request: _Request, op: str | None, params: list[str]) -> Answer:
         if op is None:
-            return _not_found(), False
+            return not_found()
         denied = self._check_auth(request.auth)
         if denied is not None:
-            return denied, False
-        key = request.idempotency_key
-        if request.method != "POST" or not key:
-            return self._handle(request, op, params), False
-        return self._idempotency.run(
-            (request.auth, key, request.target), lambda: self._handle(request, op, params)
-        )
+            return denied
+        try:
+            return self._handle(request, op, params)
+        except Refusal as refusal:
+            return refusal.answer
 
     def _check_auth(self, header: str) -> Answer | None:
+        """core/security.rs: 401 "Invalid token"; permissions.rs: 403 for a token without access."""
         scheme, _, token = header.partition(" ")
         if scheme == "Bearer" and token in self._forbidden:
-            return _error(403, "This token may not access this resource", "forbidden")
+            return http_error(403)
         if scheme != "Bearer" or not secrets.compare_digest(token.encode(), self._token.encode()):
-            return _error(401, "Invalid token")
+            return http_error(401, detail="Invalid token")
         return None
 
     def _handle(self, request: _Request, op: str, params: list[str]) -> Answer:
-        with_content = request.query("with_content") != "false"
-        if op == "app.get":
-            return self._store.get_app(params[0])
-        if op == "msg.get":
-            return self._store.get_message(params[0], params[1], with_content)
-        body = _json_object(request.body)
-        if isinstance(body, Answer):
-            return body
-        if op == "app.create":
-            return self._store.create_app(body, request.query("get_if_exists") == "true")
-        if op == "msg.create":
-            key = request.idempotency_key
-            return self._store.create_message(params[0], body, with_content, key)
-        return self._store.portal_access(params[0], body, self.url)
+        db, query = self._db, request.query
+        body = parse_body(request.body) if op in _BODY_OPS else None
+        with_content = query("with_content") != "false"
+        limit = _limit(query("limit"))
+        handlers: dict[str, Callable[[], Answer]] = {
+            "app.create": lambda: db.create_app(body, query("get_if_exists") == "true"),
+            "app.list": lambda: db.list_apps(limit, query("iterator")),
+            "app.get": lambda: db.get_app(params[0]),
+            "app.update": lambda: db.update_app(params[0], body),
+            "app.delete": lambda: db.delete_app(params[0]),
+            "msg.create": lambda: db.create_message(
+                params[0], body, with_content, request.idempotency_key
+            ),
+            "msg.get": lambda: db.get_message(params[0], params[1], with_content),
+            "portal": lambda: db.portal_access(params[0], body, self.url),
+            "endpoint.create": lambda: endpoints.create(db, params[0], body),
+            "endpoint.list": lambda: endpoints.list_(db, params[0], limit, query("iterator")),
+            "endpoint.get": lambda: endpoints.get(db, params[0], params[1]),
+            "endpoint.update": lambda: endpoints.update(db, params[0], params[1], body),
+            "endpoint.delete": lambda: endpoints.delete(db, params[0], params[1]),
+            "endpoint.secret": lambda: endpoints.secret(db, params[0], params[1]),
+            "event_type.create": lambda: event_types.create(db, body),
+            "event_type.list": lambda: event_types.list_(
+                db,
+                limit,
+                query("iterator"),
+                query("include_archived") == "true",
+                query("with_content") == "true",
+            ),
+            "event_type.get": lambda: event_types.get(db, params[0]),
+            "event_type.update": lambda: event_types.update(db, params[0], body),
+            "event_type.patch": lambda: event_types.patch(db, params[0], body),
+            "event_type.delete": lambda: event_types.delete(
+                db, params[0], query("expunge") == "true"
+            ),
+        }
+        return handlers[op]()
 
     def _record(
         self, request: _Request, op: str | None, status: int | str, at: float, replayed: bool
@@ -719,31 +463,60 @@ class SvixStandin:
         with self._calls_lock:
             self._calls.append(call)
 
+    # --- control API -----------------------------------------------------------------------
+
     def _control(self, request: _Request) -> Answer:
         path, method = request.url.path.rstrip("/"), request.method
-        if (method, path) == ("POST", "/_standin/faults"):
-            return self._control_set_faults(request.body)
-        if (method, path) == ("DELETE", "/_standin/faults"):
-            self.clear_faults()
-            return _json(200, {"rules": 0})
-        if (method, path) == ("POST", "/_standin/reset"):
-            self.reset()
-            return _json(200, {"reset": True})
-        listings = {"messages": self.messages, "calls": self.calls, "apps": self.apps}
+        try:
+            if (method, path) == ("POST", "/_standin/faults"):
+                rules = json.loads(request.body or b"[]")
+                if not isinstance(rules, list):
+                    raise ValueError("expected a JSON list of fault rules")
+                self.set_faults(rules)
+                return json_answer(200, {"rules": len(rules)})
+            if (method, path) == ("DELETE", "/_standin/faults"):
+                self.clear_faults()
+                return json_answer(200, {"rules": 0})
+            if (method, path) == ("POST", "/_standin/reset"):
+                self.reset()
+                return json_answer(200, {"reset": True})
+            if (method, path) == ("POST", "/_standin/clock"):
+                seconds = _control_object(request.body, {"advance_seconds"})["advance_seconds"]
+                if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+                    raise ValueError("advance_seconds must be a number")
+                return json_answer(200, {"now": self.advance_clock(seconds)})
+            if (method, path) == ("POST", "/_standin/config"):
+                options = _control_object(
+                    request.body, {"app_create_race_seconds", "retry_schedule"}
+                )
+                return json_answer(200, self.configure(**options))
+        except (ValueError, TypeError, KeyError) as exc:
+            return http_error(400, "bad_request", str(exc))
+        listings = {
+            "messages": self.messages,
+            "calls": self.calls,
+            "apps": self.apps,
+            "attempts": self.attempts,
+        }
         name = path.removeprefix("/_standin/")
         if method == "GET" and name in listings:
-            return _json(200, listings[name]())
-        return _error(404, f"No control endpoint {method} {path}")
+            return json_answer(200, listings[name]())
+        return http_error(404, detail=f"No control endpoint {method} {path}")
 
-    def _control_set_faults(self, raw: bytes) -> Answer:
-        try:
-            rules = json.loads(raw or b"[]")
-            if not isinstance(rules, list):
-                raise ValueError("expected a JSON list of fault rules")
-            self.set_faults(rules)
-        except (ValueError, TypeError) as exc:
-            return _error(400, str(exc), "bad_request")
-        return _json(200, {"rules": len(rules)})
+
+def _control_object(raw: bytes, keys: set[str]) -> dict[str, Any]:
+    data = json.loads(raw or b"{}")
+    if not isinstance(data, dict) or not set(data) <= keys:
+        raise ValueError(f"expected a JSON object with keys from {sorted(keys)}")
+    return data
+
+
+def _limit(raw: str | None) -> int:
+    """v1/utils PaginationLimit: default 50, at most 250."""
+    try:
+        return max(1, min(int(raw), 250)) if raw else 50
+    except ValueError:
+        raise Refusal(http_error(400, detail="limit must be an integer")) from None
 
 
 # --- CLI -----------------------------------------------------------------------------------

@@ -1,0 +1,190 @@
+"""Endpoints: v1/endpoints/endpoint/crud.rs and secrets.rs, answers per the spec's EndpointOut."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import secrets
+from typing import Any
+
+from devstack.svix_twin import validation as v
+from devstack.svix_twin.answers import (
+    Answer,
+    Refusal,
+    conflict,
+    item,
+    json_answer,
+    no_content,
+    not_found,
+    validation,
+)
+from devstack.svix_twin.store import Db, list_response, new_id
+
+
+def _app(db: Db, app_ref: str) -> dict[str, Any]:
+    app = db.find_app(app_ref)
+    if app is None:
+        raise Refusal(not_found())
+    return app
+
+
+def _validate_event_types(db: Db, names: list[str] | None) -> None:
+    """crud.rs::validate_event_types: every filter type must exist and not be archived."""
+    if not names:
+        return
+    with db.lock:
+        known = {n for n, t in db.event_types.items() if not t["archived"]}
+    missing = [n for n in names if n not in known]
+    if missing:
+        msg = f"The following event types don't exist: {', '.join(missing)}"
+        raise Refusal(validation([item(["body", "eventTypes"], msg)]))
+
+
+def find(db: Db, app_id: str, ref: str) -> dict[str, Any] | None:
+    with db.lock:
+        for endpoint in db.endpoints[app_id].values():
+            if ref in (endpoint["id"], endpoint["uid"]):
+                return endpoint
+    return None
+
+
+def _new_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+def _prefixed(secret: str) -> str:
+    return secret if secret.startswith("whsec_") else "whsec_" + secret
+
+
+def _insert(db: Db, app: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    with db.lock:
+        if data["uid"] is not None and find(db, app["id"], data["uid"]) is not None:
+            raise Refusal(conflict())  # unique (app, uid) index, http_error_on_conflict
+        now = db.clock.iso()
+        endpoint = {
+            "id": new_id("ep_"),
+            "createdAt": now,
+            "updatedAt": now,
+            "secret": _prefixed(data["secret"]) if data["secret"] else _new_secret(),
+            **{
+                k: data[k]
+                for k in (
+                    "url",
+                    "description",
+                    "uid",
+                    "disabled",
+                    "filterTypes",
+                    "channels",
+                    "metadata",
+                    "throttleRate",
+                    "version",
+                )
+            },
+        }
+        db.endpoints[app["id"]][endpoint["id"]] = endpoint
+        return endpoint
+
+
+def endpoint_out(endpoint: dict[str, Any]) -> dict[str, Any]:
+    """EndpointOut: EndpointOutCommon (eventTypes and filterTypes alike) + id + metadata."""
+    return {
+        "description": endpoint["description"],
+        "throttleRate": endpoint["throttleRate"],
+        "uid": endpoint["uid"],
+        "url": endpoint["url"],
+        "version": endpoint["version"],
+        "disabled": endpoint["disabled"],
+        "eventTypes": copy.copy(endpoint["filterTypes"]),
+        "filterTypes": copy.copy(endpoint["filterTypes"]),
+        "channels": copy.copy(endpoint["channels"]),
+        "createdAt": endpoint["createdAt"],
+        "updatedAt": endpoint["updatedAt"],
+        "id": endpoint["id"],
+        "metadata": dict(endpoint["metadata"]),
+    }
+
+
+def create(db: Db, app_ref: str, body: Any) -> Answer:
+    app = _app(db, app_ref)
+    data = v.endpoint_in(body)
+    _validate_event_types(db, data["filterTypes"])
+    return json_answer(201, endpoint_out(_insert(db, app, data)))
+
+
+def get(db: Db, app_ref: str, ref: str) -> Answer:
+    endpoint = find(db, _app(db, app_ref)["id"], ref)
+    if endpoint is None:
+        raise Refusal(not_found())
+    return json_answer(200, endpoint_out(endpoint))
+
+
+def list_(db: Db, app_ref: str, limit: int, iterator: str | None) -> Answer:
+    app = _app(db, app_ref)
+    with db.lock:
+        endpoints = sorted(db.endpoints[app["id"]].values(), key=lambda e: e["id"])
+    return json_answer(
+        200, list_response([endpoint_out(e) for e in endpoints], "id", limit, iterator)
+    )
+
+
+def update(db: Db, app_ref: str, ref: str, body: Any) -> Answer:
+    """update_endpoint: an upsert (200 updated, 201 created); the secret is kept on update."""
+    app = _app(db, app_ref)
+    data = v.endpoint_in(body)
+    _validate_event_types(db, data["filterTypes"])
+    with db.lock:
+        endpoint = find(db, app["id"], ref)
+        if endpoint is None:
+            return json_answer(201, endpoint_out(_insert(db, app, data)))
+        if (
+            data["uid"] is not None
+            and data["uid"] != endpoint["uid"]
+            and find(db, app["id"], data["uid"])
+        ):
+            raise Refusal(conflict())
+        for k in (
+            "url",
+            "description",
+            "uid",
+            "disabled",
+            "filterTypes",
+            "channels",
+            "metadata",
+            "throttleRate",
+            "version",
+        ):
+            endpoint[k] = data[k]
+        endpoint["updatedAt"] = db.clock.iso()
+        return json_answer(200, endpoint_out(endpoint))
+
+
+def delete(db: Db, app_ref: str, ref: str) -> Answer:
+    app = _app(db, app_ref)
+    with db.lock:
+        endpoint = find(db, app["id"], ref)
+        if endpoint is None:
+            raise Refusal(not_found())
+        del db.endpoints[app["id"]][endpoint["id"]]
+    return no_content()
+
+
+def secret(db: Db, app_ref: str, ref: str) -> Answer:
+    """secrets.rs::get_endpoint_secret: `{"key": "whsec_..."}`."""
+    endpoint = find(db, _app(db, app_ref)["id"], ref)
+    if endpoint is None:
+        raise Refusal(not_found())
+    return json_answer(200, {"key": endpoint["secret"]})
+
+
+def targets(db: Db, message: dict[str, Any]) -> list[dict[str, Any]]:
+    """message_app.rs::filtered_endpoints: enabled, and matching event type and channels."""
+    with db.lock:
+        endpoints = list(db.endpoints.get(message["app_id"], {}).values())
+    channels = set(message["channels"] or ())
+    return [
+        e
+        for e in endpoints
+        if not e["disabled"]
+        and (e["filterTypes"] is None or message["eventType"] in e["filterTypes"])
+        and (e["channels"] is None or not set(e["channels"]).isdisjoint(channels))
+    ]
