@@ -4,7 +4,10 @@ import flask
 import functions_framework
 from cloudevents.http import CloudEvent
 
-from notifier import http_api, logs, pubsub
+from notifier import http_api, http_guard, logs, pubsub
+
+if flask.has_app_context():  # imported by functions-framework, inside the app it builds
+    http_guard.install(flask.current_app)
 
 
 @functions_framework.cloud_event
