@@ -376,3 +376,17 @@ def test_duplicate_keys_posted_are_a_400_duplicate_key(api, db, svix):
     answer = api.post("/notifications", content=body)
     assert (answer.status_code, answer.json()["error"]) == (400, "duplicate_key")
     assert [r["reason"] for r in rejected(db)] == ["duplicate_key"] and svix.calls() == []
+
+
+def test_raw_size_of_a_rejected_push_is_the_size_received_not_the_size_kept(api, db, svix):
+    attributes = {f"{i:03d}".ljust(256, "k"): "v" * 1024 for i in range(100)}
+    _, body = pubsub_request(b"", "no-data-1")
+    envelope = json.loads(body)
+    envelope["message"].pop("data", None)
+    envelope["message"]["attributes"] = attributes
+    answer = api.post("/notifications", content=json.dumps(envelope).encode())
+    assert (answer.status_code, answer.json()) == (200, {"status": "rejected"})
+    saved = db.collection("rejected").document("pubsub-no-data-1").get().to_dict()
+    assert saved["reason"] == "no_data"
+    assert saved["raw_size"] > 100 * (256 + 1024) > len(saved["raw"])  # the attributes alone
+    assert saved["raw_truncated"] is True
