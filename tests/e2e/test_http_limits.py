@@ -390,3 +390,15 @@ def test_raw_size_of_a_rejected_push_is_the_size_received_not_the_size_kept(api,
     assert saved["reason"] == "no_data"
     assert saved["raw_size"] > 100 * (256 + 1024) > len(saved["raw"])  # the attributes alone
     assert saved["raw_truncated"] is True
+
+
+def test_the_event_function_caps_bodies_too(function, db):
+    """``on_event`` is served by functions-framework, which reads the whole body itself: the
+    guard bounds that read too, so an oversized POST is answered without filling the memory."""
+    total = 200 * MiB
+    with PeakRss(function) as memory:
+        result = exchange(function.port, post_head("/"), chunked(total))
+    assert result.status is not None and 400 <= result.status < 500, result
+    assert result.sent < total // 2
+    assert memory.growth < 100 * MiB, f"the function grew by {memory.growth / MiB:.0f} MiB"
+    assert rejected(db) == []
