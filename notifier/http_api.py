@@ -47,6 +47,7 @@ _HTTP = Delivery()  # no Pub/Sub delivery behind a direct POST
 # -- notifications ------------------------------------------------------------------------------
 
 
+@http_body.read_by_handler_only
 def notifications(request: flask.Request) -> flask.Response:
     """``POST`` one event (its JSON as the body), or a Pub/Sub push envelope; see the README."""
     with logs.traced(request.headers):
@@ -151,6 +152,7 @@ def _too_large(size: int, limit: int, started: float) -> flask.Response:
 # -- app_portal ---------------------------------------------------------------------------------
 
 
+@http_body.read_by_handler_only
 def app_portal(request: flask.Request) -> flask.Response:
     """``GET ?project=ID`` or ``POST {"project": ID}``: a Svix App Portal link for the project."""
     with logs.traced(request.headers):
@@ -164,8 +166,6 @@ def app_portal(request: flask.Request) -> flask.Response:
             return _answer(413, {"error": "too_large"})
         except http_body.BodyIncomplete as exc:
             return _incomplete(exc)
-        finally:
-            http_body.stop(request.environ)  # a GET's body is never read
         if problem:
             return _answer(400, {"error": "invalid_project", "errors": [problem]})
         deps = wiring.dependencies()

@@ -13,10 +13,14 @@ event nor a rejection: it is answered (408 or 400) and dropped, and nothing is r
 from __future__ import annotations
 
 import contextlib
+import functools
 import socket
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+_Handler = TypeVar("_Handler", bound=Callable[..., Any])
 
 READ_SECONDS = 10.0  # the whole body, from the first read: ample for 14 MB inside Google's network
 ENVIRON_KEY = "notifier.body"
@@ -179,3 +183,17 @@ def stop(environ: dict[str, Any]) -> None:
     body = environ.get(ENVIRON_KEY)
     if body is not None:
         body.stop()
+
+
+def read_by_handler_only(handler: _Handler) -> _Handler:
+    """Decorates an HTTP entry point: once it returns, whatever body it left unread stays unread
+    (functions-framework would read it all before answering; gunicorn drains 64 KiB at most)."""
+
+    @functools.wraps(handler)
+    def entry(request: Any) -> Any:
+        try:
+            return handler(request)
+        finally:
+            stop(request.environ)
+
+    return entry  # type: ignore[return-value]

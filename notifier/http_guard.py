@@ -86,7 +86,8 @@ def _bound_gunicorn_request_line() -> None:
 
 def _refuse(start_response, status: int, code: str, size: int, limit: int) -> list[bytes]:
     logs.log(log, logging.WARNING, f"request refused: {code}", reason=code, size=size, limit=limit)
-    body = json.dumps({"error": code, "detail": f"{size} bytes; the limit is {limit}"}).encode()
+    detail = f"{size} bytes; the limit is {limit}" if size else "Content-Length is not a number"
+    body = json.dumps({"error": code, "detail": detail}).encode()
     reason = {400: "Bad Request", 413: "Content Too Large", 414: "URI Too Long"}[status]
     headers = [
         ("Content-Type", "application/json"),

@@ -22,6 +22,7 @@ import pytest
 
 from devstack.cloudevents import pubsub_request
 from devstack.function_server import FunctionServer
+from notifier import http_guard
 from tests import factories
 from tests.e2e.conftest import KEEPALIVE, function_env, log_lines
 
@@ -402,3 +403,13 @@ def test_the_event_function_caps_bodies_too(function, db):
     assert result.sent < total // 2
     assert memory.growth < 100 * MiB, f"the function grew by {memory.growth / MiB:.0f} MiB"
     assert rejected(db) == []
+
+
+@pytest.mark.parametrize(("name", "path"), [("notifications", "/nowhere"), ("app_portal", "/x")])
+def test_a_body_the_handler_does_not_read_is_not_read_at_all(servers, name, path):
+    """A 404 (or 405, or a GET) leaves the body unread: functions-framework does not read it
+    either, so the answer does not wait for the upload."""
+    server = servers[name]
+    result = exchange(server.port, post_head(path), chunked(200 * MiB))
+    assert result.status == 404, result
+    assert result.sent < http_guard.BODY_CAP  # what the guard would have let it read
