@@ -95,13 +95,6 @@ class GuardedInput:
         environ[ENVIRON_KEY] = body
         return body
 
-    @property
-    def complete(self) -> bool:
-        """The whole body was read (a body of unknown length: it ended within the cap)."""
-        if self.timed_out or self.broken or self.received > self.cap:
-            return False
-        return self.declared is None or self.received >= self.declared
-
     def read(self, size: int | None = -1) -> bytes:
         room = self.cap + 1 - self.received
         if self.declared is not None:
@@ -120,6 +113,8 @@ class GuardedInput:
         if self.timed_out:
             return b""
         self.received += len(data)
+        if not data or (self.declared is not None and self.received >= self.declared):
+            self._disarm()  # all of it is here: a long delivery afterwards is not a slow body
         return data
 
     def readline(self, size: int | None = -1) -> bytes:
@@ -131,6 +126,9 @@ class GuardedInput:
     def stop(self) -> None:
         """No more reading: what is left is gunicorn's to drain (bounded) or drop."""
         self._stopped = True
+        self._disarm()
+
+    def _disarm(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
 

@@ -93,3 +93,15 @@ def test_without_a_socket_the_deadline_is_checked_between_reads():
     with pytest.raises(http_body.BodyIncomplete) as caught:
         http_body.read(environ, 1000)
     assert caught.value.reason == "timeout"
+
+
+def test_once_the_whole_body_is_read_the_deadline_no_longer_applies(pair):
+    """A delivery may take longer than the body's deadline (Svix retries): its connection stays."""
+    server, client = pair
+    client.sendall(b"{}")
+    environ = environ_on(server, 2, seconds=0.2)
+    assert environ["wsgi.input"].read() == b"{}"  # read by functions-framework, not by us
+    time.sleep(0.6)
+    assert not environ["wsgi.input"].timed_out
+    client.sendall(b"next request")
+    assert server.recv(100) == b"next request"  # the read side was not shut
