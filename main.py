@@ -8,7 +8,10 @@ import functions_framework
 from cloudevents.http import CloudEvent
 
 from notifier import canary as canary_handler
-from notifier import canary_wiring, http_api, logs, pubsub, wiring
+from notifier import canary_wiring, http_api, http_guard, logs, pubsub, wiring
+
+if flask.has_app_context():  # imported by functions-framework, inside the app it builds
+    http_guard.install(flask.current_app)
 
 
 @functions_framework.cloud_event

@@ -71,13 +71,18 @@ def parse_event(raw: bytes, *, max_bytes: int) -> Event:
 
 
 def parse_object(raw: bytes) -> dict[str, Any]:
-    """Strict UTF-8, strict JSON (no NaN, no infinities), and an object at the top."""
+    """Strict UTF-8, strict JSON (no NaN, no infinities, no key twice in an object: parsers
+    disagree on which one wins, so ambiguous JSON is not an event), and an object at the top."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise Rejected("not_utf8", "the message is not UTF-8 text") from None
     try:
-        document = json.loads(text, parse_constant=_not_json, parse_float=_finite)
+        document = json.loads(
+            text, parse_constant=_not_json, parse_float=_finite, object_pairs_hook=_unique_keys
+        )
+    except DuplicateKey:
+        raise Rejected("duplicate_key", "a JSON object holds the same key twice") from None
     except RecursionError:
         raise Rejected("too_deep", "the JSON is nested too deeply to process") from None
     except ValueError as exc:
@@ -128,6 +133,17 @@ def event_from(document: dict[str, Any], *, max_bytes: int) -> Event:
         payload=document,
         body=body,
     )
+
+
+class DuplicateKey(ValueError):
+    """A key seen twice in one JSON object (not named: a key may be data too)."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        raise DuplicateKey()
+    return document
 
 
 def _not_json(constant: str) -> Any:

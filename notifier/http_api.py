@@ -15,11 +15,11 @@ import math
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import IO, Any
+from typing import Any
 
 import flask
 
-from notifier import logs, outcomes, pubsub
+from notifier import http_body, http_guard, logs, outcomes, pubsub
 from notifier.dependencies import Dependencies
 from notifier.domain.events import NO_PUBSUB_DELIVERY, Event
 from notifier.domain.outcomes import Outcome, OutcomeKind
@@ -40,8 +40,8 @@ NOTIFICATIONS_PATHS = ("/", "/notifications")
 PORTAL_PATHS = ("/", "/app-portal")
 RETRY_AFTER_DEFAULT = 5  # seconds: Svix or Firestore unavailable
 RETRY_AFTER_CREDENTIALS = 60  # an operator must fix the token first
-# A push envelope carries the event in base64 (4/3 of its size) plus Pub/Sub's metadata.
-_ENVELOPE_OVERHEAD = 64 * 1024
+# A push envelope carries a Pub/Sub message (up to 10 MB, in base64) and its attributes.
+_PUSH_ENVELOPE_LIMIT = http_guard.BODY_CAP
 _PORTAL_BODY_LIMIT = 16 * 1024
 
 Provider = Callable[[], Dependencies]  # the entry point's way to its dependencies, asked on use
@@ -50,6 +50,7 @@ Provider = Callable[[], Dependencies]  # the entry point's way to its dependenci
 # -- notifications ------------------------------------------------------------------------------
 
 
+@http_body.read_by_handler_only
 def notifications(request: flask.Request, provide: Provider) -> flask.Response:
     """``POST`` one event (its JSON as the body), or a Pub/Sub push envelope; see the README."""
     with logs.traced(request.headers):
@@ -60,6 +61,8 @@ def notifications(request: flask.Request, provide: Provider) -> flask.Response:
         deps = provide()
         try:
             return _notify(request, deps, time.monotonic())
+        except http_body.BodyIncomplete as exc:
+            return _incomplete(exc)
         except Transient as exc:  # Firestore down while keeping a rejection: nothing decided
             logs.log(log, logging.WARNING, "rejection not recorded", error=exc.summary())
             return _retry_later(exc, {"error": exc.code})
@@ -67,12 +70,10 @@ def notifications(request: flask.Request, provide: Provider) -> flask.Response:
 
 def _notify(request: flask.Request, deps: Dependencies, started: float) -> flask.Response:
     limit = deps.settings.max_payload_bytes
-    hard_limit = 4 * math.ceil(limit / 3) + _ENVELOPE_OVERHEAD
-    if request.content_length is not None and request.content_length > hard_limit:
-        return _too_large(request.content_length, limit, started)  # nothing read
-    raw = _read_at_most(request.stream, hard_limit + 1)
-    if len(raw) > hard_limit:
-        return _too_large(len(raw), limit, started)
+    try:  # read whole or not at all; a declared length over the limit is refused unread
+        raw = http_body.read(request.environ, max(_PUSH_ENVELOPE_LIMIT, limit))
+    except http_body.BodyTooLarge as exc:
+        return _too_large(exc.size, limit, started)
     try:
         document = parse_object(raw)  # parsed once, by the very rules of the Pub/Sub entry
         if "message" in document and "subscription" in document:
@@ -141,6 +142,13 @@ def _push(envelope: dict[str, Any], deps: Dependencies) -> flask.Response:
     return _delivery_answer(None, outcome)
 
 
+def _incomplete(exc: http_body.BodyIncomplete) -> flask.Response:
+    """A body cut off or too slow: nothing was sent, so nothing is kept, logged as such."""
+    logs.log(log, logging.WARNING, f"request body incomplete: {exc.reason}", reason=exc.reason)
+    status, code = (408, "body_timeout") if exc.reason == "timeout" else (400, "incomplete_body")
+    return _answer(status, {"error": code})
+
+
 def _too_large(size: int, limit: int, started: float) -> flask.Response:
     """Answered without keeping the body: the sender has it, and it may not even have been read."""
     rejection = Rejected("too_large", f"the body is {size} bytes; the limit is {limit}")
@@ -151,6 +159,7 @@ def _too_large(size: int, limit: int, started: float) -> flask.Response:
 # -- app_portal ---------------------------------------------------------------------------------
 
 
+@http_body.read_by_handler_only
 def app_portal(request: flask.Request, provide: Provider) -> flask.Response:
     """``GET ?project=ID`` or ``POST {"project": ID}``: a Svix App Portal link for the project."""
     with logs.traced(request.headers):
@@ -158,9 +167,12 @@ def app_portal(request: flask.Request, provide: Provider) -> flask.Response:
             return _answer(404, {"error": "not_found"})
         if request.method not in ("GET", "POST"):
             return _answer(405, {"error": "method_not_allowed"}, {"Allow": "GET, POST"})
-        if request.method == "POST" and (request.content_length or 0) > _PORTAL_BODY_LIMIT:
+        try:
+            project, problem = _project_of(request)
+        except http_body.BodyTooLarge:
             return _answer(413, {"error": "too_large"})
-        project, problem = _project_of(request)
+        except http_body.BodyIncomplete as exc:
+            return _incomplete(exc)
         if problem:
             return _answer(400, {"error": "invalid_project", "errors": [problem]})
         deps = provide()
@@ -172,7 +184,7 @@ def _project_of(request: flask.Request) -> tuple[str, str | None]:
     if request.method == "GET":
         project = request.args.get("project")
     else:
-        document = _json_or_none(_read_at_most(request.stream, _PORTAL_BODY_LIMIT))
+        document = _json_or_none(http_body.read(request.environ, _PORTAL_BODY_LIMIT))
         if not isinstance(document, dict):
             return "", '/: the body must be a JSON object like {"project": "ID"}'
         project = document.get("project")
@@ -231,18 +243,6 @@ def _answer(
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
-
-
-def _read_at_most(stream: IO[bytes], limit: int) -> bytes:
-    """Reads until the end of the body or ``limit`` bytes, whichever comes first."""
-    chunks, size = [], 0
-    while size < limit:
-        chunk = stream.read(min(65536, limit - size))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks)
 
 
 def _json_or_none(raw: bytes) -> Any:

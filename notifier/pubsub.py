@@ -70,7 +70,7 @@ def raw_message(envelope: Any) -> bytes:
             return data.encode("utf-8", "replace")
     if isinstance(data, bytes):
         return data
-    return json.dumps(envelope, default=str)[:65536].encode()
+    return json.dumps(envelope, default=str).encode()  # whole: raw_size is the size received
 
 
 def _seconds(value: float | None) -> int | None:

@@ -253,14 +253,28 @@ class FirestoreStore:
 
     # -- rejections -----------------------------------------------------------------------------
 
-    def reject(self, rejection: Rejected, delivery: Delivery, raw: bytes | None) -> str:
-        """Keeps what can never be processed, once per Pub/Sub message, for an operator to read."""
+    def reject(
+        self,
+        rejection: Rejected,
+        delivery: Delivery,
+        raw: bytes | None,
+        *,
+        received_size: int | None = None,
+    ) -> str:
+        """Keeps what can never be processed, once per Pub/Sub message, for an operator to read.
+
+        The first delivery's record stands: later ones (a redelivery, or anyone POSTing an envelope
+        with the same ``messageId``) only count themselves, so no caller can rewrite what was
+        witnessed. One write for a first delivery; a later one costs the refused create and an
+        update. ``received_size`` is the size of what arrived when ``raw`` is only part of it.
+        """
         raw = raw or b""
         if _PUBSUB_ID.fullmatch(delivery.message_id):
             doc_id = f"pubsub-{delivery.message_id}"
         else:
             doc_id = "sha256-" + hashlib.sha256(raw).hexdigest()
         now = self._clock()
+        size = len(raw) if received_size is None else max(received_size, len(raw))
         record = {
             "reason": rejection.code,
             "detail": rejection.detail[:500],
@@ -269,15 +283,20 @@ class FirestoreStore:
             "publish_time": delivery.publish_time or None,
             "subscription": delivery.subscription or None,
             "raw": raw[: self._raw_limit],
-            "raw_size": len(raw),
-            "raw_truncated": len(raw) > self._raw_limit,
+            "raw_size": size,
+            "raw_truncated": size > min(len(raw), self._raw_limit),
             "rejected_at": now,
-            "deliveries": firestore.Increment(1),
+            "deliveries": 1,
+            "last_delivery_at": now,
             "expires_at": now + self._ttl,
         }
         ref = self._db.collection(REJECTED).document(doc_id)
         with _firestore():
-            ref.set(record, merge=True, timeout=_TIMEOUT)
+            try:
+                ref.create(record, timeout=_TIMEOUT)
+            except gexc.AlreadyExists:
+                count = {"deliveries": firestore.Increment(1), "last_delivery_at": now}
+                ref.update(count, timeout=_TIMEOUT)
         return doc_id
 
     # -- operator queries -----------------------------------------------------------------------

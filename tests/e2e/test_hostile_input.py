@@ -99,6 +99,9 @@ CASES = [
     case("json-string", "not_object", b'"event"'),
     case("json-null", "not_object", b"null"),
     case("json-number", "not_object", b"42"),
+    # Ambiguous JSON: a key twice (the last would win here, the first elsewhere).
+    case("duplicate-id", "duplicate_key", event_with()[:-1] + b', "id": "evt_other"}'),
+    case("duplicate-project", "duplicate_key", event_with()[:-1] + b', "project": "globex"}'),
     # Nested beyond what anything downstream can take (the worker must not crash).
     case("nested-arrays-100k", "too_deep", b"[" * 100_000),
     case("nested-objects-50k", "too_deep", b'{"a":' * 50_000),
