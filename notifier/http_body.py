@@ -190,9 +190,9 @@ def read_by_handler_only(handler: _Handler) -> _Handler:
     (functions-framework would read it all before answering; gunicorn drains 64 KiB at most)."""
 
     @functools.wraps(handler)
-    def entry(request: Any) -> Any:
+    def entry(request: Any, *args: Any, **kwargs: Any) -> Any:
         try:
-            return handler(request)
+            return handler(request, *args, **kwargs)
         finally:
             stop(request.environ)
 
