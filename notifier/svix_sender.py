@@ -56,8 +56,9 @@ class _LastResponse(threading.local):
 def idempotency_key(event_id: str, replays: int = 0) -> str:
     """Fixed per event: a retry of a lost answer replays the first one instead of sending twice.
 
-    An operator's replay of a refused event needs a fresh key (Svix would replay the refusal);
-    the ``eventId`` still guards against a second message (409).
+    Svix keeps a key's answer 12 h, and only a 2xx (core/idempotency.rs). An operator's replay of
+    a refused event still gets a key of its own; the ``eventId`` guards against a second message
+    (409, then looked up), and past the dedup window the service looks the event up first.
     """
     return f"notifier-{event_id}" if not replays else f"notifier-{event_id}-replay{replays}"
 
