@@ -158,7 +158,9 @@ class SvixSender:
             if exc.status == 404:
                 return None
             raise SvixUnavailable(
-                f"message lookup refused: {exc.detail}", status=exc.status
+                f"message lookup refused ({exc.detail}): whether Svix holds it is unknown; "
+                "it stays pending and is tried again",
+                status=exc.status,
             ) from None
         return Sent(out.id, self._last.status or 200)
 
