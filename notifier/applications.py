@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 
 from notifier.domain.ports import ApplicationCreator, ApplicationRecords
+from notifier.errors import SvixConflict
 
 
 class ApplicationDirectory:
@@ -29,7 +30,16 @@ class ApplicationDirectory:
             return known
         app_id = self._records.application_id(project)
         if app_id is None:
-            app_id = self._creator.ensure_application(project)  # get-or-create: safe to race
+            app_id = self._create(project)
             self._records.save_application(project, app_id)
         with self._lock:
             return self._known.setdefault(project, app_id)
+
+    def _create(self, project: str) -> str:
+        """Get-or-create; Svix creates check-then-insert, so two instances creating the same
+        application at once can both miss the lookup, and the loser gets 409. The winner's
+        application exists by then: a second call at once finds it (a second 409 is raised)."""
+        try:
+            return self._creator.ensure_application(project)
+        except SvixConflict:
+            return self._creator.ensure_application(project)

@@ -11,8 +11,13 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from notifier.domain.claims import DEDUP_WINDOW_SECONDS
+
 # Svix accepts App Portal links valid for 1 hour to 7 days.
 PORTAL_EXPIRY_RANGE = (3600, 7 * 24 * 3600)
+# Svix keeps an eventId unique for a day; the dedup window must close well before that (1 h at
+# least for clocks). 0 looks every resend up.
+DEDUP_WINDOW_MAX = 23 * 3600
 
 
 class ConfigError(RuntimeError):
@@ -34,6 +39,7 @@ class Settings:
     record_ttl_days: int = 30
     log_level: str = "INFO"
     portal_expiry_seconds: int = 3600
+    svix_dedup_window_seconds: float = DEDUP_WINDOW_SECONDS
 
     @property
     def longest_delivery_seconds(self) -> float:
@@ -107,9 +113,17 @@ class Settings:
             portal_expiry_seconds=int(
                 number("NOTIFIER_PORTAL_EXPIRY_SECONDS", cls.portal_expiry_seconds)
             ),
+            svix_dedup_window_seconds=number(
+                "NOTIFIER_SVIX_DEDUP_WINDOW_SECONDS", cls.svix_dedup_window_seconds
+            ),
         )
         if not PORTAL_EXPIRY_RANGE[0] <= settings.portal_expiry_seconds <= PORTAL_EXPIRY_RANGE[1]:
             problems.append("NOTIFIER_PORTAL_EXPIRY_SECONDS must be within 3600..604800 (Svix's)")
+        if settings.svix_dedup_window_seconds > DEDUP_WINDOW_MAX:
+            problems.append(
+                f"NOTIFIER_SVIX_DEDUP_WINDOW_SECONDS must be at most {DEDUP_WINDOW_MAX} (23 h): "
+                "Svix keeps an eventId unique for one day, and clocks differ"
+            )
         if not problems and settings.lease_seconds <= settings.longest_delivery_seconds:
             problems.append(
                 "NOTIFIER_LEASE_SECONDS must exceed the longest delivery "

@@ -12,6 +12,8 @@
         │                 Pub/Sub redelivers with backoff
         ├── RateLimited       Svix said 429; ``retry_after`` is how long it asked us to wait
         ├── SvixUnavailable   5xx, timeout, connection error, an unreadable answer
+        ├── SvixConflict      409, yet Svix holds no message with this eventId: an application
+        │                     was being created at that moment; try again at once
         ├── BadCredentials    401/403: the data is fine, an operator must fix the token
         ├── ClaimHeld         another live delivery owns the event right now
         └── StoreUnavailable  Firestore failed; nothing was decided
@@ -75,6 +77,17 @@ class SvixUnavailable(Transient):
     """Svix did not answer usefully: 5xx, timeout, connection error, unreadable answer."""
 
     code = "svix_unavailable"
+
+
+class SvixConflict(Transient):
+    """Svix said 409 while creating an application (its own create, or one inline in a message
+    or an App Portal request) and holds no message with this eventId: another request was creating
+    the application at that moment (Svix creates check-then-insert, and a 409 body does not say
+    which conflict it was). Never ``sent``, never ``failed``: try again at once, the next call
+    finds the application."""
+
+    code = "svix_conflict"
+    retry_after = 0.0
 
 
 class BadCredentials(Transient):

@@ -30,6 +30,7 @@ from notifier.errors import (
     Permanent,
     RateLimited,
     Rejected,
+    SvixConflict,
     Transient,
 )
 from notifier.events import SAFE_ID, event_from, parse_object
@@ -201,7 +202,10 @@ def _portal_link(deps: Dependencies, project: str) -> flask.Response:
         if deps.store.application_id(project) is None:
             return _answer(404, {"error": "unknown_project", "project": project})
         expires_at = datetime.now(UTC) + timedelta(seconds=expiry)  # asked before: never later
-        url = deps.sender.portal_link(project, expiry)
+        try:
+            url = deps.sender.portal_link(project, expiry)
+        except SvixConflict:  # the application was being created meanwhile: now it exists
+            url = deps.sender.portal_link(project, expiry)
     except Transient as exc:
         level = logging.ERROR if isinstance(exc, BadCredentials) else logging.WARNING
         logs.log(log, level, f"portal link not issued: {exc.code}", error=exc.summary())

@@ -2,8 +2,10 @@
 
 It speaks only to the two ports below, so it reads as the domain and its tests need no cloud.
 Pub/Sub delivers at least once; the claim in the store and the fixed idempotency key at Svix make
-every extra delivery harmless. Nothing here raises for an outcome: :class:`Outcome` says whether
-the delivery is done for good or must be retried by Pub/Sub.
+every extra delivery harmless while Svix remembers them (the key 12 h, the ``eventId`` a day).
+Past ``dedup_window`` since an event's first Svix call, a resend first looks the event up by
+``eventId``. Nothing here raises for an outcome: :class:`Outcome` says whether the delivery is
+done for good or must be retried by Pub/Sub.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from notifier.applications import ApplicationDirectory
-from notifier.domain.claims import Claim, ClaimState
+from notifier.domain.claims import DEDUP_WINDOW_SECONDS, Claim, ClaimState
 from notifier.domain.events import Delivery, Event
 from notifier.domain.outcomes import Outcome, OutcomeKind
 from notifier.domain.ports import MessageSender, NotificationStore
@@ -22,6 +25,7 @@ from notifier.errors import (
     ClaimHeld,
     Permanent,
     RateLimited,
+    SvixConflict,
     Transient,
 )
 
@@ -38,15 +42,19 @@ class Notifier:
         applications: ApplicationDirectory,
         *,
         retry_budget: float,
+        dedup_window: float = DEDUP_WINDOW_SECONDS,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._store = store
         self._sender = sender
         self._applications = applications
         self._budget = retry_budget
+        self._dedup_window = dedup_window
         self._sleep = sleep
         self._clock = clock
+        self._now = now
 
     def deliver(self, event: Event, delivery: Delivery | None = None) -> Outcome:
         """Claims the event, sends it once if this delivery may, records what happened.
@@ -73,31 +81,45 @@ class Notifier:
     def _send(self, event: Event, claim: Claim) -> Outcome:
         deadline = self._clock() + self._budget
         retries, waited, backoff = 0, 0.0, _BACKOFF_FIRST
+        look_up, at_once = self._windows_may_have_closed(claim), True
         while True:
             try:
                 self._applications.ensure(event.project)
-                sent = self._sender.send(event, claim.replays)
+                held = self._sender.find(event) if look_up else None
+                look_up = False  # not held: from here on, Svix's windows guard the sending
+                sent = held if held is not None else self._sender.send(event, claim.replays)
                 break
             except Permanent as exc:
                 return self._fail(claim, exc, retries)
             except Transient as exc:
                 wait = exc.retry_after if isinstance(exc, RateLimited) else None
                 wait = backoff if wait is None else wait
-                if isinstance(exc, BadCredentials) or self._clock() + wait > deadline:
+                if isinstance(exc, SvixConflict) and at_once and self._clock() <= deadline:
+                    wait, at_once = 0.0, False  # the next call finds the application
+                elif isinstance(exc, BadCredentials) or self._clock() + wait > deadline:
                     return self._give_up(claim, exc, retries, waited)
+                else:
+                    backoff = min(backoff * 2, _BACKOFF_MAX)
                 self._sleep(wait)
                 retries, waited = retries + 1, waited + wait
-                backoff = min(backoff * 2, _BACKOFF_MAX)
         try:
             self._store.mark_sent(claim, sent.message_id, sent.status)
         except Transient as exc:
-            # Svix has it; the next delivery gets 409 or the replayed answer and records it.
+            # Svix has it; the next delivery gets the replayed answer, or 409 or the lookup
+            # (both find the message by eventId), and records it.
             return Outcome(
                 OutcomeKind.RETRIED, claim.attempts, sent.status, sent.message_id, exc, retries
             )
         return Outcome(
             OutcomeKind.SENT, claim.attempts, sent.status, sent.message_id, None, retries, waited
         )
+
+    def _windows_may_have_closed(self, claim: Claim) -> bool:
+        """True when an earlier delivery may have called Svix longer ago than the window: Svix
+        may have forgotten the idempotency key and the ``eventId``, so only a lookup can tell
+        whether it holds the message."""
+        first = claim.svix_first_call_at
+        return first is not None and (self._now() - first).total_seconds() >= self._dedup_window
 
     def _fail(self, claim: Claim, exc: Permanent, retries: int) -> Outcome:
         try:

@@ -107,6 +107,7 @@ class FirestoreStore:
             "payload": pack(event.body),
             "lease_expires_at": now + self._lease,
             "pubsub_message_id": delivery.message_id or None,
+            "svix_first_call_at": now,  # at the latest: this claim's Svix call comes after it
             "created_at": now,
             "updated_at": now,
             "expires_at": now + self._ttl,
@@ -139,12 +140,21 @@ class FirestoreStore:
             "lease_expires_at": now + self._lease,
             "updated_at": now,
         }
+        # Kept as it is: the first call's time. A record from before the field: its creation.
+        first_call = data.get("svix_first_call_at") or data.get("created_at") or now
+        if "svix_first_call_at" not in data:
+            changes["svix_first_call_at"] = first_call
         result = self._update_unless_changed(ref, changes, snapshot.update_time)
         if result is None:
             return Claim(ref.id, ClaimState.HELD, attempts)  # another delivery took it first
         replays = int(data.get("replays") or 0)
         return Claim(
-            ref.id, ClaimState.CLAIMED, attempts + 1, version=result.update_time, replays=replays
+            ref.id,
+            ClaimState.CLAIMED,
+            attempts + 1,
+            version=result.update_time,
+            replays=replays,
+            svix_first_call_at=first_call,
         )
 
     def mark_sent(self, claim: Claim, svix_message_id: str | None, svix_status: int) -> None:

@@ -20,6 +20,7 @@ from svix.api import (
     ApplicationIn,
     AppPortalAccessIn,
     MessageCreateOptions,
+    MessageGetOptions,
     MessageIn,
     Svix,
     SvixOptions,
@@ -34,6 +35,7 @@ from notifier.errors import (
     NotifierError,
     Permanent,
     RateLimited,
+    SvixConflict,
     SvixUnavailable,
 )
 
@@ -54,8 +56,9 @@ class _LastResponse(threading.local):
 def idempotency_key(event_id: str, replays: int = 0) -> str:
     """Fixed per event: a retry of a lost answer replays the first one instead of sending twice.
 
-    An operator's replay of a refused event needs a fresh key (Svix would replay the refusal);
-    the ``eventId`` still guards against a second message (409).
+    Svix keeps a key's answer 12 h, and only a 2xx (core/idempotency.rs). An operator's replay of
+    a refused event still gets a key of its own; the ``eventId`` guards against a second message
+    (409, then looked up), and past the dedup window the service looks the event up first.
     """
     return f"notifier-{event_id}" if not replays else f"notifier-{event_id}-replay{replays}"
 
@@ -112,7 +115,7 @@ class SvixSender:
 
     def ensure_application(self, project: str) -> str:
         """Svix application for a project: ``uid`` and ``name`` are the project id."""
-        app = self._call(
+        app = self._creating_application(
             lambda: self._svix.application.get_or_create(ApplicationIn(uid=project, name=project))
         )
         return app.id
@@ -130,15 +133,36 @@ class SvixSender:
         except Permanent as exc:
             if exc.status != 409:
                 raise
-            return Sent(self._existing_message_id(event.project, event.id), 409)
+            # The same 409 body for "this eventId exists" and "an application with this uid was
+            # being created at that moment": only the lookup tells them apart.
+            held = self.find(event)
+            if held is None:
+                raise SvixConflict(
+                    "409, yet Svix holds no message with this eventId: the application was "
+                    "being created by another request; trying again",
+                    status=409,
+                ) from None
+            return Sent(held.message_id, 409)
         return Sent(out.id, self._last.status or 202)
 
-    def _existing_message_id(self, app_id: str, event_id: str) -> str | None:
-        """Svix looks messages up by eventId too; the id is for the audit record, so best effort."""
+    def find(self, event: Event) -> Sent | None:
+        """The event's message if Svix holds one (looked up by ``eventId``), else None.
+
+        Only a 404 means "not held" (no such message, or no such application); any other failure
+        raises a Transient: not knowing is never "not held".
+        """
+        options = MessageGetOptions(with_content=False)
         try:
-            return self._call(lambda: self._svix.message.get(app_id, event_id)).id
-        except NotifierError:
-            return None
+            out = self._call(lambda: self._svix.message.get(event.project, event.id, options))
+        except Permanent as exc:
+            if exc.status == 404:
+                return None
+            raise SvixUnavailable(
+                f"message lookup refused ({exc.detail}): whether Svix holds it is unknown; "
+                "it stays pending and is tried again",
+                status=exc.status,
+            ) from None
+        return Sent(out.id, self._last.status or 200)
 
     def portal_link(self, project: str, expiry_seconds: int) -> str:
         """A magic link to the project's App Portal, valid ``expiry_seconds``; it holds a secret.
@@ -148,8 +172,23 @@ class SvixSender:
         access = AppPortalAccessIn(
             application=ApplicationIn(uid=project, name=project), expiry=expiry_seconds
         )
-        out = self._call(lambda: self._svix.authentication.app_portal_access(project, access))
+        out = self._creating_application(
+            lambda: self._svix.authentication.app_portal_access(project, access)
+        )
         return out.url
+
+    def _creating_application(self, request: Callable[[], Answer]) -> Answer:
+        """A call that may create the application: its 409 is the race of two creations
+        (check-then-insert at Svix), which the next call wins by finding the application."""
+        try:
+            return self._call(request)
+        except Permanent as exc:
+            if exc.status != 409:
+                raise
+            raise SvixConflict(
+                "409 while the application was being created by another request; trying again",
+                status=409,
+            ) from None
 
     def _call(self, request: Callable[[], Answer]) -> Answer:
         """The SDK call, its failures classified into the error tree (the answer table)."""

@@ -62,6 +62,7 @@ def build(
         sender,
         ApplicationDirectory(store, sender),
         retry_budget=settings.retry_budget_seconds,
+        dedup_window=settings.svix_dedup_window_seconds,
     )
     return Dependencies(settings, store, sender, notifier)
 

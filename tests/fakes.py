@@ -57,9 +57,17 @@ class MemoryStore:
                 return Claim(event.id, ClaimState.FAILED, record["attempts"])
             if record["held"]:
                 return Claim(event.id, ClaimState.HELD, record["attempts"], held_for=30.0)
+            first_call = record.get("svix_first_call_at")  # None: no delivery called Svix yet
             record.update(attempts=record["attempts"] + 1, held=True)
+            record.setdefault("svix_first_call_at", self.clock())
             replays = record.get("replays", 0)
-            return Claim(event.id, ClaimState.CLAIMED, record["attempts"], replays=replays)
+            return Claim(
+                event.id,
+                ClaimState.CLAIMED,
+                record["attempts"],
+                replays=replays,
+                svix_first_call_at=first_call,
+            )
 
     def mark_sent(self, claim: Claim, svix_message_id: str | None, svix_status: int) -> None:
         with self.lock:
@@ -215,6 +223,10 @@ class ScriptedSvix:
         self.messages[event.id] = {"id": f"msg_{event.id}", "payload": event.payload}
         return result or Sent(f"msg_{event.id}", 202)
 
+    def find(self, event: Event) -> Sent | None:
+        held = self.messages.get(event.id)
+        return None if held is None else Sent(held["id"], 200)
+
     def ensure_application(self, project: str) -> str:
         self.apps.append(project)
         return f"app_{project}"
@@ -246,6 +258,7 @@ def dependencies(
         sender,
         ApplicationDirectory(store, sender),
         retry_budget=config.retry_budget_seconds,
+        dedup_window=config.svix_dedup_window_seconds,
         sleep=lambda seconds: None,
     )
     return Dependencies(config, store, sender, notifier)

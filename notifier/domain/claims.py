@@ -8,7 +8,13 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+
+# Svix keeps an ``eventId`` unique for one day (hosted; its spec). A pending event whose first Svix
+# call may be older than this is looked up by ``eventId`` before it is sent again: 20 h leaves
+# room for clocks (NOTIFIER_SVIX_DEDUP_WINDOW_SECONDS).
+DEDUP_WINDOW_SECONDS = 72000.0
 
 
 class RecordStatus(enum.StrEnum):
@@ -43,3 +49,6 @@ class Claim:
     held_for: float = 0.0
     version: Any = None  # the store's token for the holder's conditioned writes (update_time)
     replays: int = 0  # times an operator reopened the event: part of its Svix idempotency key
+    # When an earlier delivery may first have called Svix for the event (at the latest; stamped
+    # at its claim); None when no delivery can have called it before this one.
+    svix_first_call_at: datetime | None = None

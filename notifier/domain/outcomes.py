@@ -22,7 +22,9 @@ class Sent:
     """Svix's answer to a message it accepted."""
 
     message_id: str | None
-    status: int  # 202 for a new message, 409 when Svix already had this eventId
+    # 202 for a new message; 409 when Svix already had this eventId (its message found by
+    # eventId); 200 when the lookup before a late resend found it
+    status: int
 
 
 @dataclass(frozen=True)

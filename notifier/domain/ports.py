@@ -64,6 +64,10 @@ class MessageSender(Protocol):
         """Creates the event's message (idempotently); raises a NotifierError otherwise."""
         ...
 
+    def find(self, event: Event) -> Sent | None:
+        """The event's message if Svix holds one (by eventId); None if not; raises if unsure."""
+        ...
+
 
 class ApplicationCreator(Protocol):
     """Svix, as the application directory creates applications in it."""

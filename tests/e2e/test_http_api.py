@@ -363,6 +363,22 @@ def test_a_portal_link_for_an_unknown_project_is_a_404(portal, svix):
     assert svix.calls() == []
 
 
+def test_portal_links_racing_svix_to_recreate_a_deleted_application_are_both_issued(
+    api, portal, db, svix
+):
+    assert post(api, factories.event(project="reborn")).status_code == 201
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    assert httpx.delete(f"{svix.url}/api/v1/app/reborn", headers=headers).status_code == 204
+    svix.configure(app_create_race_seconds=0.3)  # both requests miss the lookup; one loses
+
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda _: portal.get("/", params={"project": "reborn"}), "ab"))
+
+    assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
+    assert sorted(c["status"] for c in svix.calls() if c["op"] == "portal") == [200, 200, 409]
+    assert [a["uid"] for a in svix.apps()] == ["reborn"]
+
+
 @pytest.mark.parametrize(
     ("request_kwargs"),
     [

@@ -312,6 +312,38 @@ def test_a_replayed_event_svix_already_has_is_recorded_sent_not_sent_twice(
     assert (saved["status"], saved["svix_message_id"]) == ("sent", existing.id)
 
 
+def lost_long_ago(pipeline, hours):
+    """A pending event whose answers were all lost (Svix holds its message), first sent
+    ``hours`` ago: the twin's clock moves on by as much."""
+    pipeline.svix.set_faults([{"op": "msg.create", "lost": True}])
+    try:
+        event_id = pipeline.deliver(age=timedelta(hours=hours), project="lossy")
+    finally:
+        pipeline.svix.clear_faults()
+    pipeline.svix.advance_clock(hours * 3600)
+    [message] = pipeline.svix.messages()
+    assert record(pipeline.db, event_id)["status"] == "pending"
+    return event_id, message["id"]
+
+
+def test_a_replay_after_svix_windows_closed_looks_the_event_up_and_sends_nothing(
+    env, pipeline, svix, capsys
+):
+    event_id, held = lost_long_ago(pipeline, 25)  # past the 12 h key and the 24 h eventId
+
+    code, out, _ = run_json(capsys, "replay", "--status", "pending", "--older-than", "0s")
+
+    assert code == 0
+    [result] = out["results"]
+    assert (result["outcome"], result["svix_status"], result["svix_message_id"]) == (
+        "sent",
+        200,
+        held,
+    )
+    assert [m["id"] for m in svix.messages()] == [held]
+    assert record(pipeline.db, event_id)["svix_message_id"] == held
+
+
 def test_a_record_that_cannot_be_rebuilt_is_reported_and_left_alone(env, pipeline, svix, capsys):
     event_id = pipeline.failed()
     ref = pipeline.db.collection("notifications").document(event_id)
@@ -549,3 +581,25 @@ def test_redrive_needs_a_mode_and_direct_needs_the_token(topics, env, capsys):
     env.delenv("SVIX_API_KEY")
     code, _, err = run(capsys, "redrive", "--direct", "--wait", "1")
     assert code == 2 and "SVIX_API_KEY" in err
+
+
+def test_a_redrive_after_svix_windows_closed_sends_no_second_message(
+    topics, pipeline, db, svix, capsys
+):
+    topic, _watch, dead = topics
+    event_id, held = lost_long_ago(pipeline, 30)
+    document = factories.event(project="lossy", id=event_id)
+    dead_letters(topic, [json.dumps(document).encode()])
+
+    code, out, _ = run_json(capsys, "redrive", "--direct", "--wait", "1")
+
+    assert code == 0
+    assert [(r["event_id"], r["outcome"], r["acked"]) for r in out["results"]] == [
+        (event_id, "sent", True)
+    ]
+    assert [m["id"] for m in svix.messages()] == [held]
+    assert (record(db, event_id)["status"], record(db, event_id)["svix_message_id"]) == (
+        "sent",
+        held,
+    )
+    assert drain(dead) == []

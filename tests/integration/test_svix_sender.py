@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from svix.api import MessageIn, Svix, SvixOptions
 
-from notifier.errors import BadCredentials, Permanent, RateLimited, SvixUnavailable
+from notifier.errors import (
+    BadCredentials,
+    Permanent,
+    RateLimited,
+    SvixConflict,
+    SvixUnavailable,
+)
 from notifier.events import event_from
 from notifier.svix_sender import SvixSender
 from tests import factories
@@ -128,3 +135,72 @@ def test_payload_over_one_mebibyte_is_permanent(svix, app):
     with pytest.raises(Permanent) as caught:
         sender_for(svix).send(big)
     assert caught.value.status == 413
+
+
+# -- issue 8: which conflict a 409 was -------------------------------------------------------
+
+
+def racing(calls):
+    """Runs the calls at the same moment; each one's result or the error it raised."""
+
+    def attempt(call):
+        try:
+            return call()
+        except Exception as exc:  # the error is the answer under test
+            return exc
+
+    with ThreadPoolExecutor(len(calls)) as pool:
+        return list(pool.map(attempt, calls))
+
+
+def test_a_message_409_from_the_application_race_is_a_conflict_not_a_send(svix):
+    svix.configure(app_create_race_seconds=0.3)
+    sender, events = sender_for(svix), [an_event(project="new"), an_event(project="new")]
+    results = racing([lambda e=e: sender.send(e) for e in events])
+
+    conflicted = [r for r in results if isinstance(r, SvixConflict)]
+    assert len(conflicted) == 1 and conflicted[0].status == 409
+    assert [r.status for r in results if not isinstance(r, Exception)] == [202]
+    assert len(svix.messages()) == 1  # the loser's event is not in Svix: it must not be "sent"
+    [lookup] = [c for c in svix.calls() if c["op"] == "msg.get"]
+    assert lookup["status"] == 404
+
+
+def test_find_looks_the_message_up_by_event_id(svix, app):
+    sender, event = sender_for(svix), an_event()
+    assert sender.find(event) is None
+    sent = sender.send(event)
+    found = sender.find(event)
+    assert (found.message_id, found.status) == (sent.message_id, 200)
+    assert sender_for(svix).find(an_event(project="no-such-app")) is None
+
+
+def test_a_lookup_that_fails_is_never_not_found(svix, app):
+    svix.set_faults([{"op": "msg.get", "status": 500}])
+    with pytest.raises(SvixUnavailable):
+        sender_for(svix).find(an_event())
+    svix.set_faults([{"op": "msg.get", "status": 403}])
+    with pytest.raises(BadCredentials):
+        sender_for(svix).find(an_event())
+    svix.set_faults([{"op": "msg.get", "status": 400}])
+    with pytest.raises(SvixUnavailable, match="lookup refused"):
+        sender_for(svix).find(an_event())
+
+
+def test_an_application_creation_race_is_a_conflict_and_the_next_call_finds_it(svix):
+    svix.configure(app_create_race_seconds=0.3)
+    sender = sender_for(svix)
+    results = racing([lambda: sender.ensure_application("fresh")] * 2)
+
+    assert sorted(type(r).__name__ for r in results) == ["SvixConflict", "str"]
+    winner = next(r for r in results if isinstance(r, str))
+    assert sender.ensure_application("fresh") == winner
+
+
+def test_a_portal_link_racing_the_application_creation_is_a_conflict(svix):
+    svix.configure(app_create_race_seconds=0.3)
+    sender = sender_for(svix)
+    results = racing([lambda: sender.portal_link("portal", 3600)] * 2)
+
+    assert sorted(type(r).__name__ for r in results) == ["SvixConflict", "str"]
+    assert sender.portal_link("portal", 3600).startswith(svix.url)

@@ -69,3 +69,25 @@ def test_portal_link_expiry_must_be_within_svix_range(raw, ok):
     else:
         with pytest.raises(ConfigError, match="NOTIFIER_PORTAL_EXPIRY_SECONDS"):
             Settings.from_env(env)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("", 72000.0),
+        ("0", 0.0),
+        ("43200", 43200.0),
+        ("82800", 82800.0),
+        ("82801", None),
+        ("86400", None),
+        ("-1", None),
+        ("a day", None),
+    ],
+)
+def test_the_svix_dedup_window_stays_under_svix_one_day_event_id_window(raw, expected):
+    env = BASE | {"NOTIFIER_SVIX_DEDUP_WINDOW_SECONDS": raw}
+    if expected is not None:
+        assert Settings.from_env(env).svix_dedup_window_seconds == expected
+    else:
+        with pytest.raises(ConfigError, match="NOTIFIER_SVIX_DEDUP_WINDOW_SECONDS"):
+            Settings.from_env(env)

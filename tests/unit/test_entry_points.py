@@ -19,7 +19,13 @@ from functions_framework import create_app
 from devstack.cloudevents import PUBLISHED, pubsub_request
 from notifier import wiring
 from notifier.dependencies import Dependencies
-from notifier.errors import BadCredentials, Permanent, RateLimited, SvixUnavailable
+from notifier.errors import (
+    BadCredentials,
+    Permanent,
+    RateLimited,
+    SvixConflict,
+    SvixUnavailable,
+)
 from tests import factories, fakes
 
 MAIN = str(Path(__file__).resolve().parents[2] / "main.py")
@@ -226,3 +232,21 @@ def test_bad_credentials_are_a_503_asking_for_a_minute(app_portal, deps):
     response = app_portal.get("/?project=acme")
     assert (response.status_code, response.headers["Retry-After"]) == (503, "60")
     assert "secret" not in response.get_data(as_text=True)
+
+
+def test_a_portal_link_conflict_while_svix_creates_the_application_is_tried_again_at_once(
+    app_portal, deps
+):
+    deps.store.applications["acme"] = "app_acme"  # recorded, but deleted in Svix meanwhile
+    deps.sender.script.append(SvixConflict("409 while creating", status=409))
+    response = app_portal.get("/?project=acme")
+    assert response.status_code == 200
+    assert deps.sender.links == [("acme", deps.settings.portal_expiry_seconds)]
+
+
+def test_a_portal_link_conflict_twice_is_a_503_never_a_502(app_portal, deps):
+    deps.store.applications["acme"] = "app_acme"
+    deps.sender.script += [SvixConflict("409", status=409), SvixConflict("409", status=409)]
+    response = app_portal.get("/?project=acme")
+    assert (response.status_code, response.json["error"]) == (503, "svix_conflict")
+    assert response.headers["Retry-After"] == "1"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -16,6 +17,7 @@ from notifier.errors import (
     Permanent,
     RateLimited,
     StoreUnavailable,
+    SvixConflict,
     SvixUnavailable,
 )
 from notifier.events import event_from
@@ -42,7 +44,14 @@ class FakeStore:
             return Claim(event.id, ClaimState.FAILED, record["attempts"])
         record["attempts"] += 1
         replays = record.get("replays", 0)
-        return Claim(event.id, ClaimState.CLAIMED, record["attempts"], replays=replays)
+        first_call = record.get("first_call_at")
+        return Claim(
+            event.id,
+            ClaimState.CLAIMED,
+            record["attempts"],
+            replays=replays,
+            svix_first_call_at=first_call,
+        )
 
     def mark_sent(self, claim, svix_message_id, svix_status):
         self.records[claim.event_id].update(status="sent", message_id=svix_message_id)
@@ -69,10 +78,23 @@ class ScriptedSender:
     script: list = field(default_factory=list)
     sends: list = field(default_factory=list)
     created: list = field(default_factory=list)
+    lookups: list = field(default_factory=list)  # each find's answer, in order: Sent, None, error
+    found: list = field(default_factory=list)  # the event ids looked up
+
+    app_script: list = field(default_factory=list)  # errors for the next application creations
 
     def ensure_application(self, project):
         self.created.append(project)
+        if self.app_script:
+            raise self.app_script.pop(0)
         return f"app_{project}"
+
+    def find(self, event):
+        self.found.append(event.id)
+        result = self.lookups.pop(0) if self.lookups else None
+        if isinstance(result, Exception):
+            raise result
+        return result
 
     def send(self, event, replays=0):
         self.sends.append((event.project, event.id) if not replays else (event.id, replays))
@@ -238,3 +260,131 @@ def test_store_outage_is_transient():
     outcome = notifier.deliver(an_event())
     assert (outcome.must_retry, outcome.error.code) == (True, "store_unavailable")
     assert sender.sends == []
+
+
+# -- issue 8: a 409 is not proof; windows expire ------------------------------------------------
+
+
+def conflict():
+    return SvixConflict("409, yet no message with this eventId", status=409)
+
+
+def test_a_conflict_without_the_message_is_retried_at_once_then_sent():
+    notifier, store, sender, clock = make([conflict()])
+    event = an_event()
+    outcome = notifier.deliver(event)
+    assert (outcome.kind, outcome.svix_status, outcome.retries) == ("sent", 202, 1)
+    assert clock.sleeps == [0.0]  # at once: the application exists by now
+    assert len(sender.sends) == 2
+    assert store.records[event.id]["status"] == "sent"
+
+
+def test_a_conflict_again_backs_off_and_is_never_sent_nor_failed():
+    notifier, store, _sender, clock = make([conflict() for _ in range(20)], budget=3)
+    event = an_event()
+    outcome = notifier.deliver(event)
+    assert (outcome.kind, outcome.must_retry, outcome.svix_status) == ("retried", True, 409)
+    assert clock.sleeps == [0.0, 0.5, 1.0]  # one at once, then the usual backoff
+    assert store.records[event.id]["status"] == "pending"
+    assert store.records[event.id]["last_error"].startswith("svix_conflict 409")
+
+
+def test_a_conflict_with_no_budget_left_is_left_to_pubsub():
+    notifier, _store, sender, clock = make([conflict()], budget=0)
+    ticks = iter(range(100))
+    notifier._clock = lambda: float(next(ticks))  # the answer came after the (zero) budget
+    outcome = notifier.deliver(an_event())
+    assert (outcome.kind, outcome.must_retry) == ("retried", True)
+    assert clock.sleeps == [] and len(sender.sends) == 1
+
+
+def test_an_application_creation_conflict_is_tried_again_at_once_by_the_directory():
+    notifier, store, sender, clock = make()
+    sender.app_script = [conflict()]
+    outcome = notifier.deliver(an_event(project="racy"))
+    assert outcome.kind == "sent"
+    assert sender.created == ["racy", "racy"] and clock.sleeps == []
+    assert store.apps == {"racy": "app_racy"}
+
+
+def test_application_conflicts_that_persist_are_transient_never_failed():
+    notifier, store, sender, clock = make(budget=2)
+    sender.app_script = [conflict() for _ in range(20)]
+    event = an_event(project="racy")
+    outcome = notifier.deliver(event)
+    assert (outcome.kind, outcome.error.code) == ("retried", "svix_conflict")
+    assert clock.sleeps == [0.0, 0.5, 1.0]
+    assert sender.sends == [] and store.apps == {}
+    assert store.records[event.id]["status"] == "pending"
+
+
+HOUR = 3600.0
+T0 = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
+
+
+def windowed(hours_since_first_call, *, window=20 * HOUR, first_call=T0, lookups=()):
+    notifier, store, sender, _clock = make()
+    notifier._now = lambda: first_call + timedelta(hours=hours_since_first_call)
+    notifier._dedup_window = window
+    sender.lookups = list(lookups)
+    event = an_event()
+    store.records[event.id] = {"status": "pending", "attempts": 1, "first_call_at": first_call}
+    return notifier, store, sender, event
+
+
+@pytest.mark.parametrize("hours", [0.5, 12.5, 19.9])
+def test_within_the_window_a_resend_relies_on_svix_and_looks_nothing_up(hours):
+    notifier, _store, sender, event = windowed(hours)
+    assert notifier.deliver(event).kind == "sent"
+    assert sender.found == [] and len(sender.sends) == 1
+
+
+@pytest.mark.parametrize("hours", [20.0, 24.5, 200.0])
+def test_past_the_window_a_held_message_is_recorded_sent_without_sending(hours):
+    notifier, store, sender, event = windowed(hours, lookups=[Sent("msg_earlier", 200)])
+    outcome = notifier.deliver(event)
+    assert (outcome.kind, outcome.svix_status, outcome.svix_message_id) == (
+        "sent",
+        200,
+        "msg_earlier",
+    )
+    assert sender.found == [event.id] and sender.sends == []
+    assert store.records[event.id] == {**store.records[event.id], "message_id": "msg_earlier"}
+
+
+def test_past_the_window_a_message_not_held_is_sent():
+    notifier, _store, sender, event = windowed(25, lookups=[None])
+    assert notifier.deliver(event).svix_status == 202
+    assert sender.found == [event.id] and len(sender.sends) == 1
+
+
+def test_a_failed_lookup_is_retried_and_never_skipped():
+    unsure = SvixUnavailable("timeout")
+    notifier, _store, sender, event = windowed(25, lookups=[unsure, Sent("msg_earlier", 200)])
+    outcome = notifier.deliver(event)
+    assert (outcome.kind, outcome.svix_message_id, outcome.retries) == ("sent", "msg_earlier", 1)
+    assert sender.found == [event.id, event.id] and sender.sends == []
+
+
+def test_a_lookup_that_stays_unsure_leaves_it_pending():
+    notifier, store, sender, event = windowed(25, lookups=[SvixUnavailable("x")] * 3)
+    notifier._budget = 0
+    outcome = notifier.deliver(event)
+    assert (outcome.kind, outcome.error.code) == ("retried", "svix_unavailable")
+    assert sender.sends == [] and store.records[event.id]["status"] == "pending"
+
+
+def test_a_send_that_fails_after_the_lookup_is_not_looked_up_again_in_that_delivery():
+    notifier, _store, sender, event = windowed(25, lookups=[None])
+    sender.script = [SvixUnavailable("503", status=503)]
+    assert notifier.deliver(event).kind == "sent"
+    assert sender.found == [event.id] and len(sender.sends) == 2
+
+
+def test_a_zero_window_looks_up_every_resend_but_never_a_new_event():
+    notifier, _store, sender, event = windowed(0, window=0.0, lookups=[None])
+    notifier.deliver(event)
+    assert sender.found == [event.id]
+    new = an_event()
+    notifier.deliver(new)  # its claim created the record: no delivery called Svix before
+    assert sender.found == [event.id] and sender.sends[-1] == (new.project, new.id)
