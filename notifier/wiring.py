@@ -20,6 +20,7 @@ from notifier.config import ConfigError, Settings
 from notifier.dependencies import Dependencies as Dependencies
 from notifier.service import Notifier
 from notifier.store import FirestoreStore
+from notifier.svix_event_types import SvixEventTypeRegistry
 from notifier.svix_sender import SvixSender
 
 log = logs.get("wiring")
@@ -89,6 +90,11 @@ def build_sender(settings: Settings) -> SvixSender:
         timeout=settings.svix_timeout_seconds,
         retry_schedule=settings.svix_retry_schedule,
     )
+
+
+def event_type_registry(sender: SvixSender) -> SvixEventTypeRegistry:
+    """Svix's event types on the sender's client and answer table (``catalog sync``)."""
+    return SvixEventTypeRegistry(sender)
 
 
 @contextlib.contextmanager
