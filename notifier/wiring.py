@@ -14,10 +14,11 @@ from collections.abc import Iterator
 
 from google.cloud import firestore
 
-from notifier import logs
+from notifier import catalog, logs
 from notifier.applications import ApplicationDirectory
 from notifier.config import ConfigError, Settings
 from notifier.dependencies import Dependencies as Dependencies
+from notifier.drift import DriftWatch
 from notifier.service import Notifier
 from notifier.store import FirestoreStore
 from notifier.svix_event_types import SvixEventTypeRegistry
@@ -63,6 +64,7 @@ def build(
         sender,
         ApplicationDirectory(store, sender),
         retry_budget=settings.retry_budget_seconds,
+        drift=DriftWatch(catalog.runtime).observe,
     )
     return Dependencies(settings, store, sender, notifier)
 
