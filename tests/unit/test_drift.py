@@ -11,6 +11,8 @@ import dataclasses
 import json
 import logging
 import re
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -340,3 +342,15 @@ def test_a_replayed_event_off_the_catalog_is_checked_too(captured):
     assert result.outcome == "sent"
     assert list(deps.sender.messages) == ["evt_replay"]
     assert len(captured.warnings()) == 1  # once per type and cause, replay included
+
+
+def test_importing_main_loads_no_compiled_validator():
+    """Cold start: jsonschema-rs and the catalog are loaded by the first check, not at import."""
+    code = (
+        "import json, sys\nimport main\nfrom notifier import catalog\n"
+        "print(json.dumps(['jsonschema_rs' in sys.modules, catalog.runtime.cache_info().currsize]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert json.loads(done.stdout.splitlines()[-1]) == [False, 0]
