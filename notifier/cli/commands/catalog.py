@@ -175,7 +175,11 @@ def _report(out: Output, changes: list[Change], args: argparse.Namespace, catalo
     out.table(
         ["action", "event_type", "fields"],
         [
-            [c.action if args.dry_run else _PAST[c.action], c.event_type, ", ".join(c.fields)]
+            [
+                c.action if args.dry_run else _PAST[c.action],
+                c.event_type,
+                ", ".join(c.fields) or None,
+            ]
             for c in changes
         ],
     )
