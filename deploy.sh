@@ -1224,10 +1224,12 @@ ensure_log_metrics() {
       "notifier ($FUNCTION_NAME): events with outcome=$outcome" \
       "$filter_base AND jsonPayload.outcome=\"$outcome\""
   done
-  # Events sent although off the catalog (unknown type or drifted data).
+  # Events sent although off the catalog (unknown type or drifted data):
+  # their outcome lines, one per event (the WARNING, once per type and
+  # cause, carries catalog_drift too but no outcome).
   upsert_counter_metric "${METRIC_PREFIX}_catalog_drift" \
     "notifier ($FUNCTION_NAME): events off the catalog (jsonPayload.catalog_drift)" \
-    "$filter_base AND jsonPayload.catalog_drift:*"
+    "$filter_base AND jsonPayload.catalog_drift:* AND jsonPayload.outcome:*"
   canary_filter="resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"$FUNCTION_NAME-canary\" AND jsonPayload.message=\"heartbeat arrived\""
   upsert_counter_metric "${METRIC_PREFIX}_heartbeat" \
     "notifier ($FUNCTION_NAME): verified heartbeats that reached the canary" "$canary_filter"

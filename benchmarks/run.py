@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks import coldstart, machine, once, profile, roundtrips, throughput
+from benchmarks import coldstart, drift, machine, once, profile, roundtrips, throughput
 from benchmarks.report import Figures, Report
 from benchmarks.roundtrips import environment
 from benchmarks.stack import SVIX_LATENCY, Stack
@@ -44,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     cold = coldstart.imports(cold_runs)
     cold.probe = coldstart.probe()
     extras = machine.jsonschema_extras()
+    _say("the drift check: per event with each validator, once per instance")
+    drift_cost = drift.measure(runs=2 if args.quick else 7, loops=20 if args.quick else 200)
     with Stack() as stack:
         _say("done once: validator, clients, sender")
         with environment(stack.env(NOTIFIER_LOG_LEVEL="ERROR")):
@@ -71,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         once=done_once,
         profile=profiled,
         seconds=time.perf_counter() - started,
+        drift=drift_cost,
     )
     args.output.write_text(Report(figures).render())
     _say(f"wrote {args.output} in {figures.seconds / 60:.1f} min")

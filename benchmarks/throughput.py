@@ -1,9 +1,10 @@
 """Throughput and latency: the function against the floor, new events and duplicates.
 
-Four setups, each at every concurrency, in rounds whose order rotates so that the machine's
+Five setups, each at every concurrency, in rounds whose order rotates so that the machine's
 noise spreads over all of them:
 
 - ``function``: ``on_event`` under functions-framework (gunicorn threads), as deployed;
+- ``function, no drift check``: the same without the catalog's drift check (its before);
 - ``function, read-first claim``: the same with the claim the store does not use (comparison);
 - ``HTTP floor``: the floor's calls behind functions-framework (``http_floor.py``);
 - ``floor``: the floor's calls on the raw clients, in-process (``floor.py``).
@@ -24,9 +25,10 @@ from benchmarks.stack import PROJECT, TOKEN, Stack
 
 FUNCTION = "function"
 READ_FIRST = "function, read-first claim"
+NO_DRIFT = "function, no drift check"  # as before issue 13.4: the catalog check left out
 HTTP_FLOOR = "HTTP floor"
 FLOOR = "floor"
-SETUPS = (FUNCTION, READ_FIRST, HTTP_FLOOR, FLOOR)
+SETUPS = (FUNCTION, NO_DRIFT, READ_FIRST, HTTP_FLOOR, FLOOR)
 NEW, DUPLICATE, REPUBLISHED = "new", "duplicate", "republished"
 # Duplicates are Pub/Sub redeliveries of sent events (deliveryAttempt 2), the usual kind;
 # "republished" ones are the same events published again as new messages (deliveryAttempt 1),
@@ -118,12 +120,16 @@ def measure(stack: Stack, plan: Plan, progress: Callable[[str], None]) -> dict[t
     read_first = stack.server(
         "on_event", plan.threads, "read_first", FUNCTION_SOURCE="benchmarks/read_first_main.py"
     )
+    no_drift = stack.server(
+        "on_event", plan.threads, "no_drift", FUNCTION_SOURCE="benchmarks/no_drift_main.py"
+    )
     http_floor = stack.server(
         "floor", plan.threads, "http_floor", FUNCTION_SOURCE="benchmarks/http_floor.py"
     )
     floor = Floor(firestore.Client(project=PROJECT), svix_client(TOKEN, stack.standin.url))
     setups = [
         _served(FUNCTION, function.url, _pgid(function)),
+        _served(NO_DRIFT, no_drift.url, _pgid(no_drift)),
         _served(READ_FIRST, read_first.url, _pgid(read_first)),
         _served(HTTP_FLOOR, http_floor.url, _pgid(http_floor), floor_mode=True),
         _in_process(floor),

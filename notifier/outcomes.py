@@ -45,6 +45,7 @@ def log_outcome(
         retries=outcome.retries or None,
         delivery_attempt=delivery.delivery_attempt,
         duration_ms=round((time.monotonic() - started) * 1000, 1),
+        catalog_drift=outcome.catalog_drift,  # counted per event by the drift metric
     )
 
 

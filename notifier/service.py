@@ -11,6 +11,7 @@ done for good or must be retried by Pub/Sub.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -46,7 +47,9 @@ class Notifier:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        drift: Callable[[Event], str | None] | None = None,
     ) -> None:
+        self._drift = drift  # the catalog check (notifier.drift), run once a delivery is decided
         self._store = store
         self._sender = sender
         self._applications = applications
@@ -61,7 +64,17 @@ class Notifier:
 
         Never raises for an outcome: a store or Svix failure is a ``retried`` outcome that says
         why, so each entry answers as its transport needs (raise, 503, leave in the dead letters).
+        An event Svix was given (sent or refused) is then checked against the catalog, after the
+        fact: drift is reported on the outcome, never held against the delivery.
         """
+        outcome = self._deliver(event, delivery)
+        if self._drift is not None and outcome.kind in (OutcomeKind.SENT, OutcomeKind.FAILED):
+            cause = self._drift(event)
+            if cause is not None:
+                return dataclasses.replace(outcome, catalog_drift=cause)
+        return outcome
+
+    def _deliver(self, event: Event, delivery: Delivery | None) -> Outcome:
         try:
             claim = self._store.claim(event, delivery or Delivery())
         except Transient as exc:

@@ -214,6 +214,15 @@ class SvixSender:
                 raise classify(status, self._last.retry_after, "unreadable answer") from None
             raise SvixUnavailable("unreadable answer", status=status) from None
 
+    @property
+    def sdk(self) -> Svix:
+        """The SDK on this sender's client, for adapters of other Svix resources (event types)."""
+        return self._svix
+
+    def call(self, request: Callable[[], Answer]) -> Answer:
+        """Any SDK call through the answer table below, for those adapters."""
+        return self._call(request)
+
     def close(self) -> None:
         """Closes the HTTP client's connections."""
         self._svix._httpx_client.close()

@@ -14,12 +14,14 @@ from collections.abc import Iterator
 
 from google.cloud import firestore
 
-from notifier import logs
+from notifier import catalog, logs
 from notifier.applications import ApplicationDirectory
 from notifier.config import ConfigError, Settings
 from notifier.dependencies import Dependencies as Dependencies
+from notifier.drift import DriftWatch
 from notifier.service import Notifier
 from notifier.store import FirestoreStore
+from notifier.svix_event_types import SvixEventTypeRegistry
 from notifier.svix_sender import SvixSender
 
 log = logs.get("wiring")
@@ -63,6 +65,7 @@ def build(
         ApplicationDirectory(store, sender),
         retry_budget=settings.retry_budget_seconds,
         dedup_window=settings.svix_dedup_window_seconds,
+        drift=DriftWatch(catalog.runtime).observe,
     )
     return Dependencies(settings, store, sender, notifier)
 
@@ -90,6 +93,11 @@ def build_sender(settings: Settings) -> SvixSender:
         timeout=settings.svix_timeout_seconds,
         retry_schedule=settings.svix_retry_schedule,
     )
+
+
+def event_type_registry(sender: SvixSender) -> SvixEventTypeRegistry:
+    """Svix's event types on the sender's client and answer table (``catalog sync``)."""
+    return SvixEventTypeRegistry(sender)
 
 
 @contextlib.contextmanager

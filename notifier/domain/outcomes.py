@@ -38,6 +38,7 @@ class Outcome:
     error: NotifierError | None = None
     retries: int = 0  # in-process retries of the Svix call
     waited: float = 0.0  # seconds spent waiting between them
+    catalog_drift: str | None = None  # unknown_type | schema_drift: sent although off the catalog
 
     @property
     def must_retry(self) -> bool:

@@ -486,4 +486,4 @@ def test_drift_is_the_same_with_or_without_the_compiled_validators() -> None:
 
 
 def test_the_development_environment_runs_the_compiled_validators() -> None:
-    assert catalog.accelerated()  # jsonschema-rs is in requirements-dev.txt
+    assert catalog.accelerated()  # jsonschema-rs is in requirements.txt

@@ -834,6 +834,7 @@ def test_the_catalog_is_synced_without_pruning(plan):
 def test_catalog_drift_and_heartbeat_metrics(plan):
     drift = plan.one("gcloud", "logging", "metrics", "create", "notifier_catalog_drift")
     assert "jsonPayload.catalog_drift:*" in flag(drift, "log-filter")
+    assert "jsonPayload.outcome:*" in flag(drift, "log-filter")  # per event, not the warnings
     assert 'resource.labels.service_name="notifier"' in flag(drift, "log-filter")
     heartbeat = plan.one("gcloud", "logging", "metrics", "create", "notifier_heartbeat")
     assert 'jsonPayload.message="heartbeat arrived"' in flag(heartbeat, "log-filter")
