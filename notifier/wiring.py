@@ -14,12 +14,14 @@ import threading
 from collections.abc import Iterator
 
 from google.cloud import firestore
+from svix.api import Svix, SvixOptions
 
 from notifier import heartbeat, logs
 from notifier.applications import ApplicationDirectory
 from notifier.config import ConfigError, Settings
 from notifier.dependencies import CanaryDependencies as CanaryDependencies
 from notifier.dependencies import Dependencies as Dependencies
+from notifier.heartbeat_setup import SvixHeartbeatAdmin
 from notifier.heartbeat_store import FirestoreHeartbeatLog
 from notifier.service import Notifier
 from notifier.store import FirestoreStore
@@ -130,6 +132,16 @@ def build_heartbeat_log(
         client if client is not None else firestore_client(settings),
         ttl_days=settings.record_ttl_days,
     )
+
+
+def build_heartbeat_admin(settings: Settings) -> SvixHeartbeatAdmin:
+    """Svix for ``heartbeat setup``: the settings' token, server and timeout."""
+    options = SvixOptions(
+        server_url=settings.svix_server_url,
+        timeout=settings.svix_timeout_seconds,
+        retry_schedule=list(settings.svix_retry_schedule),
+    )
+    return SvixHeartbeatAdmin(Svix(settings.svix_api_key, options))
 
 
 @contextlib.contextmanager

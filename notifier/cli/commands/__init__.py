@@ -11,6 +11,7 @@ REGISTERED = (
     "status",
     "replay",
     "redrive",
+    "heartbeat",
 )
 
 
