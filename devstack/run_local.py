@@ -190,15 +190,18 @@ def show_customer_deliveries(
     return ok
 
 
-def show_heartbeat(db, heartbeat: Published, canary_log: Path, timeout: float) -> bool:
-    """The heartbeat as the canary recorded it (Firestore heartbeats/) and logged it."""
+def show_heartbeat(
+    db, heartbeat: Published, canary_log: Path, log_offset: int, timeout: float
+) -> bool:
+    """The heartbeat as the canary recorded it (Firestore heartbeats/) and logged it (in this
+    run's part of the log: the emulator numbers messages from 1 again on every run)."""
     ref = db.collection("heartbeats").document(heartbeat.event_id or "")
     deadline = time.monotonic() + timeout
     while not ref.get().exists and time.monotonic() < deadline:
         time.sleep(0.5)
     kept = ref.get().to_dict()
     logged = sum(
-        1 for line in _json_lines(canary_log)
+        1 for line in _json_lines(canary_log, log_offset)
         if line.get("message") == "heartbeat arrived" and line.get("event_id") == heartbeat.event_id
     )  # fmt: skip
     good = kept is not None and logged == 1
@@ -217,9 +220,12 @@ def show_heartbeat(db, heartbeat: Published, canary_log: Path, timeout: float) -
     return good
 
 
-def _json_lines(path: Path) -> list[dict]:
+def _json_lines(path: Path, offset: int = 0) -> list[dict]:
     lines = []
-    for text in path.read_text(errors="replace").splitlines() if path.exists() else []:
+    with path.open("rb") as log:
+        log.seek(offset)
+        texts = log.read().decode(errors="replace").splitlines()
+    for text in texts:
         try:
             entry = json.loads(text)
         except ValueError:
@@ -325,6 +331,8 @@ def main(argv: list[str] | None = None) -> int:
         messages = sample_messages()
         customer = stack.enter_context(CustomerEndpoint(run_dir / "customer-endpoint.log"))
         register_customer_endpoints(standin, customer, {m.project for m in messages if m.event_id})
+        canary_log = run_dir / "canary.log"
+        canary_log_offset = canary_log.stat().st_size if canary_log.exists() else 0
         canary_port = emulators.free_port()
         secret_file = run_dir / "canary-secret"
         heartbeat_setup(standin, f"http://127.0.0.1:{canary_port}/", secret_file)
@@ -338,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
             FunctionServer(
                 "canary",
                 canary_env,
-                run_dir / "canary.log",
+                canary_log,
                 signature_type="http",
                 port=canary_port,
             )
@@ -375,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
         settled = wait_for(db, messages, args.timeout)
         ok = report(db, standin, messages) and settled
         ok = show_customer_deliveries(customer, standin, messages, args.timeout) and ok
-        ok = show_heartbeat(db, heartbeat, run_dir / "canary.log", args.timeout) and ok
+        ok = show_heartbeat(db, heartbeat, canary_log, canary_log_offset, args.timeout) and ok
         print(
             f"\nHTTP functions: notifications on {http['notifications'].url}, "
             f"app_portal on {http['app_portal'].url}\n"
