@@ -118,7 +118,7 @@ def test_scheduled_heartbeats_arrive_at_the_canary_verified_with_their_latency(
 def heartbeat_body(published_at: str) -> str:
     return json.dumps(
         {
-            "object": "event", "id": "hb-forged-1", "type": "notifier.heartbeat",
+            "object": "event", "id": "hb-e2e-1", "type": "notifier.heartbeat",
             "project": "notifier-heartbeat", "time": published_at,
             "data": {"published_at": published_at},
             "source": "https://notifier.internal/heartbeat", "specversion": "1.0",
@@ -151,7 +151,8 @@ def test_forged_unsigned_and_stale_requests_are_refused_and_recorded_nowhere(can
             assert (reason, answer.status_code) == (reason, 401)
         # The same body, signed now with the canary's key, is accepted: the check can pass.
         assert client.post(canary.url, content=body, headers=headers(canary.secret, now)).is_success
-    assert list(heartbeats(db)) == ["hb-forged-1"]
+    # Had a refused request been kept, this one would be "already recorded", not "arrived".
+    assert list(heartbeats(db)) == ["hb-e2e-1"]
     messages = [line["message"] for line in canary.lines()]
     assert [m for m in messages if m.startswith("canary refused")] == [
         f"canary refused: {reason}" for reason in requests
