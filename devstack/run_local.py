@@ -304,6 +304,8 @@ def main(argv: list[str] | None = None) -> int:
         help="with --serve: publish a heartbeat request this often [30]",
     )
     args = parser.parse_args(argv)
+    if args.heartbeat_every < 1:
+        parser.error("--heartbeat-every must be at least 1 second")
 
     try:
         emulators.check_prerequisites()
