@@ -1012,7 +1012,8 @@ readonly NOTIFICATIONS_UNINDEXED=(
 readonly REJECTED_UNINDEXED=(
   created_at updated_at expires_at rejected_at last_delivery_at publish_time raw
 )
-readonly HEARTBEATS_UNINDEXED=(expires_at published_at arrived_at)
+# heartbeats.arrived_at keeps its index: `status` reads the latest heartbeat by it.
+readonly HEARTBEATS_UNINDEXED=(expires_at published_at)
 
 # exempt_from_indexing COLLECTION FIELD...: disable the single-field indexes of
 # each FIELD unless already disabled (describe first: re-runs change nothing).

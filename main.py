@@ -1,14 +1,12 @@
 """Cloud Functions entry points. Each fetches the instance's dependencies (built lazily on first
 use, so importing this module opens no connection) and hands them to the notifier package."""
 
-import os
-
 import flask
 import functions_framework
 from cloudevents.http import CloudEvent
 
 from notifier import canary as canary_handler
-from notifier import canary_wiring, http_api, http_guard, logs, pubsub, wiring
+from notifier import http_api, http_guard, logs, pubsub, wiring
 
 if flask.has_app_context():  # imported by functions-framework, inside the app it builds
     http_guard.install(flask.current_app)
@@ -37,8 +35,4 @@ def app_portal(request: flask.Request) -> flask.Response:
 def canary(request: flask.Request) -> flask.Response:
     """Svix delivers heartbeats here (public): only a valid Svix signature gets one recorded."""
     with logs.traced(request.headers):
-        return canary_handler.handle(
-            request,
-            secret=os.environ.get(canary_handler.SECRET_ENV),
-            heartbeats=canary_wiring.heartbeat_log(),
-        )
+        return canary_handler.handle(request, wiring.canary_dependencies)

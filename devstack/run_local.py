@@ -2,10 +2,14 @@
 
 Starts the Firestore and Pub/Sub emulators and the Svix stand-in, serves ``on_event`` under
 functions-framework, wires a Pub/Sub push subscription (with a retry policy) to it, publishes the
-sample events plus a duplicate and two bad messages, and prints what happened to each. Then it
-serves the HTTP functions ``notifications`` and ``app_portal`` and calls them as a client would
-(a new event, the same again, a bad one, portal links). Everything it started is stopped on the
-way out, by process group.
+sample events plus a duplicate and two bad messages, and prints what happened to each. Webhooks
+really arrive: a sample customer endpoint (devstack/customer_endpoint.py, verifying signatures
+with the svix SDK) is registered in each sample project's application through Svix's API, and
+``canary`` is served with the secret ``notifier heartbeat setup`` wrote; a heartbeat request is
+published as Cloud Scheduler publishes it, and the tables show both arriving. Then it serves the
+HTTP functions ``notifications`` and ``app_portal`` and calls them as a client would (a new
+event, the same again, a bad one, portal links). ``--serve`` keeps it all up and the heartbeat
+ticking. Everything it started is stopped on the way out, by process group.
 """
 
 from __future__ import annotations
@@ -15,14 +19,19 @@ import contextlib
 import json
 import os
 import signal
+import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 from google.cloud.firestore_v1 import FieldFilter
+from svix.api import ApplicationIn, EndpointIn, Svix, SvixOptions
 
 from devstack import emulators
+from devstack.customer_endpoint import CustomerEndpoint
 from devstack.function_server import ROOT, FunctionServer
 from devstack.push_relay import ensure_topic_and_subscription, publish
 from devstack.svix_standin import SvixStandin
@@ -32,6 +41,11 @@ TOPIC = "platform-events"
 SUBSCRIPTION = "notifier-push"
 TOKEN = "testsk_local-standin-token"
 SAMPLES = ROOT / "samples" / "events"
+# What deploy.sh's Cloud Scheduler job publishes to the platform topic, every time the same.
+HEARTBEAT_REQUEST = b'{"object":"heartbeat"}'
+HEARTBEAT_ATTRIBUTES = {"notifier": "heartbeat"}
+HEARTBEAT_PROJECT = "notifier-heartbeat"
+CUSTOMER_ENDPOINT_UID = "sample-customer"
 
 
 @dataclass
@@ -104,6 +118,123 @@ def report(db, standin: SvixStandin, messages: list[Published]) -> bool:
     return ok
 
 
+def register_customer_endpoints(
+    standin: SvixStandin, customer: CustomerEndpoint, projects: set[str]
+) -> None:
+    """Each project's application gets the sample customer's endpoint, through the calls a
+    customer's App Portal makes against Svix (create application, endpoint, read its secret)."""
+    svix = Svix(TOKEN, SvixOptions(server_url=standin.url))
+    for project in sorted(projects):
+        svix.application.get_or_create(ApplicationIn(uid=project, name=project))
+        endpoint = EndpointIn(
+            uid=CUSTOMER_ENDPOINT_UID,
+            url=customer.url_for(project),
+            description="a sample customer's webhook endpoint (devstack)",
+        )
+        svix.endpoint.create(project, endpoint)
+        secret = svix.endpoint.get_secret(project, CUSTOMER_ENDPOINT_UID).key
+        customer.add(project, secret)
+    print(f"sample customer endpoint {customer.url}/<project> registered in {len(projects)} apps")
+
+
+def heartbeat_setup(standin: SvixStandin, canary_url: str, secret_file: Path) -> None:
+    """``python -m notifier heartbeat setup``, exactly as deploy.sh runs it, against the twin."""
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "notifier", "heartbeat", "setup",
+            f"--canary-url={canary_url}", f"--secret-file={secret_file}",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "SVIX_API_KEY": TOKEN, "SVIX_SERVER_URL": standin.url},
+        capture_output=True,
+        text=True,
+        check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"heartbeat setup failed: {done.stderr.strip()}")
+    print("heartbeat setup:\n" + "".join(f"  {line}\n" for line in done.stdout.splitlines()))
+
+
+def publish_heartbeat() -> Published:
+    """One heartbeat request, as Cloud Scheduler publishes it; on_event names it hb-<id>."""
+    [message_id] = publish(PROJECT, TOPIC, [HEARTBEAT_REQUEST], HEARTBEAT_ATTRIBUTES)
+    return Published(
+        "heartbeat request (Scheduler's message)",
+        HEARTBEAT_REQUEST,
+        f"hb-{message_id}",
+        HEARTBEAT_PROJECT,
+        "notifier.heartbeat",
+        message_id,
+    )
+
+
+def show_customer_deliveries(
+    customer: CustomerEndpoint, standin: SvixStandin, messages: list[Published], timeout: float
+) -> bool:
+    """What the sample customer's endpoint received: each sample event once, signature valid."""
+    wanted = {m.event_id: m for m in messages if m.event_id and m.project != HEARTBEAT_PROJECT}
+    customer.wait(lambda got: set(wanted) <= {r.event_id for r in got}, timeout)
+    standin.wait_for_deliveries(5.0)  # let any second delivery land before counting
+    received = customer.received()
+    rows, ok = [], True
+    for event_id, m in wanted.items():
+        got = [r for r in received if r.event_id == event_id]
+        valid = bool(got) and all(r.signature_valid for r in got)
+        good = len(got) == 1 and valid
+        ok &= good
+        signature = "valid" if valid else ("-" if not got else "INVALID")
+        rows.append((event_id, m.project, m.event_type, len(got), signature,
+                     "ok" if good else "UNEXPECTED"))  # fmt: skip
+    print("\nthe sample customer's endpoint (signatures checked with the svix SDK's Webhook):")
+    _table(("event id", "project", "event type", "deliveries", "signature", ""), rows)
+    return ok
+
+
+def show_heartbeat(
+    db, heartbeat: Published, canary_log: Path, log_offset: int, timeout: float
+) -> bool:
+    """The heartbeat as the canary recorded it (Firestore heartbeats/) and logged it (in this
+    run's part of the log: the emulator numbers messages from 1 again on every run)."""
+    ref = db.collection("heartbeats").document(heartbeat.event_id or "")
+    deadline = time.monotonic() + timeout
+    while not ref.get().exists and time.monotonic() < deadline:
+        time.sleep(0.5)
+    kept = ref.get().to_dict()
+    logged = sum(
+        1 for line in _json_lines(canary_log, log_offset)
+        if line.get("message") == "heartbeat arrived" and line.get("event_id") == heartbeat.event_id
+    )  # fmt: skip
+    good = kept is not None and logged == 1
+    row = (heartbeat.event_id, "-", "-", "-", f"{logged} log line(s)", "UNEXPECTED")
+    if kept is not None:
+        row = (
+            heartbeat.event_id,
+            kept["published_at"].isoformat(timespec="milliseconds"),
+            kept["arrived_at"].isoformat(timespec="milliseconds"),
+            f"{kept['latency_ms']:.0f} ms",
+            "verified, recorded, logged" if logged == 1 else f"{logged} log line(s)",
+            "ok" if good else "UNEXPECTED",
+        )
+    print("\nthe heartbeat at canary (Svix signature verified, latency from publication):")
+    _table(("event id", "published", "arrived", "latency", "canary", ""), [row])
+    return good
+
+
+def _json_lines(path: Path, offset: int = 0) -> list[dict]:
+    lines = []
+    with path.open("rb") as log:
+        log.seek(offset)
+        texts = log.read().decode(errors="replace").splitlines()
+    for text in texts:
+        try:
+            entry = json.loads(text)
+        except ValueError:
+            continue
+        if isinstance(entry, dict):
+            lines.append(entry)
+    return lines
+
+
 HTTP_FUNCTIONS = ("notifications", "app_portal")
 
 
@@ -165,7 +296,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--serve", action="store_true", help="keep the stack up until Ctrl-C")
     parser.add_argument("--timeout", type=float, default=90.0)
+    parser.add_argument(
+        "--heartbeat-every",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="with --serve: publish a heartbeat request this often [30]",
+    )
     args = parser.parse_args(argv)
+    if args.heartbeat_every < 1:
+        parser.error("--heartbeat-every must be at least 1 second")
 
     try:
         emulators.check_prerequisites()
@@ -190,6 +330,30 @@ def main(argv: list[str] | None = None) -> int:
             "SVIX_API_KEY": TOKEN,
             "SVIX_SERVER_URL": standin.url,
         }
+        messages = sample_messages()
+        customer = stack.enter_context(CustomerEndpoint(run_dir / "customer-endpoint.log"))
+        register_customer_endpoints(standin, customer, {m.project for m in messages if m.event_id})
+        canary_log = run_dir / "canary.log"
+        canary_log_offset = canary_log.stat().st_size if canary_log.exists() else 0
+        canary_port = emulators.free_port()
+        secret_file = run_dir / "canary-secret"
+        heartbeat_setup(standin, f"http://127.0.0.1:{canary_port}/", secret_file)
+        # The canary as deployed: Firestore and its signing secret, no Svix token.
+        canary_env = {
+            **firestore.env,
+            "GOOGLE_CLOUD_PROJECT": PROJECT,
+            "NOTIFIER_CANARY_SECRET": secret_file.read_text(),
+        }
+        canary = stack.enter_context(
+            FunctionServer(
+                "canary",
+                canary_env,
+                canary_log,
+                signature_type="http",
+                port=canary_port,
+            )
+        )
+        print(f"canary serves {canary.url} (Svix app {HEARTBEAT_PROJECT}, endpoint canary)")
         function = stack.enter_context(FunctionServer("on_event", env, run_dir / "function.log"))
         ensure_topic_and_subscription(
             PROJECT,
@@ -201,11 +365,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"on_event serves {function.url}; push subscription {SUBSCRIPTION} -> it")
 
-        messages = sample_messages()
         ids = publish(PROJECT, TOPIC, [m.payload for m in messages])
         for message, message_id in zip(messages, ids, strict=True):
             message.message_id = message_id
-        print(f"published {len(messages)} messages to {TOPIC}\n", flush=True)
+        heartbeat = publish_heartbeat()
+        messages.append(heartbeat)
+        print(f"published {len(messages)} messages to {TOPIC}, one a heartbeat\n", flush=True)
         # Started while Pub/Sub pushes the events: their start-up overlaps the wait below.
         http = {
             name: stack.enter_context(
@@ -219,21 +384,32 @@ def main(argv: list[str] | None = None) -> int:
         db = fs.Client(project=PROJECT)
         settled = wait_for(db, messages, args.timeout)
         ok = report(db, standin, messages) and settled
+        ok = show_customer_deliveries(customer, standin, messages, args.timeout) and ok
+        ok = show_heartbeat(db, heartbeat, canary_log, canary_log_offset, args.timeout) and ok
         print(
             f"\nHTTP functions: notifications on {http['notifications'].url}, "
             f"app_portal on {http['app_portal'].url}\n"
         )
         ok = show_http(http["notifications"].url, http["app_portal"].url, standin) and ok
-        logs = ", ".join(str(run_dir / f"{name}.log") for name in ("function", *HTTP_FUNCTIONS))
+        names = ("function", "canary", *HTTP_FUNCTIONS)
+        logs = ", ".join(str(run_dir / f"{name}.log") for name in names)
         print(f"\nfunction logs: {logs}")
         print("all as expected" if ok else "SOMETHING WENT WRONG (see the logs above)")
         if args.serve:
-            serve_until_interrupted(function, pubsub, standin, http)
+            serve_until_interrupted(
+                function, pubsub, standin, http, firestore=firestore, every=args.heartbeat_every
+            )
         return 0 if ok else 1
 
 
 def serve_until_interrupted(
-    function: FunctionServer, pubsub, standin: SvixStandin, http: dict[str, FunctionServer]
+    function: FunctionServer,
+    pubsub,
+    standin: SvixStandin,
+    http: dict[str, FunctionServer],
+    *,
+    firestore,
+    every: float,
 ) -> None:
     print(
         "\nThe stack stays up. Publish more events from another shell with:\n"
@@ -244,14 +420,34 @@ def serve_until_interrupted(
         f"@samples/events/03-payment.succeeded.json {http['notifications'].url}/notifications\n"
         f"  curl --fail '{http['app_portal'].url}/app-portal?project=acme'\n"
         f"Svix stand-in: {standin.url}/_standin/messages lists what Svix received.\n"
+        f"\nThe heartbeat ticks: a heartbeat request every {every:g} s (the Scheduler's message).\n"
+        "Watch it arrive (the first line: last heartbeat, latency, healthy or late):\n"
+        f"  GOOGLE_CLOUD_PROJECT={PROJECT} {_env_line(firestore.env)} "
+        ".venv/bin/python -m notifier status\n"
+        '  tail -f .run/canary.log            # one "heartbeat arrived" line per beat\n'
+        "  tail -f .run/customer-endpoint.log # what the sample customer receives\n"
         "Press Ctrl-C to stop everything.",
         flush=True,
     )
-    stop = []
-    signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    ticker = threading.Thread(target=_tick, args=(stop, every), daemon=True)
+    ticker.start()
     with contextlib.suppress(KeyboardInterrupt):
-        while not stop:
+        while not stop.is_set():
             time.sleep(0.5)
+    stop.set()
+
+
+def _tick(stop: threading.Event, every: float) -> None:
+    """Publishes a heartbeat request every ``every`` seconds until ``stop``."""
+    while not stop.wait(every):
+        with contextlib.suppress(Exception):  # the emulator going down on Ctrl-C
+            publish_heartbeat()
+
+
+def _env_line(env: dict[str, str]) -> str:
+    return " ".join(f"{name}={value}" for name, value in sorted(env.items()))
 
 
 if __name__ == "__main__":

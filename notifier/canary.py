@@ -28,16 +28,17 @@ import json
 import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 import flask
 from svix.webhooks import Webhook, WebhookVerificationError
 
 from notifier import heartbeat, logs
+from notifier.dependencies import CanaryDependencies
 from notifier.errors import StoreUnavailable
 from notifier.events import SAFE_ID
 
-SECRET_ENV = "NOTIFIER_CANARY_SECRET"  # noqa: S105 - the variable's name, not a secret
+SECRET_ENV = heartbeat.CANARY_SECRET_ENV
 # A heartbeat's body is about 300 bytes; Svix adds nothing to it.
 MAX_BODY_BYTES = 16 * 1024
 # The headers the verifier reads: Svix's own, and the Standard Webhooks names a white-labelled
@@ -60,17 +61,8 @@ _VERIFIER_REASONS = {
 }
 
 log = logs.get("canary")
-
-
-class HeartbeatLog(Protocol):
-    """Where verified heartbeats are kept (Firestore ``heartbeats/`` in production)."""
-
-    def record(self, event_id: str, published_at: datetime, arrived_at: datetime) -> bool:
-        """Records one arrival; False when this event was already recorded (nothing changes).
-
-        Raises :class:`~notifier.errors.StoreUnavailable` when it cannot tell.
-        """
-        ...
+HeartbeatLog = heartbeat.HeartbeatLog  # the port: where verified heartbeats are kept
+Provider = Callable[[], CanaryDependencies]  # the entry point's way to its dependencies
 
 
 def _now() -> datetime:
@@ -78,21 +70,19 @@ def _now() -> datetime:
 
 
 def handle(
-    request: flask.Request,
-    *,
-    secret: str | None,
-    heartbeats: HeartbeatLog,
-    clock: Callable[[], datetime] | None = None,
+    request: flask.Request, provide: Provider, *, clock: Callable[[], datetime] | None = None
 ) -> flask.Response:
     """One delivery from Svix (or anyone): verified, then recorded if it is a heartbeat.
 
+    ``provide`` gives the instance's secret and heartbeat log (asked once the method is right);
     ``clock`` gives the arrival time (the system clock, in UTC, when None).
     """
     if request.method != "POST":
         response = _refuse(405, "method_not_allowed")
         response.headers["Allow"] = "POST"
         return response
-    verifier = _verifier(secret)
+    deps = provide()
+    verifier = _verifier(deps.secret)
     if verifier is None:
         return _answer(503, "canary is not configured")
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
@@ -111,7 +101,7 @@ def handle(
         return response
     arrived_at = (clock or _now)()
     with logs.bound(svix_id=svix_id):
-        return _verified(body, arrived_at, heartbeats)
+        return _verified(body, arrived_at, deps.heartbeats)
 
 
 def _verified(body: bytes, arrived_at: datetime, heartbeats: HeartbeatLog) -> flask.Response:

@@ -11,7 +11,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from notifier import heartbeat
 from notifier.domain.claims import DEDUP_WINDOW_SECONDS
+from notifier.events import SAFE_ID, SVIX_RESERVED_PREFIXES
 
 # Svix accepts App Portal links valid for 1 hour to 7 days.
 PORTAL_EXPIRY_RANGE = (3600, 7 * 24 * 3600)
@@ -40,6 +42,7 @@ class Settings:
     log_level: str = "INFO"
     portal_expiry_seconds: int = 3600
     svix_dedup_window_seconds: float = DEDUP_WINDOW_SECONDS
+    heartbeat_project: str = heartbeat.DEFAULT_PROJECT  # the heartbeats' project and Svix app uid
 
     @property
     def longest_delivery_seconds(self) -> float:
@@ -93,6 +96,15 @@ class Settings:
         if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             problems.append("NOTIFIER_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
 
+        heartbeat_project = env.get(heartbeat.PROJECT_ENV, "").strip() or cls.heartbeat_project
+        if not SAFE_ID.fullmatch(heartbeat_project) or heartbeat_project.startswith(
+            SVIX_RESERVED_PREFIXES["project"]
+        ):
+            problems.append(
+                f"{heartbeat.PROJECT_ENV} must be a project id "
+                f"({SAFE_ID.pattern}, not starting with {SVIX_RESERVED_PREFIXES['project']})"
+            )
+
         settings = cls(
             gcp_project=gcp_project,
             svix_api_key=svix_api_key,
@@ -116,6 +128,7 @@ class Settings:
             svix_dedup_window_seconds=number(
                 "NOTIFIER_SVIX_DEDUP_WINDOW_SECONDS", cls.svix_dedup_window_seconds
             ),
+            heartbeat_project=heartbeat_project,
         )
         if not PORTAL_EXPIRY_RANGE[0] <= settings.portal_expiry_seconds <= PORTAL_EXPIRY_RANGE[1]:
             problems.append("NOTIFIER_PORTAL_EXPIRY_SECONDS must be within 3600..604800 (Svix's)")

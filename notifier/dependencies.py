@@ -6,10 +6,11 @@ in-memory fakes; everything below the entry points receives it and never fetches
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from notifier.config import Settings
 from notifier.domain.ports import Sender, Store
+from notifier.heartbeat import HeartbeatLog
 from notifier.service import Notifier
 
 
@@ -21,3 +22,13 @@ class Dependencies:
     store: Store
     sender: Sender
     notifier: Notifier
+
+
+@dataclass(frozen=True)
+class CanaryDependencies:
+    """The canary's set: Firestore and the heartbeat endpoint's signing secret, no Svix token
+    (none is mounted on that function). ``secret`` None: not configured, the canary answers 503."""
+
+    settings: Settings
+    heartbeats: HeartbeatLog
+    secret: str | None = field(default=None, repr=False)

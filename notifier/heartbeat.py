@@ -14,6 +14,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from notifier.errors import Rejected
 from notifier.events import Delivery, Event, event_from
@@ -21,6 +22,7 @@ from notifier.events import Delivery, Event, event_from
 EVENT_TYPE = "notifier.heartbeat"
 DEFAULT_PROJECT = "notifier-heartbeat"
 PROJECT_ENV = "NOTIFIER_HEARTBEAT_PROJECT"  # the project id / Svix app uid of heartbeats
+CANARY_SECRET_ENV = "NOTIFIER_CANARY_SECRET"  # noqa: S105 - the variable's name, not a secret
 REQUEST_OBJECT = "heartbeat"
 REQUEST_ATTRIBUTE = ("notifier", "heartbeat")
 ID_PREFIX = "hb-"
@@ -143,6 +145,21 @@ class Arrival:
     published_at: datetime
     arrived_at: datetime
     latency_ms: float
+
+
+class HeartbeatLog(Protocol):
+    """Where verified heartbeats are kept (Firestore ``heartbeats/`` in production)."""
+
+    def record(self, event_id: str, published_at: datetime, arrived_at: datetime) -> bool:
+        """Records one arrival; False when this event was already recorded (nothing changes).
+
+        Raises :class:`~notifier.errors.StoreUnavailable` when it cannot tell.
+        """
+        ...
+
+    def latest(self) -> Arrival | None:
+        """The heartbeat that arrived last; None when none is kept."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,11 @@ from typing import Any
 
 from werkzeug.exceptions import ServiceUnavailable
 
-from notifier import logs, outcomes
+from notifier import heartbeat, logs, outcomes
 from notifier.dependencies import Dependencies
 from notifier.domain.outcomes import Outcome
 from notifier.errors import Rejected
-from notifier.events import decode, delivery_of
+from notifier.events import Delivery, Event, decode, delivery_of
 
 log = logs.get("pubsub")
 
@@ -49,7 +49,9 @@ def process(envelope: Any, deps: Dependencies) -> Outcome | None:
     delivery = delivery_of(envelope)
     with logs.bound(pubsub_message_id=delivery.message_id or None):
         try:
-            event = decode(envelope, max_bytes=deps.settings.max_payload_bytes)
+            event = _heartbeat(envelope, delivery, deps) or decode(
+                envelope, max_bytes=deps.settings.max_payload_bytes
+            )
         except Rejected as rejection:
             raw = raw_message(envelope)
             outcomes.record_rejection(deps.store, rejection, delivery, raw, started, logger=log)
@@ -57,6 +59,16 @@ def process(envelope: Any, deps: Dependencies) -> Outcome | None:
         outcome = deps.notifier.deliver(event, delivery)
         outcomes.log_outcome(event, delivery, outcome, started, logger=log)
         return outcome
+
+
+def _heartbeat(envelope: Any, delivery: Delivery, deps: Dependencies) -> Event | None:
+    """The Scheduler's heartbeat request as the heartbeat event (its id from the messageId)."""
+    return heartbeat.request_event(
+        envelope,
+        delivery,
+        project=deps.settings.heartbeat_project,
+        max_bytes=deps.settings.max_payload_bytes,
+    )
 
 
 def raw_message(envelope: Any) -> bytes:

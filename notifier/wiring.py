@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 from collections.abc import Iterator
 
 from google.cloud import firestore
+from svix.api import Svix, SvixOptions
 
-from notifier import catalog, logs
+from notifier import catalog, heartbeat, logs
 from notifier.applications import ApplicationDirectory
 from notifier.config import ConfigError, Settings
+from notifier.dependencies import CanaryDependencies as CanaryDependencies
 from notifier.dependencies import Dependencies as Dependencies
 from notifier.drift import DriftWatch
+from notifier.heartbeat_setup import SvixHeartbeatAdmin
+from notifier.heartbeat_store import FirestoreHeartbeatLog
 from notifier.service import Notifier
 from notifier.store import FirestoreStore
 from notifier.svix_event_types import SvixEventTypeRegistry
@@ -27,6 +32,7 @@ from notifier.svix_sender import SvixSender
 log = logs.get("wiring")
 _lock = threading.Lock()
 _built: Dependencies | None = None
+_canary: CanaryDependencies | None = None
 
 
 def dependencies() -> Dependencies:
@@ -100,6 +106,66 @@ def event_type_registry(sender: SvixSender) -> SvixEventTypeRegistry:
     return SvixEventTypeRegistry(sender)
 
 
+def canary_dependencies() -> CanaryDependencies:
+    """The canary's set, built once: Firestore and the signing secret only, so it starts without
+    SVIX_API_KEY. A misconfigured deployment says why in one ERROR line, as :func:`dependencies`.
+    """
+    global _canary
+    if _canary is None:
+        with _lock:
+            if _canary is None:
+                try:
+                    settings = Settings.from_env(svix=False)
+                except ConfigError as exc:
+                    logs.setup()
+                    logs.log(log, logging.ERROR, str(exc), reason="misconfigured")
+                    raise
+                secret = os.environ.get(heartbeat.CANARY_SECRET_ENV, "").strip() or None
+                _canary = build_canary(settings, secret)
+    return _canary
+
+
+def build_canary(
+    settings: Settings, secret: str | None, client: firestore.Client | None = None
+) -> CanaryDependencies:
+    """The canary's clients for ``settings`` and the heartbeat endpoint's ``whsec_`` secret."""
+    logs.setup(settings.log_level)
+    return CanaryDependencies(settings, build_heartbeat_log(settings, client), secret)
+
+
+def build_heartbeat_log(
+    settings: Settings, client: firestore.Client | None = None
+) -> FirestoreHeartbeatLog:
+    """``heartbeats/``: the canary records arrivals there, ``status`` reads the last one."""
+    return FirestoreHeartbeatLog(
+        client if client is not None else firestore_client(settings),
+        ttl_days=settings.record_ttl_days,
+    )
+
+
+def build_heartbeat_admin(settings: Settings) -> SvixHeartbeatAdmin:
+    """Svix for ``heartbeat setup``: the settings' token, server and timeout."""
+    options = SvixOptions(
+        server_url=settings.svix_server_url,
+        timeout=settings.svix_timeout_seconds,
+        retry_schedule=list(settings.svix_retry_schedule),
+    )
+    return SvixHeartbeatAdmin(Svix(settings.svix_api_key, options))
+
+
+@contextlib.contextmanager
+def provided_canary(deps: CanaryDependencies) -> Iterator[CanaryDependencies]:
+    """As :func:`provided`, for the canary's set."""
+    global _canary
+    with _lock:
+        previous, _canary = _canary, deps
+    try:
+        yield deps
+    finally:
+        with _lock:
+            _canary = previous
+
+
 @contextlib.contextmanager
 def provided(deps: Dependencies) -> Iterator[Dependencies]:
     """The entry points serve with ``deps`` inside the block (tests: in-memory fakes), then with
@@ -116,6 +182,6 @@ def provided(deps: Dependencies) -> Iterator[Dependencies]:
 
 def reset() -> None:
     """Forget the built clients (tests that change the environment between runs)."""
-    global _built
+    global _built, _canary
     with _lock:
-        _built = None
+        _built = _canary = None

@@ -11,7 +11,7 @@ import functions_framework
 import pytest
 from svix.webhooks import Webhook
 
-from notifier import canary_wiring
+from notifier import wiring
 from notifier.heartbeat_store import FirestoreHeartbeatLog
 
 MAIN = Path(__file__).resolve().parents[2] / "main.py"
@@ -20,11 +20,13 @@ SECRET = "whsec_" + base64.b64encode(b"canary-integration-key-012345678").decode
 
 @pytest.fixture
 def client(db, monkeypatch):
-    monkeypatch.setenv("NOTIFIER_CANARY_SECRET", SECRET)
-    canary_wiring.reset()
+    """As deployed: no Svix token, the secret as Secret Manager mounts a file's content."""
+    monkeypatch.setenv("NOTIFIER_CANARY_SECRET", SECRET + "\n")
+    monkeypatch.delenv("SVIX_API_KEY", raising=False)
+    wiring.reset()
     app = functions_framework.create_app(target="canary", source=str(MAIN), signature_type="http")
     yield app.test_client()
-    canary_wiring.reset()
+    wiring.reset()
 
 
 def signed_post(client, body, *, secret=SECRET, msg_id="msg_2hb"):

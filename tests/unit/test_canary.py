@@ -4,6 +4,7 @@ svix SDK: what it records, what it answers, what it logs (and never logs)."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import logging
@@ -14,8 +15,9 @@ import functions_framework
 import pytest
 from svix.webhooks import Webhook
 
-from notifier import canary_wiring, logs
-from notifier.config import ConfigError
+from notifier import logs, wiring
+from notifier.config import ConfigError, Settings
+from notifier.dependencies import CanaryDependencies
 from notifier.errors import StoreUnavailable
 
 MAIN = Path(__file__).resolve().parents[2] / "main.py"
@@ -40,19 +42,38 @@ class FakeHeartbeatLog:
         self.kept[event_id] = (published_at, arrived_at)
         return True
 
-
-@pytest.fixture
-def heartbeats(monkeypatch):
-    fake = FakeHeartbeatLog()
-    monkeypatch.setattr(canary_wiring, "heartbeat_log", lambda: fake)
-    return fake
+    def latest(self):
+        return None
 
 
 @pytest.fixture
-def client(monkeypatch, heartbeats):
-    monkeypatch.setenv("NOTIFIER_CANARY_SECRET", SECRET)
-    app = functions_framework.create_app(target="canary", source=str(MAIN), signature_type="http")
-    return app.test_client()
+def heartbeats():
+    return FakeHeartbeatLog()
+
+
+@pytest.fixture
+def serve(heartbeats):
+    """The canary entry point serving with the fake log and ``secret`` (set in the function's
+    environment in production: NOTIFIER_CANARY_SECRET)."""
+
+    def client(secret=SECRET):
+        deps = CanaryDependencies(
+            Settings(gcp_project="notifier-test", svix_api_key=""), heartbeats, secret
+        )
+        stack.enter_context(wiring.provided_canary(deps))
+        app = functions_framework.create_app(
+            target="canary", source=str(MAIN), signature_type="http"
+        )
+        return app.test_client()
+
+    with contextlib.ExitStack() as stack:
+        yield client
+    assert wiring._canary is None  # nothing built behind the test's back
+
+
+@pytest.fixture
+def client(serve):
+    return serve()
 
 
 @pytest.fixture
@@ -286,12 +307,9 @@ def test_a_verified_but_unreadable_heartbeat_is_acknowledged_with_a_warning(
     assert line["severity"] == "WARNING"
 
 
-def test_without_a_secret_the_canary_answers_503_so_svix_retries(
-    client, heartbeats, log_lines, monkeypatch
-):
-    monkeypatch.delenv("NOTIFIER_CANARY_SECRET")
+def test_without_a_secret_the_canary_answers_503_so_svix_retries(serve, heartbeats, log_lines):
     body = heartbeat_body()
-    response = post(client, body, signed(body))
+    response = post(serve(secret=None), body, signed(body))
     assert response.status_code == 503
     assert heartbeats.kept == {}
     (line,) = log_lines()
@@ -301,11 +319,10 @@ def test_without_a_secret_the_canary_answers_503_so_svix_retries(
 
 @pytest.mark.parametrize("bad", ["", "   ", "whsec_", "whsec_!!!!"])
 def test_a_secret_that_is_not_a_signing_secret_is_a_misconfiguration(
-    client, heartbeats, log_lines, monkeypatch, bad
+    serve, heartbeats, log_lines, bad
 ):
-    monkeypatch.setenv("NOTIFIER_CANARY_SECRET", bad)
     body = heartbeat_body()
-    assert post(client, body, signed(body)).status_code == 503
+    assert post(serve(secret=bad), body, signed(body)).status_code == 503
     (line,) = log_lines()
     assert line["severity"] == "ERROR" and line["message"].startswith("canary is misconfigured")
     assert "!!!!" not in line["message"]
@@ -326,8 +343,35 @@ def test_when_the_log_is_unavailable_the_canary_answers_503_and_logs_no_sample(
 def test_a_deployment_without_a_firestore_project_says_so_in_one_error_line(monkeypatch, log_lines):
     monkeypatch.delenv("GOOGLE_CLOUD_PROJECT", raising=False)
     monkeypatch.delenv("GCLOUD_PROJECT", raising=False)
-    canary_wiring.reset()
+    wiring.reset()
     with pytest.raises(ConfigError, match="GOOGLE_CLOUD_PROJECT is not set"):
-        canary_wiring.heartbeat_log()
+        wiring.canary_dependencies()
     (line,) = log_lines()
     assert line["severity"] == "ERROR" and "GOOGLE_CLOUD_PROJECT" in line["message"]
+
+
+def test_the_canary_starts_without_a_svix_token_and_strips_its_secret(monkeypatch):
+    """Production mounts no SVIX_API_KEY on the canary; a secret file ends with a newline."""
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "notifier-test")
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", "127.0.0.1:9")  # a client, never called
+    monkeypatch.delenv("SVIX_API_KEY", raising=False)
+    monkeypatch.setenv("NOTIFIER_CANARY_SECRET", f"  {SECRET}\n")
+    wiring.reset()
+    try:
+        deps = wiring.canary_dependencies()
+        assert deps.secret == SECRET
+        assert wiring.canary_dependencies() is deps  # built once per instance
+        assert SECRET not in repr(deps)
+    finally:
+        wiring.reset()
+
+
+def test_an_unset_or_blank_secret_is_none_not_a_crash(monkeypatch):
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "notifier-test")
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", "127.0.0.1:9")
+    monkeypatch.setenv("NOTIFIER_CANARY_SECRET", "  ")
+    wiring.reset()
+    try:
+        assert wiring.canary_dependencies().secret is None
+    finally:
+        wiring.reset()

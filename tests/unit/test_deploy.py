@@ -851,6 +851,27 @@ def test_catalog_drift_and_heartbeat_metrics(plan):
     assert f"# wrote {flag(latency, 'config-from-file')}: " in plan.stdout
 
 
+def test_the_plan_gives_the_heartbeat_code_what_it_needs(plan):
+    """The canary starts on its deployed environment (no Svix token), the setup command parses the
+    planned arguments, and latest() keeps the index it orders by."""
+    from notifier.cli.commands import registered
+    from notifier.cli.parser import build_parser
+    from notifier.config import Settings
+
+    canary = plan.one("gcloud", "functions", "deploy", "notifier-canary")
+    settings = Settings.from_env(env_vars(canary), svix=False)
+    assert (settings.gcp_project, settings.record_ttl_days) == (PROJECT, 30)
+    assert flag(canary, "set-secrets").startswith("NOTIFIER_CANARY_SECRET=")
+    [setup] = [c for c in operator_commands(plan) if c[3:5] == ["heartbeat", "setup"]]
+    assert setup[1:3] == ["-m", "notifier"]
+    args = build_parser(registered().values()).parse_args(setup[3:])
+    assert (args.command, args.action) == ("heartbeat", "setup")
+    assert args.canary_url == flag(setup, "canary-url")
+    assert str(args.secret_file) == flag(setup, "secret-file")
+    assert "arrived_at" not in exemptions(plan)["heartbeats"]
+    assert "arrived_at" not in UNINDEXED.get("heartbeats", set())
+
+
 def heartbeat_conditions(plan: Plan) -> dict[str, dict]:
     policy = policies(plan)["notifier (notifier): heartbeat"]
     return {c["displayName"]: c for c in policy["conditions"]}

@@ -12,6 +12,7 @@ REGISTERED = (
     "replay",
     "redrive",
     "catalog",
+    "heartbeat",
 )
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from notifier import wiring
 from notifier.cli.command import Command, Context
+from notifier.cli.commands.heartbeat import health, health_json
 from notifier.cli.output import age, cell, plain
 from notifier.cli.parser import DEFAULT_OLDER_THAN, duration
 from notifier.config import Settings
@@ -37,10 +38,12 @@ def run(args: argparse.Namespace, context: Context) -> int:
     report = status(
         wiring.build_store(settings), now=now, older_than=args.older_than, failures=args.failures
     )
+    beat = health(settings, now)
     out = context.output
     if out.as_json:
         out.json(
             {
+                "heartbeat": health_json(beat),
                 "gcp_project": settings.gcp_project,
                 "database": settings.firestore_database,
                 "totals": {**report.totals, "total": sum(report.totals.values())},
@@ -56,6 +59,7 @@ def run(args: argparse.Namespace, context: Context) -> int:
             }
         )
         return 0
+    out.line(beat.summary())
     out.line(f"notifications in {settings.gcp_project}/{settings.firestore_database}")
     statuses = [s.value for s in STATUSES]
     rows: list[list[Any]] = [

@@ -1,0 +1,101 @@
+"""``heartbeat setup``: the heartbeat's Svix side made right, and the canary's signing secret.
+
+Also what ``status`` opens with: the last heartbeat that reached the canary, judged healthy or
+late (:func:`health`, :func:`health_line`, :func:`health_json`).
+"""
+
+from __future__ import annotations
+
+import argparse
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from notifier import heartbeat, wiring
+from notifier.cli.command import Command, Context
+from notifier.cli.output import plain
+from notifier.config import Settings
+from notifier.heartbeat_setup import SetupError, setup
+
+ACTIONS = ("setup",)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``setup --canary-url URL --secret-file PATH`` (``--flag=value`` works too)."""
+    parser.add_argument("action", choices=ACTIONS, help="setup: the Svix app, endpoint, secret")
+    parser.add_argument(
+        "--canary-url", required=True, metavar="URL", help="where Svix delivers heartbeats"
+    )
+    parser.add_argument(
+        "--secret-file",
+        required=True,
+        type=Path,
+        metavar="PATH",
+        help="where the endpoint's whsec_ signing secret is written (mode 600)",
+    )
+
+
+def run(args: argparse.Namespace, context: Context) -> int:
+    """Makes the heartbeat app, event type and endpoint right; 0 done, 1 a Svix step failed."""
+    # Svix only: deploy.sh runs it with the Svix token and no Firestore project.
+    env = {**context.env, "GOOGLE_CLOUD_PROJECT": context.env.get("GOOGLE_CLOUD_PROJECT") or "-"}
+    settings = Settings.from_env(env)
+    admin = wiring.build_heartbeat_admin(settings)
+    out = context.output
+    try:
+        report = setup(
+            admin,
+            canary_url=args.canary_url,
+            secret_file=args.secret_file,
+            app_uid=settings.heartbeat_project,
+        )
+    except SetupError as exc:
+        out.stderr.write(f"notifier heartbeat setup: {exc}\n")
+        return 1
+    if out.as_json:
+        out.json(
+            {
+                "application": report.application,
+                "event_type": report.event_type,
+                "endpoint": report.endpoint,
+                "secret_file": report.secret_file,
+                "app_uid": report.app_uid,
+                "canary_url": report.canary_url,
+                "secret_path": str(report.secret_path),
+                "changed": report.changed,
+            }
+        )
+    else:
+        for line in report.lines():
+            out.line(line)
+        out.line("changed" if report.changed else "nothing to change")
+    return 0
+
+
+def health(settings: Settings, now: datetime) -> heartbeat.Health:
+    """The last heartbeat kept in ``heartbeats/``, judged at ``now`` (Firestore only)."""
+    return heartbeat.judge(wiring.build_heartbeat_log(settings).latest(), now)
+
+
+def health_json(state: heartbeat.Health) -> dict[str, Any]:
+    """The ``"heartbeat"`` object of ``status --json``."""
+    last = state.last
+    return {
+        "state": state.label,
+        "healthy": state.healthy,
+        "last_event_id": last.event_id if last else None,
+        "arrived_at": plain(last.arrived_at) if last else None,
+        "published_at": plain(last.published_at) if last else None,
+        "latency_ms": last.latency_ms if last else None,
+        "age_seconds": state.age_seconds,
+        "late_after_seconds": state.late_after_seconds,
+        "summary": state.summary(),
+    }
+
+
+COMMAND = Command(
+    name="heartbeat",
+    help="heartbeat setup: the Svix app and canary endpoint, and its signing secret",
+    add_arguments=add_arguments,
+    run=run,
+)
