@@ -33,7 +33,7 @@ from typing import Any
 import flask
 from svix.webhooks import Webhook, WebhookVerificationError
 
-from notifier import heartbeat, logs
+from notifier import heartbeat, http_body, logs
 from notifier.dependencies import CanaryDependencies
 from notifier.errors import StoreUnavailable
 from notifier.events import SAFE_ID
@@ -69,6 +69,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+@http_body.read_by_handler_only
 def handle(
     request: flask.Request, provide: Provider, *, clock: Callable[[], datetime] | None = None
 ) -> flask.Response:
@@ -85,11 +86,12 @@ def handle(
     verifier = _verifier(deps.secret)
     if verifier is None:
         return _answer(503, "canary is not configured")
-    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+    try:  # the public function's body: capped before reading, under the read deadline
+        body = http_body.read(request.environ, MAX_BODY_BYTES)
+    except http_body.BodyTooLarge:
         return _refuse(413, "too_large")
-    body = request.stream.read(MAX_BODY_BYTES + 1)
-    if len(body) > MAX_BODY_BYTES:
-        return _refuse(413, "too_large")
+    except http_body.BodyIncomplete as exc:
+        return _refuse(408 if exc.reason == "timeout" else 400, f"incomplete_body_{exc.reason}")
     headers = {
         name: request.headers[name] for name in _SIGNATURE_HEADERS if name in request.headers
     }

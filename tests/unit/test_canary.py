@@ -257,6 +257,29 @@ def test_a_large_body_without_a_length_is_refused_too(client, heartbeats):
     assert heartbeats.kept == {}
 
 
+def test_a_huge_chunked_body_is_left_unread_past_the_cap(client, heartbeats):
+    """The public function reads at most its cap, and nothing after it (functions-framework's
+    own after-request read included): memory and time stay flat whatever a caller streams."""
+
+    class Endless:
+        served = 0
+
+        def read(self, size: int = -1) -> bytes:
+            size = 65536 if size is None or size < 0 else size
+            self.served += size
+            return b"x" * size
+
+    stream = Endless()
+    response = client.post(
+        "/",
+        headers={"Transfer-Encoding": "chunked", "content-type": "application/json"},
+        environ_overrides={"wsgi.input_terminated": True, "wsgi.input": stream},
+    )
+    assert response.status_code == 413
+    assert stream.served < 1024 * 1024
+    assert heartbeats.kept == {}
+
+
 def test_a_small_chunked_heartbeat_is_read_whole(client, heartbeats):
     body = heartbeat_body()
     response = client.post(
