@@ -10,13 +10,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from notifier.store import natural_id
 from tests import factories
 
 ISSUE_8 = pytest.mark.xfail(strict=True, reason="issue 8: the function trusts a 409 / windows")
 
 
 def records(db):
-    return {d.id: d.to_dict() for d in db.collection("notifications").stream()}
+    return {natural_id(d.id): d.to_dict() for d in db.collection("notifications").stream()}
 
 
 def deliver_until_acked(deliver, events, rounds=6):
