@@ -298,10 +298,10 @@ class FirestoreStore:
             "deliveries": firestore.Increment(1),
             "expires_at": now + self._ttl,
         }
-        ref = self._db.collection(REJECTED).document(document_key(doc_id))
+        key = document_key(doc_id)
         with _firestore():
-            ref.set(record, merge=True, timeout=_TIMEOUT)
-        return ref.id
+            self._db.collection(REJECTED).document(key).set(record, merge=True, timeout=_TIMEOUT)
+        return key
 
     # -- operator queries -----------------------------------------------------------------------
     # Equality filters only (status, project, event_type): Firestore serves them from its
