@@ -11,6 +11,7 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
+from benchmarks.counting import firestore_rpcs
 from notifier.errors import Rejected
 from notifier.events import Delivery, event_from
 from notifier.operations.replay import Criteria, replay, select
@@ -82,3 +83,19 @@ def test_a_record_written_before_keys_spread_is_listed_by_its_event_id_but_not_r
     [replayed] = replay([listed], store=pipeline.store, notifier=pipeline.notifier, max_bytes=2**20)
     assert (replayed.outcome, replayed.error) == ("skipped", "now gone")
     assert len(svix.messages()) == messages
+
+
+def test_the_key_costs_no_round_trip(db):
+    """Counted on the client's RPCs (benchmarks/counting.py, as BENCHMARKS.md's table): a new
+    event is claimed and recorded in 2 commits and no read; a redelivery of it, 1 read."""
+    store = make_store(db)
+    [event_id] = platform_event_ids(1, seed=5)
+    event = event_from(json.loads(json.dumps(factories.event(id=event_id))), max_bytes=2**20)
+    with firestore_rpcs() as rpcs:
+        store.mark_sent(store.claim(event, Delivery(message_id="1")), "msg_1", 202)
+        new, refused = rpcs.take()
+        again = store.claim(event, Delivery(message_id="1", delivery_attempt=2))
+        redelivered, _ = rpcs.take()
+    assert (dict(new), dict(refused)) == ({"commit": 2}, {})
+    assert dict(redelivered) == {"batch_get_documents": 1}
+    assert again.event_id == event_id and again.svix_message_id == "msg_1"
