@@ -281,7 +281,7 @@ def live_claims(db) -> dict[str, dict]:
     """Pending records whose lease has not run out: a delivery is working on them right now."""
     now = datetime.now(UTC)
     pending = db.collection("notifications").where(filter=FieldFilter("status", "==", "pending"))
-    found = {d.id: d.to_dict() for d in pending.stream()}
+    found = {natural_id(d.id): d.to_dict() for d in pending.stream()}
     return {
         i: r for i, r in found.items() if r.get("lease_expires_at") and r["lease_expires_at"] > now
     }
