@@ -1006,7 +1006,7 @@ deploy_http_functions() {
 # values that only grow (timestamps, event ids, Pub/Sub and Svix message ids)
 # caps the collection at 500 writes/s (Firestore's soft limit). Records are
 # looked up by their document key (notifier/store.py document_key), never by
-# event_id. heartbeats keep arrived_at: `latest` orders by it (one write per 5 min).
+# event_id. heartbeats keep arrived_at: `latest` orders by it (a write per 5 min).
 readonly NOTIFICATIONS_UNINDEXED=(
   created_at updated_at expires_at lease_expires_at sent_at failed_at last_error_at
   reopened_at event_time svix_first_call_at last_delivery_at svix_message_id payload
