@@ -19,7 +19,7 @@ _create_first = store.FirestoreStore.claim
 
 
 def read_first_claim(self: store.FirestoreStore, event, delivery) -> store.Claim:
-    ref = self._db.collection(store.NOTIFICATIONS).document(event.id)
+    ref = self._db.collection(store.NOTIFICATIONS).document(store.document_key(event.id))
     with store._firestore():
         snapshot = ref.get(timeout=store._TIMEOUT)
     if snapshot.exists:

@@ -17,6 +17,8 @@ import httpx
 from google.cloud import firestore
 from svix.api import ApplicationIn, MessageCreateOptions, MessageIn, Svix, SvixOptions
 
+from notifier.store import document_key
+
 
 def svix_client(token: str, server_url: str) -> Svix:
     """The SDK, with a keep-alive pool as large as the function's (32): the floor's best case."""
@@ -36,7 +38,7 @@ class Floor:
 
     def new(self, event: dict[str, Any]) -> bool:
         now = datetime.now(UTC)
-        ref = self._db.collection("notifications").document(event["id"])
+        ref = self._db.collection("notifications").document(document_key(event["id"]))
         body = json.dumps(event, separators=(",", ":")).encode()
         ref.create(
             {
@@ -77,5 +79,5 @@ class Floor:
         self._svix._httpx_client.close()
 
     def duplicate(self, event: dict[str, Any]) -> bool:
-        snapshot = self._db.collection("notifications").document(event["id"]).get()
+        snapshot = self._db.collection("notifications").document(document_key(event["id"])).get()
         return snapshot.exists and (snapshot.to_dict() or {}).get("status") == "sent"

@@ -116,3 +116,25 @@ def _forget(wiring) -> None:
     wiring.reset()
     if built is not None:
         built.sender.close()
+
+
+def main() -> int:
+    """Only the round-trip table (``make bench`` runs it among the rest), printed: a quick check
+    that a change to the hot path kept its calls."""
+    from benchmarks.report import _VARIANT_LABELS
+
+    with Stack() as stack:
+        for variant in VARIANTS:
+            for trips in measure(stack, variant):
+                rpcs = ", ".join(f"{k} {v:g}" for k, v in trips.per_event(trips.firestore).items())
+                svix = ", ".join(f"{k} {v:g}" for k, v in trips.per_event(trips.svix).items())
+                print(
+                    f"{_VARIANT_LABELS[variant]} | {trips.scenario} | reads {trips.reads:g} | "
+                    f"writes {trips.writes:g} | refused {trips.refused_calls:g} | "
+                    f"Svix {trips.svix_calls:g} | {rpcs or '-'} | {svix or '-'}"
+                )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -35,6 +35,7 @@ from devstack.customer_endpoint import CustomerEndpoint
 from devstack.function_server import ROOT, FunctionServer
 from devstack.push_relay import ensure_topic_and_subscription, publish
 from devstack.svix_standin import SvixStandin
+from notifier.store import document_key
 
 PROJECT = "notifier-local"
 TOPIC = "platform-events"
@@ -104,7 +105,8 @@ def report(db, standin: SvixStandin, messages: list[Published]) -> bool:
     rows, ok = [], True
     for m in messages:
         if m.event_id:
-            record = db.collection("notifications").document(m.event_id).get().to_dict() or {}
+            ref = db.collection("notifications").document(document_key(m.event_id))
+            record = ref.get().to_dict() or {}
             status, count = record.get("status", "missing"), in_svix.get(m.event_id, 0)
             good = status == "sent" and count == 1
             result = f"{status}, {count} Svix message" + ("" if count == 1 else "s")

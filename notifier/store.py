@@ -4,6 +4,7 @@
 an expired lease (an update conditioned on the ``update_time`` just read) is atomic, so only one
 delivery at a time may call Svix for an event. Later writes of the holder are conditioned on the
 ``update_time`` of its claim: a holder that lost its claim cannot overwrite the new holder's record.
+Document ids are spread (:func:`document_key`): ``{event_id}`` above stands for that key.
 """
 
 from __future__ import annotations
@@ -40,10 +41,29 @@ _LISTED = [
     *("lease_expires_at", "last_error", "failed_at"),
 ]
 _PUBSUB_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")
+_KEY_PREFIX_LENGTH = 8  # hex digits of the key's hash prefix: 2^32 places to land
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def document_key(natural_id: str) -> str:
+    """The document id of the record whose own id is ``natural_id`` (an event id, ``pubsub-<id>``).
+
+    Those ids are time-ordered, and Firestore hotspots on writes to lexicographically close keys
+    (500 writes/s soft limit per range): 8 hex of the id's SHA-256 first spreads consecutive ids
+    over the whole key space, and the id itself after keeps the key readable and reversible
+    (:func:`natural_id`). Computed, never looked up: it costs no round trip.
+    """
+    digest = hashlib.sha256(natural_id.encode()).hexdigest()
+    return f"{digest[:_KEY_PREFIX_LENGTH]}-{natural_id}"
+
+
+def natural_id(key: str) -> str:
+    """The id ``key`` was made from by :func:`document_key` (an older, unspread key: itself)."""
+    own = key[_KEY_PREFIX_LENGTH + 1 :]
+    return own if own and document_key(own) == key else key
 
 
 def pack(body: bytes) -> bytes:
@@ -90,7 +110,7 @@ class FirestoreStore:
         event then costs the refused create and a read. A redelivery (Pub/Sub's
         ``deliveryAttempt`` above 1) reads first: its record most likely exists, and one read
         decides it. Either way a new event never pays for a read (see BENCHMARKS.md)."""
-        ref = self._db.collection(NOTIFICATIONS).document(event.id)
+        ref = self._db.collection(NOTIFICATIONS).document(document_key(event.id))
         if (delivery.delivery_attempt or 1) > 1:
             with _firestore():
                 snapshot = ref.get(timeout=_TIMEOUT)
@@ -123,17 +143,20 @@ class FirestoreStore:
     def _claim_existing(
         self, ref: DocumentReference, snapshot: DocumentSnapshot[DocumentReference]
     ) -> Claim:
+        event_id = natural_id(ref.id)
         data = snapshot.to_dict() or {}
         status = data.get("status")
         attempts = int(data.get("attempts") or 0)
         if status == RecordStatus.SENT:
-            return Claim(ref.id, ClaimState.SENT, attempts, data.get("svix_message_id"))
+            return Claim(event_id, ClaimState.SENT, attempts, data.get("svix_message_id"))
         if status == RecordStatus.FAILED:
-            return Claim(ref.id, ClaimState.FAILED, attempts)
+            return Claim(event_id, ClaimState.FAILED, attempts)
         now = self._clock()
         lease = data.get("lease_expires_at")
         if lease is not None and lease > now:
-            return Claim(ref.id, ClaimState.HELD, attempts, held_for=(lease - now).total_seconds())
+            return Claim(
+                event_id, ClaimState.HELD, attempts, held_for=(lease - now).total_seconds()
+            )
         changes = {
             "status": RecordStatus.PENDING.value,
             "attempts": firestore.Increment(1),
@@ -146,10 +169,10 @@ class FirestoreStore:
             changes["svix_first_call_at"] = first_call
         result = self._update_unless_changed(ref, changes, snapshot.update_time)
         if result is None:
-            return Claim(ref.id, ClaimState.HELD, attempts)  # another delivery took it first
+            return Claim(event_id, ClaimState.HELD, attempts)  # another delivery took it first
         replays = int(data.get("replays") or 0)
         return Claim(
-            ref.id,
+            event_id,
             ClaimState.CLAIMED,
             attempts + 1,
             version=result.update_time,
@@ -173,7 +196,7 @@ class FirestoreStore:
             "lease_expires_at": firestore.DELETE_FIELD,
             "last_error": firestore.DELETE_FIELD,
         }
-        ref = self._db.collection(NOTIFICATIONS).document(claim.event_id)
+        ref = self._db.collection(NOTIFICATIONS).document(document_key(claim.event_id))
         with _firestore():
             ref.update(changes, timeout=_TIMEOUT)
 
@@ -217,7 +240,7 @@ class FirestoreStore:
         ``replays`` counts the reopenings: the replay sends under a new idempotency key, since
         Svix keeps answering the old one with its first (refusing) answer for hours.
         """
-        ref = self._db.collection(NOTIFICATIONS).document(event_id)
+        ref = self._db.collection(NOTIFICATIONS).document(document_key(event_id))
         with _firestore():
             snapshot = ref.get(timeout=_TIMEOUT)
         if not snapshot.exists or (snapshot.to_dict() or {}).get("status") != RecordStatus.FAILED:
@@ -233,7 +256,7 @@ class FirestoreStore:
         return self._update_unless_changed(ref, changes, snapshot.update_time) is not None
 
     def _holder_update(self, claim: Claim, changes: dict[str, Any]) -> bool:
-        ref = self._db.collection(NOTIFICATIONS).document(claim.event_id)
+        ref = self._db.collection(NOTIFICATIONS).document(document_key(claim.event_id))
         return self._update_unless_changed(ref, changes, claim.version) is not None
 
     def _update_unless_changed(
@@ -300,14 +323,15 @@ class FirestoreStore:
             "last_delivery_at": now,
             "expires_at": now + self._ttl,
         }
-        ref = self._db.collection(REJECTED).document(doc_id)
+        key = document_key(doc_id)
         with _firestore():
+            ref = self._db.collection(REJECTED).document(key)
             try:
                 ref.create(record, timeout=_TIMEOUT)
             except gexc.AlreadyExists:
                 count = {"deliveries": firestore.Increment(1), "last_delivery_at": now}
                 ref.update(count, timeout=_TIMEOUT)
-        return doc_id
+        return key
 
     # -- operator queries -----------------------------------------------------------------------
     # Equality filters only (status, project, event_type): Firestore serves them from its
@@ -347,11 +371,11 @@ class FirestoreStore:
                 query = query.where(filter=FieldFilter(name, "==", value))
         with _firestore():
             for snapshot in query.select(_LISTED).stream(timeout=_QUERY_TIMEOUT):
-                yield _listed(snapshot.id, snapshot.to_dict() or {})
+                yield _listed(natural_id(snapshot.id), snapshot.to_dict() or {})
 
     def notification(self, event_id: str) -> StoredNotification | None:
         """The record as it is now, with its event (decompressed); None if there is none."""
-        ref = self._db.collection(NOTIFICATIONS).document(event_id)
+        ref = self._db.collection(NOTIFICATIONS).document(document_key(event_id))
         with _firestore():
             snapshot = ref.get(timeout=_QUERY_TIMEOUT)
         if not snapshot.exists:

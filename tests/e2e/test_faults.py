@@ -33,6 +33,7 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 from devstack.function_server import ROOT, FunctionServer
 from devstack.push_relay import PushRelay, ensure_topic_and_subscription, publish
 from notifier.config import Settings
+from notifier.store import natural_id
 from tests import factories
 from tests.conftest import PROJECT, TOKEN
 from tests.e2e.conftest import function_env, log_lines
@@ -156,7 +157,7 @@ def run_faults(load: Load, pubsub_emulator, firestore_emulator, db, svix, tmp_pa
         stats = relay.stats
     wall = time.monotonic() - started
 
-    records = {d.id: d.to_dict() for d in db.collection("notifications").stream()}
+    records = {natural_id(d.id): d.to_dict() for d in db.collection("notifications").stream()}
     messages = svix.messages()
     calls = svix.calls()
     lines = [e for e in log_lines(log_path) if e.get("outcome")]
@@ -280,7 +281,7 @@ def live_claims(db) -> dict[str, dict]:
     """Pending records whose lease has not run out: a delivery is working on them right now."""
     now = datetime.now(UTC)
     pending = db.collection("notifications").where(filter=FieldFilter("status", "==", "pending"))
-    found = {d.id: d.to_dict() for d in pending.stream()}
+    found = {natural_id(d.id): d.to_dict() for d in pending.stream()}
     return {
         i: r for i, r in found.items() if r.get("lease_expires_at") and r["lease_expires_at"] > now
     }

@@ -14,13 +14,14 @@ from svix.api import ApplicationIn, MessageIn, Svix, SvixOptions
 
 from devstack.cloudevents import pubsub_request
 from devstack.function_server import FunctionServer
+from notifier.store import document_key
 from tests import factories
 from tests.conftest import TOKEN
 from tests.e2e.conftest import Deliverer, function_env, log_lines
 
 
 def notification(db, event_id):
-    return db.collection("notifications").document(event_id).get().to_dict()
+    return db.collection("notifications").document(document_key(event_id)).get().to_dict()
 
 
 def test_a_new_event_is_sent_and_recorded(deliver, db, svix):
@@ -170,7 +171,7 @@ def test_bad_credentials_stay_pending_and_are_logged_as_errors(
 )
 def test_undecodable_messages_are_kept_and_acknowledged(deliver, db, svix, data, reason):
     assert deliver(data, message_id=f"bad-{reason}") == 200
-    saved = db.collection("rejected").document(f"pubsub-bad-{reason}").get().to_dict()
+    saved = db.collection("rejected").document(document_key(f"pubsub-bad-{reason}")).get().to_dict()
     assert saved["reason"] == reason
     if data is None:  # nothing to keep but the envelope itself (attributes, ids)
         assert json.loads(saved["raw"])["message"]["messageId"] == "bad-no_data"
@@ -183,12 +184,12 @@ def test_schema_invalid_events_are_rejected_with_their_errors(deliver, db, svix)
     event = factories.event(time="not a time")
     del event["version"]
     assert deliver(event, message_id="invalid-1") == 200
-    saved = db.collection("rejected").document("pubsub-invalid-1").get().to_dict()
+    saved = db.collection("rejected").document(document_key("pubsub-invalid-1")).get().to_dict()
     assert saved["reason"] == "schema_invalid"
     assert [e.split(":")[0] for e in saved["errors"]] == ["/", "/time"]
     assert json.loads(saved["raw"]) == event
     assert svix.calls() == []
-    assert not db.collection("notifications").document(event["id"]).get().exists
+    assert not db.collection("notifications").document(document_key(event["id"])).get().exists
 
 
 def test_not_base64_data_is_rejected(function, db, svix):
@@ -197,7 +198,7 @@ def test_not_base64_data_is_rejected(function, db, svix):
     envelope["message"]["data"] = "%%% not base64 %%%"
     status = httpx.post(function.url, headers=headers, content=json.dumps(envelope)).status_code
     assert status == 200
-    saved = db.collection("rejected").document("pubsub-b64-1").get().to_dict()
+    saved = db.collection("rejected").document(document_key("pubsub-b64-1")).get().to_dict()
     assert (saved["reason"], saved["raw"]) == ("not_base64", b"%%% not base64 %%%")
 
 

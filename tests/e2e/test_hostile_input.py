@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from devstack.cloudevents import pubsub_request
+from notifier.store import document_key, natural_id
 from tests import factories
 from tests.e2e.conftest import log_lines
 
@@ -165,7 +166,7 @@ def test_hostile_input_is_acknowledged_recorded_logged_and_never_sent(
 
     assert response.status_code == 200, response.text  # acknowledged: never redelivered
     # Recorded under the Pub/Sub message id, and nowhere else: no id from the input became a path.
-    doc_id = f"pubsub-{message_id}"
+    doc_id = document_key(f"pubsub-{message_id}")
     assert everything_in(db) == {"rejected": [doc_id]}
     saved = db.collection("rejected").document(doc_id).get().to_dict()
     assert saved["reason"] in hostile.reasons
@@ -212,7 +213,7 @@ def test_the_worker_survives_a_burst_of_hostile_input_and_keeps_serving(
 
     [message] = svix.messages()
     assert (message["eventId"], message["payload"]) == (event["id"], event)
-    saved = db.collection("notifications").document(event["id"]).get().to_dict()
+    saved = db.collection("notifications").document(document_key(event["id"])).get().to_dict()
     assert saved["status"] == "sent"
     assert len(list(db.collection("rejected").stream())) == len(nasty)
     # No crash, traceback or worker restart in the function's output meanwhile.
@@ -243,23 +244,23 @@ def test_the_largest_event_svix_accepts_is_sent_and_one_byte_more_is_rejected(
     assert deliver(compact(largest), message_id="largest") == 200
     [message] = svix.messages()
     assert message["eventId"] == largest["id"] and message["payload"] == largest
-    saved = db.collection("notifications").document(largest["id"]).get().to_dict()
+    saved = db.collection("notifications").document(document_key(largest["id"])).get().to_dict()
     assert saved["status"] == "sent"
 
     too_large = incompressible_event(LIMIT + 1)
     assert deliver(compact(too_large), message_id="too-large") == 200
-    saved = db.collection("rejected").document("pubsub-too-large").get().to_dict()
+    saved = db.collection("rejected").document(document_key("pubsub-too-large")).get().to_dict()
     assert saved["reason"] == "too_large"
     assert saved["raw_size"] == LIMIT + 1 and saved["raw_truncated"] is True
     assert len(svix.messages()) == 1
-    assert not db.collection("notifications").document(too_large["id"]).get().exists
+    assert not db.collection("notifications").document(document_key(too_large["id"])).get().exists
 
 
 def test_a_hostile_message_id_never_becomes_a_path(function, db, svix):
     hostile = Case("bad-message-id", frozenset({"not_json"}), b"{not json")
     assert post(function.url, hostile, "../../notifications/evt_1").status_code == 200
     [(collection, [doc_id])] = everything_in(db).items()
-    assert collection == "rejected" and doc_id.startswith("sha256-")
+    assert collection == "rejected" and natural_id(doc_id).startswith("sha256-")
     saved = db.collection("rejected").document(doc_id).get().to_dict()
     assert (saved["reason"], saved["pubsub_message_id"]) == (
         "not_json",
@@ -271,6 +272,8 @@ def test_redeliveries_of_a_rejected_message_are_counted_not_duplicated(function,
     hostile = Case("again", frozenset({"not_object"}), b"[]")
     for _ in range(3):
         assert post(function.url, hostile, "rejected-thrice").status_code == 200
-    assert everything_in(db) == {"rejected": ["pubsub-rejected-thrice"]}
-    saved = db.collection("rejected").document("pubsub-rejected-thrice").get().to_dict()
+    assert everything_in(db) == {"rejected": [document_key("pubsub-rejected-thrice")]}
+    saved = (
+        db.collection("rejected").document(document_key("pubsub-rejected-thrice")).get().to_dict()
+    )
     assert saved["deliveries"] == 3

@@ -20,6 +20,7 @@ import pytest
 
 from devstack.cloudevents import pubsub_request
 from devstack.function_server import FunctionServer
+from notifier.store import document_key
 from tests import factories
 from tests.conftest import PROJECT, TOKEN
 from tests.e2e.conftest import KEEPALIVE, function_env, log_lines
@@ -58,7 +59,7 @@ def post(api: httpx.Client, event, **kwargs) -> httpx.Response:
 
 
 def notification(db, event_id):
-    return db.collection("notifications").document(event_id).get().to_dict()
+    return db.collection("notifications").document(document_key(event_id)).get().to_dict()
 
 
 def lines(servers, name: str, **match) -> list[dict]:
@@ -183,7 +184,7 @@ def test_a_schema_invalid_event_is_a_400_with_value_free_errors_and_is_kept(api,
     assert (kept["reason"], kept["deliveries"]) == ("schema_invalid", 2)
     assert json.loads(kept["raw"]) == event
     assert svix.calls() == []
-    assert not db.collection("notifications").document(event["id"]).get().exists
+    assert not db.collection("notifications").document(document_key(event["id"])).get().exists
 
 
 @pytest.mark.parametrize(
@@ -210,7 +211,7 @@ def test_a_body_over_the_limit_is_a_413(api, db, svix, servers):
     padded = factories.event(data={"object": "blob", "pad": "x" * LIMIT})
     answer = post(api, padded)
     assert (answer.status_code, answer.json()["error"]) == (413, "too_large")
-    assert not db.collection("notifications").document(padded["id"]).get().exists
+    assert not db.collection("notifications").document(document_key(padded["id"])).get().exists
     # Far over: refused on its Content-Length, or by the bounded read when it has none (chunked).
     huge = b"{" + b" " * (5 * LIMIT) + b"}"
     assert post(api, huge).status_code == 413
@@ -260,7 +261,7 @@ def test_svix_down_is_a_503_with_retry_after_then_the_retry_sends(api, db, svix)
 def test_a_claim_held_by_a_stuck_delivery_is_a_503_until_its_lease_ends(api, db, svix):
     event = factories.event()
     lease_end = datetime.now(UTC) + timedelta(seconds=100)
-    db.collection("notifications").document(event["id"]).set(
+    db.collection("notifications").document(document_key(event["id"])).set(
         {"status": "pending", "attempts": 1, "lease_expires_at": lease_end}
     )
     answer = post(api, event)  # waits the retry budget (3 s here) for the holder to finish
@@ -324,7 +325,7 @@ def test_a_bad_push_message_is_kept_and_acknowledged(api, db, svix):
     _, body = pubsub_request(b"{not json", "push-bad")
     answer = api.post("/notifications", content=body)
     assert (answer.status_code, answer.json()) == (200, {"status": "rejected"})
-    kept = db.collection("rejected").document("pubsub-push-bad").get().to_dict()
+    kept = db.collection("rejected").document(document_key("pubsub-push-bad")).get().to_dict()
     assert kept["reason"] == "not_json"
 
 

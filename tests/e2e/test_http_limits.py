@@ -23,6 +23,7 @@ import pytest
 from devstack.cloudevents import pubsub_request
 from devstack.function_server import FunctionServer
 from notifier import http_guard
+from notifier.store import document_key
 from tests import factories
 from tests.e2e.conftest import KEEPALIVE, function_env, log_lines
 
@@ -325,7 +326,7 @@ def test_a_push_of_an_event_over_the_limit_is_kept_as_too_large_and_acknowledged
     for delivery in (1, 2):
         answer = push(api, data, "big-1")
         assert (answer.status_code, answer.json()) == (200, {"status": "rejected"})
-        saved = db.collection("rejected").document("pubsub-big-1").get().to_dict()
+        saved = db.collection("rejected").document(document_key("pubsub-big-1")).get().to_dict()
         assert (saved["reason"], saved["raw_size"], saved["deliveries"]) == (
             "too_large",
             len(data),
@@ -339,7 +340,7 @@ def test_a_push_of_a_10_mb_message_is_answered_2xx(api, db, svix):
     assert len(data) <= 10_000_000
     answer = push(api, data, "ten-mb")
     assert answer.status_code == 200, answer.text
-    saved = db.collection("rejected").document("pubsub-ten-mb").get().to_dict()
+    saved = db.collection("rejected").document(document_key("pubsub-ten-mb")).get().to_dict()
     assert (saved["reason"], saved["raw_size"], saved["raw_truncated"]) == (
         "too_large",
         len(data),
@@ -359,13 +360,13 @@ def test_a_forged_push_cannot_rewrite_a_rejection_record(api, db, svix):
     """Finding 3 through the served function: the first witness stands, later ones count."""
     first = push(api, b"{not json", "23", publishTime="2026-11-30T10:00:00Z")
     assert first.status_code == 200
-    original = db.collection("rejected").document("pubsub-23").get().to_dict()
+    original = db.collection("rejected").document(document_key("pubsub-23")).get().to_dict()
     _, body = pubsub_request(b"[1, 2, 3]", "23")
     forged = json.loads(body)
     forged["subscription"] = "projects/evil/subscriptions/forged"
     forged["message"]["publishTime"] = "2030-01-01T00:00:00Z"
     assert api.post("/notifications", content=json.dumps(forged).encode()).status_code == 200
-    saved = db.collection("rejected").document("pubsub-23").get().to_dict()
+    saved = db.collection("rejected").document(document_key("pubsub-23")).get().to_dict()
     for name in ("raw", "raw_size", "publish_time", "subscription", "reason"):
         assert saved[name] == original[name], name
     assert saved["raw"] == b"{not json" and saved["deliveries"] == 2
@@ -387,7 +388,7 @@ def test_raw_size_of_a_rejected_push_is_the_size_received_not_the_size_kept(api,
     envelope["message"]["attributes"] = attributes
     answer = api.post("/notifications", content=json.dumps(envelope).encode())
     assert (answer.status_code, answer.json()) == (200, {"status": "rejected"})
-    saved = db.collection("rejected").document("pubsub-no-data-1").get().to_dict()
+    saved = db.collection("rejected").document(document_key("pubsub-no-data-1")).get().to_dict()
     assert saved["reason"] == "no_data"
     assert saved["raw_size"] > 100 * (256 + 1024) > len(saved["raw"])  # the attributes alone
     assert saved["raw_truncated"] is True

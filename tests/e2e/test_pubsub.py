@@ -7,6 +7,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 from devstack.push_relay import PushRelay, ensure_topic_and_subscription, publish
+from notifier.store import document_key, natural_id
 from tests import factories
 from tests.conftest import PROJECT
 from tests.support import eventually, unique_suffix
@@ -27,8 +28,8 @@ def fresh_topic(pubsub_emulator, function, *, push: bool):
 
 
 def statuses(db, event_ids):
-    refs = [db.collection("notifications").document(i) for i in event_ids]
-    return {snap.id: (snap.to_dict() or {}).get("status") for snap in db.get_all(refs)}
+    refs = [db.collection("notifications").document(document_key(i)) for i in event_ids]
+    return {natural_id(snap.id): (snap.to_dict() or {}).get("status") for snap in db.get_all(refs)}
 
 
 def test_a_push_subscription_delivers_events_duplicates_and_bad_messages(

@@ -31,6 +31,7 @@ import pytest
 from devstack.cloudevents import pubsub_request
 from devstack.function_server import FunctionServer, free_port
 from devstack.svix_standin import SvixStandin
+from notifier.store import document_key, natural_id
 from tests import factories
 from tests.e2e.conftest import KEEPALIVE, function_env, log_lines
 
@@ -137,8 +138,8 @@ def test_token_and_personal_data_stay_out_of_logs_records_and_answers(
     misplaced = [(where, what) for where, what in found if (where[0], where[2]) not in ALLOWED]
     assert misplaced == []
     # The allowed places do hold it (so the search works), and only while the event is unsent.
-    records = {d.id: d.to_dict() for d in db.collection("notifications").stream()}
-    holding = {where[1] for where, _ in found if where[0] == "notifications"}
+    records = {natural_id(d.id): d.to_dict() for d in db.collection("notifications").stream()}
+    holding = {natural_id(where[1]) for where, _ in found if where[0] == "notifications"}
     unsent = {i for i, r in records.items() if r["status"] != "sent"}
     assert holding == unsent
     names = {outcomes[n][1]["id"]: n for n in outcomes}
@@ -149,7 +150,7 @@ def test_token_and_personal_data_stay_out_of_logs_records_and_answers(
         "pending-5xx",
     ]
     assert {where[1] for where, _ in found if where[0] == "rejected"} == {
-        f"pubsub-m-{name}" for name in hostile
+        document_key(f"pubsub-m-{name}") for name in hostile
     }
 
     # The function's whole output (JSON lines, and anything else it printed) and its answers.

@@ -17,13 +17,14 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from google.cloud import firestore
 
 from notifier.applications import ApplicationDirectory
 from notifier.domain.events import Delivery, Event
 from notifier.domain.outcomes import Outcome
 from notifier.events import event_from
 from notifier.service import Notifier
-from notifier.store import FirestoreStore
+from notifier.store import FirestoreStore, document_key
 from notifier.svix_sender import SvixSender
 from tests import factories
 from tests.conftest import TOKEN
@@ -96,7 +97,7 @@ def an_event(**overrides) -> Event:
 
 
 def record(db, event_id: str) -> dict:
-    return db.collection("notifications").document(event_id).get().to_dict()
+    return db.collection("notifications").document(document_key(event_id)).get().to_dict()
 
 
 def assert_exactly_once(db, svix, events: list[Event]) -> None:
@@ -242,9 +243,7 @@ def test_the_first_call_time_is_stamped_by_the_claim_and_kept_by_takeovers(pipel
 def test_a_record_from_before_the_field_counts_from_its_creation(pipeline, db, svix):
     event = an_event(project="legacy")
     lose_every_answer(pipeline, event, deliveries=1)
-    ref = db.collection("notifications").document(event.id)
-    from google.cloud import firestore
-
+    ref = db.collection("notifications").document(document_key(event.id))
     ref.update({"svix_first_call_at": firestore.DELETE_FIELD})
     pipeline.clock.advance(25 * HOUR)
 

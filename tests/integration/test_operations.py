@@ -23,7 +23,7 @@ from notifier.errors import Rejected
 from notifier.events import Delivery, event_from
 from notifier.operations.replay import Criteria, replay, select
 from notifier.service import Notifier
-from notifier.store import FirestoreStore
+from notifier.store import FirestoreStore, document_key
 from notifier.svix_sender import SvixSender
 from tests import factories
 from tests.conftest import PROJECT, TOKEN
@@ -107,7 +107,7 @@ def run_json(capsys, *argv):
 
 
 def record(db, event_id):
-    return db.collection("notifications").document(event_id).get().to_dict()
+    return db.collection("notifications").document(document_key(event_id)).get().to_dict()
 
 
 def everything(db):
@@ -347,7 +347,7 @@ def test_a_replay_after_svix_windows_closed_looks_the_event_up_and_sends_nothing
 
 def test_a_record_that_cannot_be_rebuilt_is_reported_and_left_alone(env, pipeline, svix, capsys):
     event_id = pipeline.failed()
-    ref = pipeline.db.collection("notifications").document(event_id)
+    ref = pipeline.db.collection("notifications").document(document_key(event_id))
     ref.update({"payload": b"not zlib"})
     before = ref.get().update_time
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from notifier.errors import Rejected
 from notifier.events import Delivery
+from notifier.store import document_key
 from tests.integration.test_store import Clock, make_store
 
 FIRST = Delivery(
@@ -29,7 +30,7 @@ def test_a_later_delivery_counts_itself_but_never_rewrites_the_record(db):
 
     again = store.reject(Rejected("not_object", "a list"), FORGED, b"[forged, much longer]")
 
-    assert again == doc_id == "pubsub-23"
+    assert again == doc_id == document_key("pubsub-23")
     saved = db.collection("rejected").document(doc_id).get().to_dict()
     kept = ("raw", "raw_size", "publish_time", "subscription", "reason", "detail", "rejected_at")
     assert {k: saved[k] for k in kept} == {k: first[k] for k in kept}

@@ -1,0 +1,35 @@
+"""Every Firestore query made in the integration tests must be one the deployed indexes serve.
+
+The emulator answers any query, indexed or not; production does not. So each test records the
+queries the Firestore client sends (a spy on its RunQuery/RunAggregationQuery calls, which still
+go to the emulator) and fails if deploy.sh's index exemptions leave any of them unserved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from google.cloud.firestore_v1.services.firestore.client import FirestoreClient
+from google.cloud.firestore_v1.types import StructuredQuery
+
+from tests.indexes import deployed_exemptions, structured_query, unserved
+
+
+@pytest.fixture(autouse=True)
+def firestore_queries(monkeypatch) -> Iterator[list[StructuredQuery]]:
+    """The queries sent during the test, checked against deploy.sh's exemptions at its end."""
+    sent: list[StructuredQuery] = []
+    for name in ("run_query", "run_aggregation_query"):
+        original = getattr(FirestoreClient, name)
+
+        def spy(self: FirestoreClient, *args: Any, _original=original, **kwargs: Any) -> Any:
+            sent.append(structured_query(kwargs.get("request") or args[0]))
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(FirestoreClient, name, spy)
+    yield sent
+    exempt = deployed_exemptions()
+    problems = [why for why in (unserved(q, exempt) for q in sent) if why]
+    assert not problems, problems
