@@ -30,6 +30,7 @@ class ClaimState(enum.Enum):
     SENT = "sent"  # done for good: Svix has it
     FAILED = "failed"  # done for good: Svix refused it; only an operator replays it
     HELD = "held"  # another live delivery holds the lease
+    CONFLICT = "conflict"  # the id is recorded for another project or type: not this event
 
 
 @dataclass(frozen=True)
@@ -43,3 +44,4 @@ class Claim:
     held_for: float = 0.0
     version: Any = None  # the store's token for the holder's conditioned writes (update_time)
     replays: int = 0  # times an operator reopened the event: part of its Svix idempotency key
+    recorded_as: tuple[str, str] | None = None  # CONFLICT: the (project, type) the id belongs to
