@@ -24,12 +24,14 @@ import sys
 from collections.abc import Iterator, Sequence
 
 from google.api_core import exceptions as gexc
+from google.auth.exceptions import DefaultCredentialsError
 
 from notifier import logs
 from notifier.cli.command import Context, UsageError
 from notifier.cli.commands import registered
 from notifier.cli.output import Output
 from notifier.cli.parser import PROG, build_parser
+from notifier.cli.reach import CREDENTIALS_HELP, CloudError
 from notifier.config import ConfigError
 from notifier.errors import StoreUnavailable
 
@@ -52,6 +54,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except UsageError as exc:
         print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except CloudError as exc:  # one line naming what could not be reached, or what failed
+        print(f"notifier: {exc}", file=sys.stderr)
+        return 1
+    except DefaultCredentialsError as exc:
+        said = " ".join(str(exc).split()).split(". ")[0]
+        print(f"notifier: {CREDENTIALS_HELP} ({said})", file=sys.stderr)
         return 2
     except (gexc.GoogleAPIError, StoreUnavailable) as exc:
         cause = exc.__cause__ if isinstance(exc, StoreUnavailable) and exc.__cause__ else exc
