@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import re
+import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 from notifier.cli.command import Command
 
-PROG = "python -m notifier"
+# As the operator typed it: the installed command, or the module.
+PROG = "notifier" if os.path.basename(sys.argv[0]) == "notifier" else "python -m notifier"
 DEFAULT_OLDER_THAN = "10m"  # pending this long without a lease is stuck
 DEFAULT_TIMEOUT = 10.0  # seconds a Firestore or Pub/Sub call may take to answer
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}

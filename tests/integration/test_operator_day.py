@@ -8,7 +8,11 @@ the operator as Svix's reason. (Unreachable hosts and missing credentials: test_
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -168,3 +172,59 @@ def test_redrive_names_the_dead_letter_subscription_it_cannot_find(
     [line] = err.strip().splitlines()
     assert line.startswith(f"notifier: Pub/Sub subscription {path} at {pubsub_emulator.host_port}")
     assert "NotFound: 404" in line
+
+
+# -- the `notifier` command, from anywhere --------------------------------------------------------
+
+
+def test_the_notifier_command_runs_from_any_directory(
+    tmp_path, db, svix, firestore_emulator, svix_server
+):
+    """``make`` installs the checkout into .venv (editable) with the ``notifier`` console script;
+    run from elsewhere, it still finds the event schema (a replay validates what it rebuilds)."""
+    command = Path(sys.executable).with_name("notifier")
+    assert command.exists(), "no `notifier` command in the venv: run make (it installs it)"
+    pipeline = Pipeline(db, svix)
+    pipeline.sent()
+    failed = pipeline.failed()
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(tmp_path),
+        **firestore_emulator.env,
+        "GOOGLE_CLOUD_PROJECT": PROJECT,
+        "SVIX_API_KEY": TOKEN,
+        "SVIX_SERVER_URL": svix_server.url,
+        **FAST,
+    }
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+
+    def notifier(*argv):
+        return subprocess.run(
+            [str(command), *argv],
+            cwd=elsewhere,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    shown = notifier("status", "--help")
+    assert shown.returncode == 0 and shown.stdout.startswith("usage: notifier status")
+    status = notifier("status", "--json")
+    assert status.returncode == 1, status.stderr  # one failed
+    assert json.loads(status.stdout)["totals"] == {"pending": 0, "sent": 1, "failed": 1, "total": 2}
+    replayed = notifier("replay", "--json")
+    assert replayed.returncode == 0, replayed.stderr
+    [result] = json.loads(replayed.stdout)["results"]
+    assert (result["event_id"], result["outcome"]) == (failed, "sent")
+    assert notifier("status").returncode == 0
+    module = subprocess.run(  # `python -m notifier` still works, from anywhere too
+        [sys.executable, "-m", "notifier", "status", "--json"],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert module.returncode == 0, module.stderr
