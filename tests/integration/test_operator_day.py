@@ -228,3 +228,35 @@ def test_the_notifier_command_runs_from_any_directory(
         timeout=120,
     )
     assert module.returncode == 0, module.stderr
+
+
+# -- make serve: how to point the CLI at the local stack ------------------------------------------
+
+
+def test_the_lines_make_serve_prints_point_the_cli_at_the_stack(
+    tmp_path, firestore_emulator, pubsub_emulator, svix_server, db
+):
+    """Pasted into a bare shell (nothing but PATH and HOME), they make ``notifier`` talk to the
+    stack: the emulators' hosts, the project, the stand-in and its token."""
+    from devstack.run_local import operator_environment
+
+    lines = operator_environment(svix_server.url)
+    for name, value in (
+        ("FIRESTORE_EMULATOR_HOST", firestore_emulator.host_port),
+        ("PUBSUB_EMULATOR_HOST", pubsub_emulator.host_port),
+        ("GOOGLE_CLOUD_PROJECT", PROJECT),
+        ("SVIX_SERVER_URL", svix_server.url),
+    ):
+        assert f"{name}={value}" in lines
+    script = tmp_path / "pasted.sh"
+    script.write_text(f"set -e\n{lines}\n")
+    done = subprocess.run(
+        ["bash", str(script)],
+        cwd=tmp_path,
+        env={"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"notifications in {PROJECT}/(default)" in done.stdout
