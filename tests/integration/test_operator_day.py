@@ -141,6 +141,7 @@ def test_replay_shows_the_error_lines_of_its_deliveries_as_redrive_does(shell, d
         "failed",
     )
     assert line["project"] == "globex"
+    assert line["error"] == "svix_rejected 422: body: Validation error"  # Svix's reason
     assert TOKEN not in err and factories.PII["email"] not in err
 
 
