@@ -1,4 +1,9 @@
-"""``python -m notifier``: the operator's commands, run from a checkout against a deployment.
+"""``notifier`` (or ``python -m notifier``): the operator's commands, against a deployment.
+
+``make`` installs the checkout into its venv with the ``notifier`` command, which runs from any
+directory. Every Firestore and Pub/Sub call answers within ``--timeout`` or ends the command with
+one line naming what it could not reach (:mod:`~notifier.cli.reach`); missing Google credentials
+end it with one line saying how to provide them.
 
 ``status`` shows where the records stand, ``replay`` sends failed and stuck notifications again,
 ``redrive`` brings dead letters back. The configuration is the function's own environment
