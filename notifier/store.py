@@ -125,8 +125,8 @@ class FirestoreStore:
         """A known id is this event's only if recorded for its project and type; otherwise it is
         another event (another tenant's, maybe), to refuse: decided on the read made anyway."""
         data = snapshot.to_dict() or {}
-        recorded = (str(data.get("project") or ""), str(data.get("event_type") or ""))
-        if recorded != (event.project, event.type):
+        recorded = (data.get("project") or event.project, data.get("event_type") or event.type)
+        if recorded != (event.project, event.type):  # a field it lacks is no conflict
             return Claim(event.id, ClaimState.CONFLICT, recorded_as=recorded)
         return self._claim_existing(ref, snapshot)
 
