@@ -13,10 +13,11 @@ help:
 	@echo "make unit   - the fast tests only (no emulators)"
 	@echo "make bench  - throughput, latency, round trips and cold start, into BENCHMARKS.md"
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps --editable .  # the `notifier` command
 	touch $(STAMP)
 
 run: $(STAMP)

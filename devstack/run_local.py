@@ -294,6 +294,20 @@ def _table(headers: tuple[str, ...], rows: list[tuple]) -> None:
         print(line.format(*(str(cell) for cell in row)))
 
 
+def operator_environment(svix_url: str) -> str:
+    """Shell lines that point the operator tools (``notifier``, ``python -m notifier``) at this
+    stack: the emulators this process exported, and the stand-in for replay / redrive --direct."""
+    names = ("FIRESTORE_EMULATOR_HOST", "PUBSUB_EMULATOR_HOST", "GOOGLE_CLOUD_PROJECT")
+    command = os.path.join(os.path.dirname(sys.executable), "notifier")
+    return "\n".join(
+        [
+            *(f"  export {name}={os.environ[name]}" for name in names),
+            f"  export SVIX_SERVER_URL={svix_url} SVIX_API_KEY={TOKEN}  # replay, redrive --direct",
+            f"  {command} status    # or: .venv/bin/python -m notifier status",
+        ]
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--serve", action="store_true", help="keep the stack up until Ctrl-C")
@@ -414,6 +428,8 @@ def serve_until_interrupted(
     every: float,
 ) -> None:
     print(
+        "\nThe operator tools: point them at this stack in another shell with\n"
+        f"{operator_environment(standin.url)}\n"
         "\nThe stack stays up. Publish more events from another shell with:\n"
         f"  PUBSUB_EMULATOR_HOST={pubsub.host_port} .venv/bin/python -m devstack.publish "
         f"--project {PROJECT} --topic {TOPIC} samples/events/03-payment.succeeded.json\n"

@@ -4,8 +4,9 @@
 
     NotifierError
     ├── Rejected          the message can never be processed (undecodable, not JSON,
-    │                     schema-invalid, unsafe ids, too large): record it in ``rejected/``,
-    │                     acknowledge, never retry
+    │   │                 schema-invalid, unsafe ids, too large): record it in ``rejected/``,
+    │   │                 acknowledge, never retry
+    │   └── IdConflict    its event id is already recorded for another project or type
     ├── Permanent         Svix refused the event for good (400, 404, 413, 422): record ``failed``,
     │                     acknowledge; an operator may replay it after fixing the cause
     └── Transient         a later try can succeed: leave the record ``pending``, raise so that
@@ -48,6 +49,22 @@ class Rejected(NotifierError):
         super().__init__(detail or reason)
         self.code = reason
         self.errors = errors or []
+
+
+class IdConflict(Rejected):
+    """The event id is already recorded for another project or event type: this event is not a
+    duplicate of that one, and nothing of that one (its message id, its outcome) is its answer.
+
+    ``recorded_project`` and ``recorded_type`` are for the operator's log line only; the detail,
+    which answers and records carry, names neither.
+    """
+
+    def __init__(self, recorded_project: str, recorded_type: str) -> None:
+        super().__init__(
+            "id_conflict", "the event id is already recorded for another project or event type"
+        )
+        self.recorded_project = recorded_project
+        self.recorded_type = recorded_type
 
 
 class Permanent(NotifierError):

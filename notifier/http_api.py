@@ -115,9 +115,12 @@ def _deliver_waiting(deps: Dependencies, event: Event, started: float) -> Outcom
 
 
 def _delivery_answer(event_id: str | None, outcome: Outcome) -> flask.Response:
-    """201 sent, 200 already sent, 202 refused by Svix for good (now or on an earlier try), and
-    429/503 with ``Retry-After`` for what a later try can fix."""
+    """201 sent, 200 already sent, 202 refused by Svix for good (now or on an earlier try), 409
+    an id recorded for another project or type, and 429/503 with ``Retry-After`` for what a later
+    try can fix."""
     body: dict[str, Any] = {"event_id": event_id} if event_id else {}
+    if outcome.kind is OutcomeKind.REJECTED and outcome.error is not None:
+        return _answer(409, {**body, "error": outcome.error.code, "detail": outcome.error.detail})
     if outcome.kind is OutcomeKind.SENT:
         http, status = 201, "sent"
     elif outcome.kind is OutcomeKind.DUPLICATE and outcome.error is None:
@@ -138,7 +141,7 @@ def _push(envelope: dict[str, Any], deps: Dependencies) -> flask.Response:
     """A Pub/Sub push subscription pointed here: the Pub/Sub entry's logic, answered in HTTP
     (2xx acknowledges, 429/503 has Pub/Sub deliver again with its backoff)."""
     outcome = pubsub.process(envelope, deps)
-    if outcome is None:
+    if outcome is None or outcome.kind is OutcomeKind.REJECTED:
         return _answer(200, {"status": "rejected"})
     return _delivery_answer(None, outcome)
 

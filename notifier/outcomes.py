@@ -13,7 +13,7 @@ from notifier import logs
 from notifier.domain.events import Delivery, Event
 from notifier.domain.outcomes import Outcome, OutcomeKind
 from notifier.domain.ports import RejectionStore
-from notifier.errors import BadCredentials, Rejected
+from notifier.errors import BadCredentials, IdConflict, Rejected
 
 log = logs.get("delivery")
 
@@ -25,9 +25,14 @@ def log_outcome(
     started: float,
     *,
     logger: logging.Logger = log,
+    rejected_id: str | None = None,
 ) -> None:
-    """The outcome line; its message names the cause (never an id) so errors group by cause."""
+    """The outcome line; its message names the cause (never an id) so errors group by cause.
+
+    An id conflict names the project and type the id is recorded for, and nothing else of theirs.
+    """
     error = outcome.error
+    conflict = error if isinstance(error, IdConflict) else None
     cause = f": {error.code}{f' {error.status}' if error.status else ''}" if error else ""
     logs.log(
         logger,
@@ -43,6 +48,9 @@ def log_outcome(
         reason=error.code if error else None,
         error=error.summary() if error else None,
         retries=outcome.retries or None,
+        recorded_project=conflict.recorded_project if conflict else None,
+        recorded_event_type=conflict.recorded_type if conflict else None,
+        rejected_id=rejected_id,
         delivery_attempt=delivery.delivery_attempt,
         duration_ms=round((time.monotonic() - started) * 1000, 1),
         catalog_drift=outcome.catalog_drift,  # counted per event by the drift metric
@@ -89,7 +97,9 @@ def log_rejection(
 
 
 def severity(outcome: Outcome) -> int:
-    """ERROR for what an operator must see (failed, bad credentials), WARNING for a retry."""
+    """ERROR for what an operator must see (failed, bad credentials), WARNING for a retry or a
+    refusal (as for any rejected message)."""
     if outcome.kind is OutcomeKind.FAILED or isinstance(outcome.error, BadCredentials):
         return logging.ERROR
-    return logging.WARNING if outcome.must_retry else logging.INFO
+    rejected = outcome.kind is OutcomeKind.REJECTED
+    return logging.WARNING if outcome.must_retry or rejected else logging.INFO

@@ -39,7 +39,8 @@ def handle(envelope: Any, deps: Dependencies) -> Outcome | None:
 
 
 def process(envelope: Any, deps: Dependencies) -> Outcome | None:
-    """Decides one delivery and logs it; ``None`` for a rejected message (recorded, to ack).
+    """Decides one delivery and logs it; ``None`` for a rejected message (recorded, to ack), an
+    outcome ``rejected`` for an event whose id is another's (recorded too, to ack).
 
     Never raises for an outcome (only ``StoreUnavailable`` when a rejection cannot be recorded):
     the caller answers as its transport needs (:func:`handle` for Eventarc, the HTTP entry for a
@@ -57,7 +58,10 @@ def process(envelope: Any, deps: Dependencies) -> Outcome | None:
             outcomes.record_rejection(deps.store, rejection, delivery, raw, started, logger=log)
             return None
         outcome = deps.notifier.deliver(event, delivery)
-        outcomes.log_outcome(event, delivery, outcome, started, logger=log)
+        rejected_id = None
+        if isinstance(outcome.error, Rejected):  # its id is another's: kept, acknowledged
+            rejected_id = deps.store.reject(outcome.error, delivery, raw_message(envelope))
+        outcomes.log_outcome(event, delivery, outcome, started, logger=log, rejected_id=rejected_id)
         return outcome
 
 

@@ -24,6 +24,7 @@ from notifier.domain.ports import MessageSender, NotificationStore
 from notifier.errors import (
     BadCredentials,
     ClaimHeld,
+    IdConflict,
     Permanent,
     RateLimited,
     SvixConflict,
@@ -79,6 +80,9 @@ class Notifier:
             claim = self._store.claim(event, delivery or Delivery())
         except Transient as exc:
             return Outcome(OutcomeKind.RETRIED, error=exc)
+        if claim.state is ClaimState.CONFLICT:  # another tenant's id: refused, nothing of theirs
+            project, event_type = claim.recorded_as or ("", "")
+            return Outcome(OutcomeKind.REJECTED, error=IdConflict(project, event_type))
         if claim.state is ClaimState.SENT:
             return Outcome(
                 OutcomeKind.DUPLICATE, claim.attempts, svix_message_id=claim.svix_message_id

@@ -115,7 +115,7 @@ class FirestoreStore:
             with _firestore():
                 snapshot = ref.get(timeout=_TIMEOUT)
             if snapshot.exists:
-                return self._claim_existing(ref, snapshot)
+                return self._claim_known(event, ref, snapshot)
         now = self._clock()
         record = {
             "status": RecordStatus.PENDING.value,
@@ -138,6 +138,17 @@ class FirestoreStore:
                 return Claim(event.id, ClaimState.CLAIMED, 1, version=result.update_time)
             except gexc.AlreadyExists:
                 snapshot = ref.get(timeout=_TIMEOUT)
+        return self._claim_known(event, ref, snapshot)
+
+    def _claim_known(
+        self, event: Event, ref: DocumentReference, snapshot: DocumentSnapshot[DocumentReference]
+    ) -> Claim:
+        """A known id is this event's only if recorded for its project and type; otherwise it is
+        another event (another tenant's, maybe), to refuse: decided on the read made anyway."""
+        data = snapshot.to_dict() or {}
+        recorded = (data.get("project") or event.project, data.get("event_type") or event.type)
+        if recorded != (event.project, event.type):  # a field it lacks is no conflict
+            return Claim(event.id, ClaimState.CONFLICT, recorded_as=recorded)
         return self._claim_existing(ref, snapshot)
 
     def _claim_existing(

@@ -50,6 +50,9 @@ class MemoryStore:
                     "payload": event.body,
                     "created_at": self.clock(),
                 }
+            recorded = (record["project"], record["event_type"])
+            if recorded != (event.project, event.type):  # another event's id, as the store says
+                return Claim(event.id, ClaimState.CONFLICT, recorded_as=recorded)
             record["updated_at"] = self.clock()
             if record["status"] == RecordStatus.SENT:
                 return Claim(event.id, ClaimState.SENT, record["attempts"], record["message_id"])

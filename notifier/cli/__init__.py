@@ -1,4 +1,9 @@
-"""``python -m notifier``: the operator's commands, run from a checkout against a deployment.
+"""``notifier`` (or ``python -m notifier``): the operator's commands, against a deployment.
+
+``make`` installs the checkout into its venv with the ``notifier`` command, which runs from any
+directory. Every Firestore and Pub/Sub call answers within ``--timeout`` or ends the command with
+one line naming what it could not reach (:mod:`~notifier.cli.reach`); missing Google credentials
+end it with one line saying how to provide them.
 
 ``status`` shows where the records stand, ``replay`` sends failed and stuck notifications again,
 ``redrive`` brings dead letters back. The configuration is the function's own environment
@@ -24,12 +29,14 @@ import sys
 from collections.abc import Iterator, Sequence
 
 from google.api_core import exceptions as gexc
+from google.auth.exceptions import DefaultCredentialsError
 
 from notifier import logs
 from notifier.cli.command import Context, UsageError
 from notifier.cli.commands import registered
 from notifier.cli.output import Output
 from notifier.cli.parser import PROG, build_parser
+from notifier.cli.reach import CREDENTIALS_HELP, CloudError
 from notifier.config import ConfigError
 from notifier.errors import StoreUnavailable
 
@@ -52,6 +59,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except UsageError as exc:
         print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except CloudError as exc:  # one line naming what could not be reached, or what failed
+        print(f"notifier: {exc}", file=sys.stderr)
+        return 1
+    except DefaultCredentialsError as exc:
+        said = " ".join(str(exc).split()).split(". ")[0]
+        print(f"notifier: {CREDENTIALS_HELP} ({said})", file=sys.stderr)
         return 2
     except (gexc.GoogleAPIError, StoreUnavailable) as exc:
         cause = exc.__cause__ if isinstance(exc, StoreUnavailable) and exc.__cause__ else exc

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import re
+import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 from notifier.cli.command import Command
 
-PROG = "python -m notifier"
+# As the operator typed it: the installed command, or the module.
+PROG = "notifier" if os.path.basename(sys.argv[0]) == "notifier" else "python -m notifier"
 DEFAULT_OLDER_THAN = "10m"  # pending this long without a lease is stuck
+DEFAULT_TIMEOUT = 10.0  # seconds a Firestore or Pub/Sub call may take to answer
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd]?)")
 
@@ -26,6 +30,13 @@ def build_parser(commands: Iterable[Command]) -> argparse.ArgumentParser:
     )
     common.add_argument("--database", help="Firestore database (default: $FIRESTORE_DATABASE)")
     common.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    common.add_argument(
+        "--timeout",
+        type=seconds,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help=f"how long each Firestore or Pub/Sub call may take to answer [{DEFAULT_TIMEOUT:g}]",
+    )
     common.add_argument(
         "-v", "--verbose", action="store_true", help="the function's INFO log lines on stderr"
     )
@@ -61,6 +72,17 @@ def moment(text: str) -> datetime:
             f"not a time: {text!r} (ISO-8601 like 2026-11-28T10:00:00Z, or a duration like 2h)"
         ) from None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def seconds(text: str) -> float:
+    """A number of seconds above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"not a positive number of seconds: {text!r}")
+    return value
 
 
 def positive(text: str) -> int:

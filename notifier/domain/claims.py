@@ -36,6 +36,7 @@ class ClaimState(enum.Enum):
     SENT = "sent"  # done for good: Svix has it
     FAILED = "failed"  # done for good: Svix refused it; only an operator replays it
     HELD = "held"  # another live delivery holds the lease
+    CONFLICT = "conflict"  # the id is recorded for another project or type: not this event
 
 
 @dataclass(frozen=True)
@@ -52,3 +53,4 @@ class Claim:
     # When an earlier delivery may first have called Svix for the event (at the latest; stamped
     # at its claim); None when no delivery can have called it before this one.
     svix_first_call_at: datetime | None = None
+    recorded_as: tuple[str, str] | None = None  # CONFLICT: the (project, type) the id belongs to

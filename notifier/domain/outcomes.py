@@ -15,6 +15,7 @@ class OutcomeKind(enum.StrEnum):
     DUPLICATE = "duplicate"  # done before (sent, or failed for good): nothing sent
     FAILED = "failed"  # Svix refused it for good: recorded failed
     RETRIED = "retried"  # not done: Pub/Sub (or the client) must deliver it again
+    REJECTED = "rejected"  # not this event's to send (its id belongs to another): never sent
 
 
 @dataclass(frozen=True)

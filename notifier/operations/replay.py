@@ -9,14 +9,15 @@ Which records are taken is decided on the listing (equality filters in the store
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from notifier.domain.claims import REPLAYABLE, RecordStatus
 from notifier.domain.events import Event
-from notifier.domain.outcomes import OutcomeKind
+from notifier.domain.outcomes import Outcome, OutcomeKind
 from notifier.domain.ports import NotificationQueries
 from notifier.domain.records import Record, StoredNotification
 from notifier.errors import NotifierError, Rejected, StoreUnavailable
@@ -26,6 +27,7 @@ from notifier.operations.status import sortable
 from notifier.service import Notifier
 
 SKIPPED, UNREADABLE = "skipped", "unreadable"  # a replay's outcomes beyond a delivery's
+OnOutcome = Callable[[Event, Outcome, float], None]  # (event, its outcome, monotonic start)
 
 
 @dataclass(frozen=True)
@@ -44,24 +46,75 @@ class Criteria:
         """True when the record is one this replay takes (stuck if pending, created in range)."""
         if record.status == RecordStatus.PENDING and not record.stuck(now, self.older_than):
             return False
+        return self.in_range(record)
+
+    def in_range(self, record: Record) -> bool:
+        """True when the record was created within ``since`` .. ``until``."""
         created = record.created_at
         if self.since is not None and (created is None or created < self.since):
             return False
         return self.until is None or (created is not None and created < self.until)
 
 
-def select(store: NotificationQueries, criteria: Criteria, *, now: datetime) -> list[Record]:
-    """The records a replay with ``criteria`` takes, oldest first."""
-    chosen = [
-        record
-        for status in dict.fromkeys(criteria.statuses)
+@dataclass(frozen=True)
+class Passed:
+    """A pending record a replay leaves alone (a live claim, or Pub/Sub still retrying it), and
+    why: the operator sees it was left, and until when."""
+
+    record: Record
+    reason: str
+    held_until: datetime | None = None  # the claim's lease, while one is live
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What a replay takes (oldest first), and the pending ones in its range it leaves alone."""
+
+    records: list[Record]
+    passed_over: list[Passed]
+
+
+def choose(store: NotificationQueries, criteria: Criteria, *, now: datetime) -> Selection:
+    """The records a replay with ``criteria`` takes, and those of its range it must leave."""
+    chosen, passed = [], []
+    for status in dict.fromkeys(criteria.statuses):
         for record in store.listing(
             RecordStatus(status), project=criteria.project, event_type=criteria.event_type
-        )
-        if criteria.admits(record, now)
-    ]
+        ):
+            if criteria.admits(record, now):
+                chosen.append(record)
+            elif criteria.in_range(record):
+                passed.append(_why_passed(record, now, criteria.older_than))
     chosen.sort(key=lambda r: (sortable(r.created_at), r.event_id))
-    return chosen if criteria.limit is None else chosen[: criteria.limit]
+    passed.sort(key=lambda p: (sortable(p.record.created_at), p.record.event_id))
+    return Selection(chosen if criteria.limit is None else chosen[: criteria.limit], passed)
+
+
+def select(store: NotificationQueries, criteria: Criteria, *, now: datetime) -> list[Record]:
+    """The records a replay with ``criteria`` takes, oldest first."""
+    return choose(store, criteria, now=now).records
+
+
+def _why_passed(record: Record, now: datetime, older_than: timedelta) -> Passed:
+    error = f" (last error: {record.last_error[:80]})" if record.last_error else ""
+    lease = record.lease_expires_at
+    if lease is not None and lease > now:
+        until = lease.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return Passed(record, f"claim held until {until}{error}", held_until=lease)
+    return Passed(
+        record,
+        f"touched less than {_short(older_than)} ago: Pub/Sub may still deliver it "
+        f"(--older-than){error}",
+    )
+
+
+def _short(delta: timedelta) -> str:
+    """``90s``, ``10m``, ``2h``: as ``--older-than`` is written."""
+    seconds = int(delta.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 @dataclass(frozen=True)
@@ -94,17 +147,25 @@ def replay(
     max_bytes: int,
     workers: int = 4,
     on_progress: Progress | None = None,
+    on_outcome: OnOutcome | None = None,
 ) -> list[Replayed]:
-    """Sends each record again through :meth:`Notifier.deliver`; failed ones are reopened first."""
+    """Sends each record again through :meth:`Notifier.deliver`; failed ones are reopened first.
+
+    ``on_outcome`` hears each delivery's outcome (the entry logs it, as the function's entries do).
+    """
 
     def replay_record(record: Record) -> Replayed:
-        return _replay_record(record, store, notifier, max_bytes)
+        return _replay_record(record, store, notifier, max_bytes, on_outcome)
 
     return run_in_parallel(replay_record, list(records), workers, on_progress, lambda r: r.outcome)
 
 
 def _replay_record(
-    record: Record, store: NotificationQueries, notifier: Notifier, max_bytes: int
+    record: Record,
+    store: NotificationQueries,
+    notifier: Notifier,
+    max_bytes: int,
+    on_outcome: OnOutcome | None = None,
 ) -> Replayed:
     def result(outcome: str, **more: Any) -> Replayed:
         return Replayed(
@@ -134,7 +195,10 @@ def _replay_record(
             replays += 1
     except NotifierError as exc:
         return result(OutcomeKind.RETRIED.value, replays=replays, error=exc.summary())
+    started = time.monotonic()
     outcome = notifier.deliver(event)
+    if on_outcome is not None:
+        on_outcome(event, outcome, started)
     return result(
         outcome.kind.value,
         replays=replays,

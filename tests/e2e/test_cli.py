@@ -41,7 +41,7 @@ def test_an_operator_finds_a_failed_event_and_replays_it(
     readonly = {k: v for k, v in env.items() if k != "SVIX_API_KEY"}
 
     status = notifier_cli(readonly, "status", "--json")
-    assert status.returncode == 0, status.stderr
+    assert status.returncode == 1, status.stderr  # one failed: an operator must act
     report = json.loads(status.stdout)
     assert report["totals"] == {"pending": 0, "sent": 1, "failed": 1, "total": 2}
     assert [f["event_id"] for f in report["latest_failures"]] == [refused["id"]]
@@ -113,7 +113,7 @@ def test_on_a_terminal_tables_are_rich_and_replay_shows_a_progress_bar(
     env = function_env(firestore_emulator, svix_server)
 
     code, shown = on_a_terminal(env, "status")
-    assert code == 0, shown
+    assert code == 1, shown  # three failed
     assert "\x1b[" in shown  # drawn for a terminal (styles), not the plain columns
     assert "─" in shown and "globex" in shown and "latest failures (3 of 3):" in shown
 

@@ -191,7 +191,7 @@ def refused_requests():
     yield (
         "future",
         body,
-        signed(body, at=datetime.now(UTC) + timedelta(minutes=6)),
+        signed(body, at=datetime.now(UTC) + timedelta(hours=1)),  # made at collection: far ahead
         "from_the_future",
     )
     yield "tampered body", heartbeat_body(event_id="hb-999"), good, "bad_signature"

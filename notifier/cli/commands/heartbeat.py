@@ -72,9 +72,9 @@ def run(args: argparse.Namespace, context: Context) -> int:
     return 0
 
 
-def health(settings: Settings, now: datetime) -> heartbeat.Health:
-    """The last heartbeat kept in ``heartbeats/``, judged at ``now`` (Firestore only)."""
-    return heartbeat.judge(wiring.build_heartbeat_log(settings).latest(), now)
+def health(heartbeats: heartbeat.HeartbeatLog, now: datetime) -> heartbeat.Health:
+    """The last heartbeat kept in ``heartbeats/``, judged at ``now``."""
+    return heartbeat.judge(heartbeats.latest(), now)
 
 
 def health_json(state: heartbeat.Health) -> dict[str, Any]:

@@ -7,12 +7,13 @@ import functools
 from collections import Counter
 
 from notifier import pubsub, wiring
+from notifier.cli import reach
 from notifier.cli.command import Command, Context, UsageError
 from notifier.cli.output import plain, summary
 from notifier.cli.parser import positive
 from notifier.config import Settings
 from notifier.operations.redrive import DIRECT, TO_TOPIC, redrive
-from notifier.pubsub_admin import DeadLetterSubscription, TopicRepublisher, resource_path
+from notifier.pubsub_admin import resource_path
 
 DEFAULT_TOPIC = "platform-events"
 _COLUMNS = [
@@ -68,10 +69,11 @@ def run(args: argparse.Namespace, context: Context) -> int:
     subscription = args.subscription or f"{topic.rsplit('/', 1)[-1]}-dead-letter-sub"
     topic_path = resource_path(settings.gcp_project, "topics", topic)
     subscription_path = resource_path(settings.gcp_project, "subscriptions", subscription)
-    dead_letters = DeadLetterSubscription(subscription_path)
+    dead_letters = reach.dead_letters(subscription_path, context.env, args.timeout)
     republish = mode == TO_TOPIC and not args.dry_run
-    republisher = TopicRepublisher(topic_path) if republish else None
-    deps = wiring.build(settings) if direct else None
+    republisher = reach.topic(topic_path, context.env, args.timeout) if republish else None
+    store = reach.store(settings, context.env, args.timeout) if direct else None
+    deps = wiring.build(settings, store=store) if direct else None
     # A direct redrive runs the function's own entry, with these settings (flags included).
     process = functools.partial(pubsub.process, deps=deps) if deps is not None else None
     out = context.output

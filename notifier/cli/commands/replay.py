@@ -5,15 +5,21 @@ from __future__ import annotations
 import argparse
 from collections import Counter
 from datetime import UTC, datetime
+from typing import Any
 
-from notifier import wiring
+from notifier import logs, outcomes, wiring
+from notifier.cli import reach
 from notifier.cli.command import Command, Context, UsageError
 from notifier.cli.output import plain, summary
 from notifier.cli.parser import DEFAULT_OLDER_THAN, duration, moment, positive
 from notifier.config import Settings
 from notifier.domain.claims import REPLAYABLE
+from notifier.domain.events import NO_PUBSUB_DELIVERY, Event
+from notifier.domain.outcomes import Outcome
 from notifier.domain.records import Record
-from notifier.operations.replay import Criteria, replay, select
+from notifier.operations.replay import Criteria, Passed, choose, replay
+
+log = logs.get("replay")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,7 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, context: Context) -> int:
-    """Selects, then (unless a dry run) replays; exit 1 if any is still not sent."""
+    """Selects, then (unless a dry run) replays; exit 1 if any is still not sent, or if pending
+    ones in range were left alone (a live claim, or Pub/Sub still retrying them)."""
     if args.since and args.until and args.since >= args.until:
         raise UsageError("--since must be before --until")
     settings = Settings.from_env(context.env, svix=not args.dry_run)  # a dry run needs no token
@@ -58,18 +65,25 @@ def run(args: argparse.Namespace, context: Context) -> int:
         older_than=args.older_than,
         limit=args.limit,
     )
-    store = wiring.build_store(settings)
-    selected = select(store, criteria, now=datetime.now(UTC))
+    store = reach.store(settings, context.env, args.timeout)
+    selection = choose(store, criteria, now=datetime.now(UTC))
+    selected, passed = selection.records, selection.passed_over
     out = context.output
     if args.dry_run:
         if out.as_json:
             out.json(
-                {"dry_run": True, "selected": len(selected), "records": list(map(plain, selected))}
+                {
+                    "dry_run": True,
+                    "selected": len(selected),
+                    "records": list(map(plain, selected)),
+                    "skipped": list(map(_passed_json, passed)),
+                }
             )
         else:
             out.line(f"would replay {len(selected)} notification(s):")
             if selected:
                 _records_table(context, selected)
+            _passed_table(context, passed)
         return 0
     deps = wiring.build(settings, store=store)
     try:
@@ -81,6 +95,7 @@ def run(args: argparse.Namespace, context: Context) -> int:
                 max_bytes=settings.max_payload_bytes,
                 workers=args.workers,
                 on_progress=on_progress,
+                on_outcome=_log_outcome,
             )
     finally:
         deps.sender.close()
@@ -92,6 +107,7 @@ def run(args: argparse.Namespace, context: Context) -> int:
                 "selected": len(selected),
                 "summary": counts,
                 "results": list(map(plain, results)),
+                "skipped": list(map(_passed_json, passed)),
             }
         )
     else:
@@ -107,7 +123,35 @@ def run(args: argparse.Namespace, context: Context) -> int:
                     for r in results
                 ],
             )
-    return 0 if all(r.done for r in results) else 1
+        _passed_table(context, passed)
+    return 0 if all(r.done for r in results) and not passed else 1
+
+
+def _log_outcome(event: Event, outcome: Outcome, started: float) -> None:
+    """Each delivery's outcome line, as the function's entries write it (ERRORs on stderr)."""
+    outcomes.log_outcome(event, NO_PUBSUB_DELIVERY, outcome, started, logger=log)
+
+
+def _passed_json(passed: Passed) -> dict[str, Any]:
+    record = passed.record
+    return {
+        "event_id": record.event_id,
+        "project": record.project,
+        "event_type": record.event_type,
+        "reason": passed.reason,
+        "held_until": plain(passed.held_until),
+    }
+
+
+def _passed_table(context: Context, passed: list[Passed]) -> None:
+    """The pending ones left alone, and why: a replay that takes nothing says so."""
+    if not passed:
+        return
+    context.output.line(f"\nleft {len(passed)} pending notification(s) alone:")
+    context.output.table(
+        ["event_id", "project", "event_type", "why"],
+        [[p.record.event_id, p.record.project, p.record.event_type, p.reason] for p in passed],
+    )
 
 
 def _records_table(context: Context, records: list[Record]) -> None:

@@ -6,19 +6,30 @@ import argparse
 from datetime import UTC, datetime
 from typing import Any
 
-from notifier import wiring
+from notifier.cli import reach
 from notifier.cli.command import Command, Context
 from notifier.cli.commands.heartbeat import health, health_json
 from notifier.cli.output import age, cell, plain
 from notifier.cli.parser import DEFAULT_OLDER_THAN, duration
 from notifier.config import Settings
-from notifier.domain.claims import STATUSES
+from notifier.domain.claims import STATUSES, RecordStatus
 from notifier.domain.records import Record
-from notifier.operations.status import status
+from notifier.operations.status import Status, status
+
+EXIT = (
+    "exit status: 0 when no notification is failed or stuck pending, 1 when some are (or a cloud "
+    "call failed), 2 a usage or configuration error; the same with --json"
+)
+
+
+def verdict(report: Status) -> int:
+    """0 when nothing waits for an operator (no failed, no stuck pending), else 1: for scripts."""
+    return 0 if report.totals[RecordStatus.FAILED.value] == 0 and report.stuck == 0 else 1
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--failures N``, ``--older-than DURATION``."""
+    """``--failures N``, ``--older-than DURATION``; the exit status in the epilog."""
+    parser.epilog = EXIT
     parser.add_argument(
         "--failures", type=int, default=10, metavar="N", help="latest failures to show [10]"
     )
@@ -32,13 +43,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, context: Context) -> int:
-    """Reads only Firestore: needs no Svix token."""
+    """Reads only Firestore: needs no Svix token. Exit 0 only when all is well (see EXIT)."""
     settings = Settings.from_env(context.env, svix=False)
     now = datetime.now(UTC)
     report = status(
-        wiring.build_store(settings), now=now, older_than=args.older_than, failures=args.failures
+        reach.store(settings, context.env, args.timeout),
+        now=now,
+        older_than=args.older_than,
+        failures=args.failures,
     )
-    beat = health(settings, now)
+    beat = health(reach.heartbeats(settings, context.env, args.timeout), now)
     out = context.output
     if out.as_json:
         out.json(
@@ -58,7 +72,7 @@ def run(args: argparse.Namespace, context: Context) -> int:
                 "latest_failures": [plain(r) for r in report.latest_failures],
             }
         )
-        return 0
+        return verdict(report)
     out.line(beat.summary())
     out.line(f"notifications in {settings.gcp_project}/{settings.firestore_database}")
     statuses = [s.value for s in STATUSES]
@@ -90,7 +104,7 @@ def run(args: argparse.Namespace, context: Context) -> int:
                 for r in failures
             ],
         )
-    return 0
+    return verdict(report)
 
 
 def _with_age(record: Record | None, now: datetime) -> dict[str, Any] | None:
