@@ -109,8 +109,10 @@ class Notifier:
             except Permanent as exc:
                 return self._fail(claim, exc, retries)
             except Transient as exc:
-                wait = exc.retry_after if isinstance(exc, RateLimited) else None
-                wait = backoff if wait is None else wait
+                asked = exc.retry_after if isinstance(exc, RateLimited) else None
+                # Svix's Retry-After is the least we wait: a zero (or missing) one still backs
+                # off, so a run of 429s never turns into a loop of calls with no pause.
+                wait = backoff if asked is None else max(asked, backoff)
                 if isinstance(exc, SvixConflict) and at_once and self._clock() <= deadline:
                     wait, at_once = 0.0, False  # the next call finds the application
                 elif isinstance(exc, BadCredentials) or self._clock() + wait > deadline:

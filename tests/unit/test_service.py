@@ -177,6 +177,18 @@ def test_rate_limit_waits_as_told_then_sends():
     assert len(sender.sends) == 3
 
 
+def test_a_run_of_429s_asking_for_no_wait_still_backs_off_within_the_budget():
+    """Found by the property test: ``Retry-After: 0`` on every answer once made a loop that
+    called Svix again and again without a pause (and forever, on a clock that only sleeps move)."""
+    notifier, store, sender, clock = make([RateLimited(retry_after=0) for _ in range(50)], budget=5)
+    event = an_event()
+    outcome = notifier.deliver(event)
+    assert (outcome.kind, outcome.svix_status) == ("retried", 429)
+    assert clock.sleeps == [0.5, 1.0, 2.0]
+    assert len(sender.sends) == 4
+    assert store.records[event.id]["status"] == "pending"
+
+
 def test_rate_limit_beyond_the_budget_leaves_it_pending_for_pubsub():
     notifier, store, _sender, clock = make([RateLimited(retry_after=60)], budget=30)
     event = an_event()
