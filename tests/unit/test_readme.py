@@ -115,9 +115,9 @@ def variables_the_code_reads() -> set[str]:
     found = set()
     for path in [*(ROOT / "notifier").rglob("*.py"), ROOT / "main.py"]:
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str):
-                if ENV_NAME.fullmatch(node.value):
-                    found.add(node.value)
+            value = node.value if isinstance(node, ast.Constant) else None
+            if isinstance(value, str) and ENV_NAME.fullmatch(value):
+                found.add(value)
     return found
 
 
