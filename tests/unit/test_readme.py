@@ -164,3 +164,24 @@ def test_every_registered_command_is_in_the_operator_tools_section():
     text = section("Operator tools")
     for name in REGISTERED:
         assert f"notifier {name}" in text, name
+
+
+# -- Links ----------------------------------------------------------------------------------------
+
+
+def github_anchor(heading: str) -> str:
+    """The id GitHub gives a heading: lower case, punctuation dropped, spaces to hyphens."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def test_every_link_inside_the_readme_reaches_a_heading():
+    anchors = {github_anchor(h) for h in re.findall(r"^#{2,4} (.+)$", README, flags=re.M)}
+    links = set(re.findall(r"\]\(#([^)]+)\)", README))
+    assert links and links <= anchors, links - anchors
+
+
+def test_every_file_the_readme_links_exists():
+    targets = re.findall(r"\]\((?!https?:|#)([^)#]+)\)", README)
+    assert targets
+    assert [t for t in targets if not (ROOT / t).exists()] == []
