@@ -1366,7 +1366,15 @@ def test_script_is_strict_and_executable():
 # .gcloudignore
 # --------------------------------------------------------------------------------------------
 
-NEEDED = {"main.py", "notifier/__init__.py", "schemas/event.schema.json", "requirements.txt"}
+# schemas/events/: the catalog the drift check loads at run time (without it every event is
+# "unknown_type").
+NEEDED = {
+    "main.py",
+    "notifier/__init__.py",
+    "schemas/event.schema.json",
+    "schemas/events/payment/payment.succeeded.json",
+    "requirements.txt",
+}
 EXCLUDED = [
     "tests/x.py",
     "tests/unit/test_x.py",
