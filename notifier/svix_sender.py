@@ -97,13 +97,16 @@ class SvixSender:
         server_url: str | None,
         timeout: float,
         retry_schedule: tuple[float, ...],
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
+        """``transport``: httpx's own by default; tests pass an ``httpx.MockTransport``."""
         options = SvixOptions(
             server_url=server_url, timeout=timeout, retry_schedule=list(retry_schedule)
         )
         self._last = _LastResponse()
         # Same client the SDK would build, plus the hook; shared by every thread of the instance.
         http = httpx.Client(
+            transport=transport,
             event_hooks={"response": [self._remember]},
             limits=httpx.Limits(max_connections=100, max_keepalive_connections=32),
         )

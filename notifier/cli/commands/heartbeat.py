@@ -40,11 +40,11 @@ def run(args: argparse.Namespace, context: Context) -> int:
     # Svix only: deploy.sh runs it with the Svix token and no Firestore project.
     env = {**context.env, "GOOGLE_CLOUD_PROJECT": context.env.get("GOOGLE_CLOUD_PROJECT") or "-"}
     settings = Settings.from_env(env)
-    admin = wiring.build_heartbeat_admin(settings)
+    sender = wiring.build_sender(settings)
     out = context.output
     try:
         report = setup(
-            admin,
+            wiring.heartbeat_admin(sender),
             canary_url=args.canary_url,
             secret_file=args.secret_file,
             app_uid=settings.heartbeat_project,
@@ -52,6 +52,8 @@ def run(args: argparse.Namespace, context: Context) -> int:
     except SetupError as exc:
         out.stderr.write(f"notifier heartbeat setup: {exc}\n")
         return 1
+    finally:
+        sender.close()
     if out.as_json:
         out.json(
             {
