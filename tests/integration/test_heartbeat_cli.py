@@ -122,3 +122,43 @@ def test_status_says_late_when_the_last_heartbeat_is_older_than_15_minutes(db, c
     assert out.splitlines()[0].startswith("heartbeat late: last arrived ")
     assert "late after 15 min" in out.splitlines()[0]
     assert json.loads(run(capsys, "status", "--json")[1])["heartbeat"]["state"] == "late"
+
+
+def test_status_judges_the_heartbeat_by_the_schedule_it_is_given(db, capsys):
+    """A deployment with --heartbeat-minutes=10 --heartbeat-absent-minutes=30 is read with the
+    same numbers: a heartbeat 16 min old is healthy there, and late on a 1-minute schedule."""
+    arrived = datetime.now(UTC) - timedelta(minutes=16)
+    FirestoreHeartbeatLog(db, ttl_days=30).record("hb-1", arrived - timedelta(seconds=2), arrived)
+    slow = ("--heartbeat-every=10m", "--heartbeat-late-after=30m")
+    code, out, err = run(capsys, "status", *slow)
+    assert code == 0, err
+    assert out.splitlines()[0].startswith("heartbeat healthy: last arrived ")
+    beat = json.loads(run(capsys, "status", "--json", *slow)[1])["heartbeat"]
+    assert (beat["state"], beat["late_after_seconds"]) == ("healthy", 1800)
+
+    code, out, _ = run(capsys, "status", "--heartbeat-every", "1m", "--heartbeat-late-after", "3m")
+    first = out.splitlines()[0]
+    assert first.startswith("heartbeat late: last arrived ")
+    assert first.endswith("expected every 60 s, late after 3 min")
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    [
+        ("--heartbeat-every=10m", "--heartbeat-late-after=5m"),
+        ("--heartbeat-every=0s",),
+    ],
+)
+def test_status_refuses_a_heartbeat_schedule_that_would_always_be_late(capsys, schedule):
+    code, out, err = run(capsys, "status", *schedule)
+    assert code == 2 and out == ""
+    assert "--heartbeat-late-after must be at least --heartbeat-every" in err
+
+
+def test_status_help_documents_the_heartbeat_schedule_and_its_deploy_sh_options(capsys):
+    with pytest.raises(SystemExit):
+        main(["status", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "--heartbeat-every DURATION" in shown and "--heartbeat-minutes [5m]" in shown
+    assert "--heartbeat-late-after DURATION" in shown
+    assert "--heartbeat-absent-minutes (at least --heartbeat-every) [15m]" in shown

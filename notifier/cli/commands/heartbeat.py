@@ -7,7 +7,7 @@ late (:func:`health`, :func:`health_line`, :func:`health_json`).
 from __future__ import annotations
 
 import argparse
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -74,9 +74,20 @@ def run(args: argparse.Namespace, context: Context) -> int:
     return 0
 
 
-def health(heartbeats: heartbeat.HeartbeatLog, now: datetime) -> heartbeat.Health:
-    """The last heartbeat kept in ``heartbeats/``, judged at ``now``."""
-    return heartbeat.judge(heartbeats.latest(), now)
+def health(
+    heartbeats: heartbeat.HeartbeatLog,
+    now: datetime,
+    *,
+    every: timedelta,
+    late_after: timedelta,
+) -> heartbeat.Health:
+    """The last heartbeat kept in ``heartbeats/``, judged at ``now`` against its schedule."""
+    return heartbeat.judge(
+        heartbeats.latest(),
+        now,
+        interval_seconds=every.total_seconds(),
+        late_after_seconds=late_after.total_seconds(),
+    )
 
 
 def health_json(state: heartbeat.Health) -> dict[str, Any]:
