@@ -65,8 +65,9 @@ def test_status_exits_1_while_anything_is_failed_or_stuck_pending_and_0_otherwis
     pipeline.pending()  # fresh: Pub/Sub still retries it, nothing for an operator yet
     code, report, _ = cli_json(capsys, "status")
     assert code == 0
-    assert sorted(report) == sorted(  # --json unchanged: the same document as before
+    assert sorted(report) == sorted(  # --json: the same document as before, plus the heartbeat
         [
+            "heartbeat",
             *("gcp_project", "database", "totals", "by_project", "rejected", "stuck_pending"),
             *("stuck_after_seconds", "oldest_pending", "latest_failures"),
         ]
