@@ -9,7 +9,7 @@ wording is setup's own: which step failed and what the operator does next.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TypeVar, overload
 
 from svix.api import ApplicationIn, EndpointIn, EndpointUpsertIn, EventTypeIn
 
@@ -102,31 +102,27 @@ class SvixHeartbeatAdmin:
 
     def _find(self, step: str, request: Callable[[], T]) -> T | None:
         """The object, or None when Svix answers 404."""
-        try:
-            return self._sender.call(request)
-        except Permanent as exc:
-            if exc.status == 404:
-                return None
-            raise setup_error(step, exc) from None
-        except NotifierError as exc:
-            raise setup_error(step, exc) from None
+        return self._call(step, request, none_on=404)
 
     def _create(self, step: str, request: Callable[[], object]) -> bool:
         """True once created; False when Svix says it exists already (409: a concurrent setup)."""
-        try:
-            self._sender.call(request)
-        except Permanent as exc:
-            if exc.status == 409:
-                return False
-            raise setup_error(step, exc) from None
-        except NotifierError as exc:
-            raise setup_error(step, exc) from None
-        return True
+        return self._call(step, request, none_on=409) is not None
 
-    def _call(self, step: str, request: Callable[[], T]) -> T:
-        """One SDK call; every failure becomes a :class:`SetupError` naming the step."""
+    @overload
+    def _call(self, step: str, request: Callable[[], T]) -> T: ...
+
+    @overload
+    def _call(self, step: str, request: Callable[[], T], *, none_on: int) -> T | None: ...
+
+    def _call(self, step: str, request: Callable[[], T], *, none_on: int | None = None) -> T | None:
+        """One SDK call; None when Svix refuses it with ``none_on``; every other failure becomes
+        a :class:`SetupError` naming the step."""
         try:
             return self._sender.call(request)
+        except Permanent as exc:
+            if none_on is not None and exc.status == none_on:
+                return None
+            raise setup_error(step, exc) from None
         except NotifierError as exc:
             raise setup_error(step, exc) from None
 
