@@ -22,7 +22,8 @@ from notifier.domain.events import Delivery, Event
 from notifier.domain.messages import PulledMessage
 from notifier.domain.outcomes import Sent
 from notifier.domain.records import Record, StoredNotification
-from notifier.errors import NotifierError, Rejected
+from notifier.errors import NotifierError, Rejected, StoreUnavailable
+from notifier.heartbeat import Arrival
 from notifier.service import Notifier
 
 
@@ -157,6 +158,26 @@ class MemoryStore:
                 return False
             r.update(status=RecordStatus.PENDING.value, replays=r.get("replays", 0) + 1)
             return True
+
+
+class MemoryHeartbeatLog:
+    """``heartbeats/`` in memory, with the port's contract: the first record of an event id wins;
+    ``unavailable``: every record fails as Firestore down does."""
+
+    def __init__(self, *, unavailable: bool = False) -> None:
+        self.kept: dict[str, tuple[datetime, datetime]] = {}
+        self.unavailable = unavailable
+
+    def record(self, event_id: str, published_at: datetime, arrived_at: datetime) -> bool:
+        if self.unavailable:
+            raise StoreUnavailable("firestore: ServiceUnavailable")
+        if event_id in self.kept:
+            return False
+        self.kept[event_id] = (published_at, arrived_at)
+        return True
+
+    def latest(self) -> Arrival | None:
+        return None
 
 
 @dataclass
