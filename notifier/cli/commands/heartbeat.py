@@ -38,8 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, context: Context) -> int:
     """Makes the heartbeat app, event type and endpoint right; 0 done, 1 a Svix step failed."""
     # Svix only: deploy.sh runs it with the Svix token and no Firestore project.
-    env = {**context.env, "GOOGLE_CLOUD_PROJECT": context.env.get("GOOGLE_CLOUD_PROJECT") or "-"}
-    settings = Settings.from_env(env)
+    settings = Settings.from_env(context.env, firestore=False)
     sender = wiring.build_sender(settings)
     out = context.output
     try:
