@@ -29,13 +29,6 @@ from tests import factories
 from tests.conftest import PROJECT, TOKEN
 from tests.support import run_cli, run_cli_json, unique_suffix
 
-FAST = {
-    "NOTIFIER_RETRY_BUDGET_SECONDS": "0",
-    "NOTIFIER_SVIX_TIMEOUT_SECONDS": "1",
-    "NOTIFIER_SVIX_RETRY_SCHEDULE": "0.01",
-    "NOTIFIER_LEASE_SECONDS": "10",
-}
-
 
 class Clock:
     def __init__(self):
@@ -78,16 +71,6 @@ class Pipeline:
 
     def pending(self, **kw):
         return self.deliver(fault=503, **kw)
-
-
-@pytest.fixture
-def env(db, svix, monkeypatch):
-    """The function's environment in the operator's shell (the emulator's is already there)."""
-    monkeypatch.setenv("SVIX_API_KEY", TOKEN)
-    monkeypatch.setenv("SVIX_SERVER_URL", svix.url)
-    for name, value in FAST.items():
-        monkeypatch.setenv(name, value)
-    return monkeypatch
 
 
 @pytest.fixture

@@ -19,18 +19,9 @@ import pytest
 from notifier.cli import main
 from tests import factories
 from tests.conftest import PROJECT, TOKEN
-from tests.integration.test_operations import FAST, Pipeline, record
+from tests.integration.conftest import FAST
+from tests.integration.test_operations import Pipeline, record
 from tests.support import run_cli, run_cli_json, unique_suffix
-
-
-@pytest.fixture
-def shell(db, svix, monkeypatch):
-    """The function's environment in the operator's shell (the emulator's is already there)."""
-    monkeypatch.setenv("SVIX_API_KEY", TOKEN)
-    monkeypatch.setenv("SVIX_SERVER_URL", svix.url)
-    for name, value in FAST.items():
-        monkeypatch.setenv(name, value)
-    return monkeypatch
 
 
 def json_lines(text):
@@ -47,7 +38,7 @@ def json_lines(text):
 
 
 def test_status_exits_1_while_anything_is_failed_or_stuck_pending_and_0_otherwise(
-    shell, db, svix, capsys
+    env, db, svix, capsys
 ):
     pipeline = Pipeline(db, svix)
     pipeline.sent()
@@ -88,7 +79,7 @@ def test_status_help_documents_its_exit_status(capsys):
 
 
 def test_replay_says_it_left_an_event_whose_claim_is_held_after_a_429_and_until_when(
-    shell, db, svix, capsys
+    env, db, svix, capsys
 ):
     pipeline = Pipeline(db, svix, lease_seconds=120)
     svix.set_faults([{"op": "msg.create", "status": 429, "retry_after": 45}])
@@ -116,7 +107,7 @@ def test_replay_says_it_left_an_event_whose_claim_is_held_after_a_429_and_until_
     assert svix.messages() == []
 
 
-def test_replay_shows_the_error_lines_of_its_deliveries_as_redrive_does(shell, db, svix, capsys):
+def test_replay_shows_the_error_lines_of_its_deliveries_as_redrive_does(env, db, svix, capsys):
     pipeline = Pipeline(db, svix)
     event_id = pipeline.failed(project="globex")
     svix.set_faults([{"op": "msg.create", "status": 422}])
@@ -136,7 +127,7 @@ def test_replay_shows_the_error_lines_of_its_deliveries_as_redrive_does(shell, d
     assert TOKEN not in err and factories.PII["email"] not in err
 
 
-def test_an_injected_422_reaches_the_operator_as_svix_s_reason(shell, db, svix, capsys):
+def test_an_injected_422_reaches_the_operator_as_svix_s_reason(env, db, svix, capsys):
     """The twin answers a 422 with svix-server's validation body; the reason is kept."""
     event_id = Pipeline(db, svix).failed()
     assert record(db, event_id)["last_error"] == "svix_rejected 422: body: Validation error"
@@ -152,10 +143,10 @@ def test_an_injected_422_reaches_the_operator_as_svix_s_reason(shell, db, svix, 
 
 @pytest.mark.parametrize("flags", [["--dry-run"], ["--to-topic"], ["--direct"]])
 def test_redrive_names_the_dead_letter_subscription_it_cannot_find(
-    shell, pubsub_emulator, capsys, flags
+    env, pubsub_emulator, capsys, flags
 ):
     topic = f"events-{unique_suffix()}"  # no dead-letter subscription was ever made for it
-    shell.setenv("NOTIFIER_TOPIC", topic)
+    env.setenv("NOTIFIER_TOPIC", topic)
 
     code, out, err = run_cli(capsys, "redrive", *flags, "--wait", "1")
 
