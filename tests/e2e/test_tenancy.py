@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from devstack.function_server import FunctionServer
+from notifier.store import document_key
 from tests import factories
 from tests.e2e.conftest import KEEPALIVE, function_env, log_lines
 
@@ -46,7 +47,7 @@ def test_another_tenant_s_event_id_is_refused_and_leaks_nothing(api, notificatio
     }
     assert acme_message not in refused.text
     assert [(m["eventId"], m["app_uid"]) for m in svix.messages()] == [(acme["id"], "acme")]
-    record = db.collection("notifications").document(acme["id"]).get().to_dict()
+    record = db.collection("notifications").document(document_key(acme["id"])).get().to_dict()
     assert (record["project"], record["svix_message_id"]) == ("acme", acme_message)
     [line] = [e for e in log_lines(notifications.log_path) if e.get("reason") == "id_conflict"]
     assert (line["severity"], line["project"], line["recorded_project"]) == (
@@ -65,7 +66,7 @@ def test_published_it_is_kept_as_rejected_and_acknowledged(deliver, db, svix):
 
     assert deliver(globex, message_id="7002") == 200  # acknowledged: no retry can change it
 
-    kept = db.collection("rejected").document("pubsub-7002").get().to_dict()
+    kept = db.collection("rejected").document(document_key("pubsub-7002")).get().to_dict()
     assert kept["reason"] == "id_conflict"
     assert json.loads(kept["raw"])["project"] == "globex"
     assert [m["eventId"] for m in svix.messages()] == [acme["id"]]
