@@ -35,7 +35,7 @@ from devstack.customer_endpoint import CustomerEndpoint
 from devstack.function_server import ROOT, FunctionServer
 from devstack.push_relay import ensure_topic_and_subscription, publish
 from devstack.svix_standin import SvixStandin
-from notifier.store import document_key
+from notifier.store import document_key, natural_id
 
 PROJECT = "notifier-local"
 TOPIC = "platform-events"
@@ -86,7 +86,7 @@ def wait_for(db, messages: list[Published], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         query = db.collection("notifications").where(filter=FieldFilter("status", "==", "sent"))
-        sent = {d.id for d in query.stream()}
+        sent = {natural_id(d.id) for d in query.stream()}  # keys are spread (document_key)
         rejected = len(list(db.collection("rejected").stream()))
         if events <= sent and rejected >= bad:
             return True
