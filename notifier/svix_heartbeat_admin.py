@@ -15,7 +15,7 @@ from svix.api import ApplicationIn, EndpointIn, EndpointUpsertIn, EventTypeIn
 
 from notifier.errors import BadCredentials, NotifierError, Permanent, Transient
 from notifier.heartbeat_setup import ENDPOINT_DESCRIPTION, EndpointState, SetupError
-from notifier.svix_sender import SvixSender
+from notifier.svix_sender import MALFORMED, NO_CONNECTION, TIMED_OUT, UNREADABLE, SvixSender
 
 T = TypeVar("T")
 
@@ -127,18 +127,14 @@ class SvixHeartbeatAdmin:
             raise setup_error(step, exc) from None
 
 
-# The sender's details for failures that carry no Svix status of their own (svix_sender._call).
-_UNREADABLE = ("unreadable answer", "malformed error body")
-
-
 def setup_error(step: str, exc: NotifierError) -> SetupError:
     """The sender's classified failure as the operator reads it: the step, then what to do."""
-    if exc.detail in _UNREADABLE:
+    if exc.detail in (UNREADABLE, MALFORMED):
         return SetupError(f"{step}: Svix's answer was unreadable; run it again")
     if exc.status is None:  # no answer at all: the sender's timeout or connection failure
-        if exc.detail == "timeout":
+        if exc.detail == TIMED_OUT:
             return SetupError(f"{step}: Svix did not answer in time; run it again")
-        reason = exc.detail.removeprefix("connection: ")
+        reason = exc.detail.removeprefix(NO_CONNECTION)
         return SetupError(f"{step}: cannot reach Svix ({reason})")
     return SetupError(f"{step}: Svix answered {exc.status}{_hint(exc)}")
 
