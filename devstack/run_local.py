@@ -86,7 +86,7 @@ def wait_for(db, messages: list[Published], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         query = db.collection("notifications").where(filter=FieldFilter("status", "==", "sent"))
-        sent = {natural_id(d.id) for d in query.stream()}  # documents are keyed by document_key
+        sent = {natural_id(d.id) for d in query.stream()}  # keys are spread (document_key)
         rejected = len(list(db.collection("rejected").stream()))
         if events <= sent and rejected >= bad:
             return True

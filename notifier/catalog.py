@@ -81,6 +81,7 @@ class EventType:
 
     @property
     def examples(self) -> list[Any]:
+        """The ``data`` examples the type's schema carries (OpenAPI document, tests)."""
         return list(self.data_schema.get("examples", []))
 
 
@@ -146,9 +147,11 @@ class Catalog:
     _fast_checks: Mapping[str, Callable[[Any], bool]] = field(repr=False, compare=False)
 
     def get(self, name: str) -> EventType | None:
+        """The event type called ``name``, or None when the catalog does not have it."""
         return self.types.get(name)
 
     def names(self) -> list[str]:
+        """Every catalogued type's name, sorted."""
         return sorted(self.types)
 
     def drift(self, event_type: str, data: Any) -> Drift | None:

@@ -55,8 +55,11 @@ class Settings:
         )
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, *, svix: bool = True) -> Settings:
-        """``svix=False``: for operator commands that only read Firestore (no token needed)."""
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, *, svix: bool = True, firestore: bool = True
+    ) -> Settings:
+        """``svix=False``: for operator commands that only read Firestore (no token needed);
+        ``firestore=False``: for those that only call Svix (no Google project needed)."""
         env = os.environ if env is None else env
         problems: list[str] = []
 
@@ -87,7 +90,7 @@ class Settings:
             return values
 
         gcp_project = (env.get("GOOGLE_CLOUD_PROJECT") or env.get("GCLOUD_PROJECT") or "").strip()
-        if not gcp_project:
+        if firestore and not gcp_project:
             problems.append("GOOGLE_CLOUD_PROJECT is not set (the Firestore project)")
         svix_api_key = env.get("SVIX_API_KEY", "").strip()
         if svix and not svix_api_key:

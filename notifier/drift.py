@@ -73,11 +73,8 @@ class DriftWatch:
             return self._checker
 
     def _warn_once(self, event: Event, found: Drift) -> None:
-        key = (found.event_type, found.cause)
-        with self._lock:
-            if key in self._warned or len(self._warned) >= MAX_WARNED:
-                return
-            self._warned.add(key)
+        if not self._first_time((found.event_type, found.cause)):
+            return
         logs.log(
             self._logger,
             logging.WARNING,
@@ -90,11 +87,8 @@ class DriftWatch:
 
     def _failed_once(self, event_type: str, exc: Exception) -> None:
         """The exception's type only: its message may quote the event's values."""
-        key = (event_type, f"error:{type(exc).__name__}")
-        with self._lock:
-            if key in self._warned or len(self._warned) >= MAX_WARNED:
-                return
-            self._warned.add(key)
+        if not self._first_time((event_type, f"error:{type(exc).__name__}")):
+            return
         logs.log(
             self._logger,
             logging.WARNING,
@@ -102,3 +96,11 @@ class DriftWatch:
             event_type=event_type,
             error_type=type(exc).__name__,
         )
+
+    def _first_time(self, key: tuple[str, str]) -> bool:
+        """True once per key, and only while fewer than MAX_WARNED keys were warned about."""
+        with self._lock:
+            if key in self._warned or len(self._warned) >= MAX_WARNED:
+                return False
+            self._warned.add(key)
+            return True

@@ -174,6 +174,7 @@ class Health:
 
     @property
     def label(self) -> str:
+        """``healthy`` or ``late``: the word ``status`` shows and ``--json`` gives as ``state``."""
         return "healthy" if self.healthy else "late"
 
     def summary(self) -> str:

@@ -8,38 +8,24 @@ The order matters: Svix refuses an endpoint filtered on an event type that does 
 (svix-server endpoint/crud.rs ``validate_event_types``).
 
 The use case (:func:`setup`) talks to Svix through a small port (:class:`HeartbeatSvix`);
-:class:`SvixHeartbeatAdmin` is that port on the svix SDK.
+:class:`notifier.svix_heartbeat_admin.SvixHeartbeatAdmin` is that port on the svix SDK. This
+module loads no cloud SDK.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Protocol
 from urllib.parse import urlsplit, urlunsplit
-
-import httpx
-import pydantic
-from svix.api import (
-    ApplicationIn,
-    EndpointIn,
-    EndpointUpsertIn,
-    EventTypeIn,
-    Svix,
-)
-from svix.exceptions import HttpError, HTTPValidationError
 
 from notifier.heartbeat import DEFAULT_PROJECT, EVENT_TYPE
 
 ENDPOINT_UID = "canary"
 EVENT_TYPE_DESCRIPTION = "notifier's own heartbeat, delivered to its canary endpoint"
 ENDPOINT_DESCRIPTION = "notifier canary: proves that heartbeats arrive"
-
-T = TypeVar("T")
 
 
 class SetupError(RuntimeError):
@@ -66,11 +52,15 @@ class HeartbeatSvix(Protocol):
         """Makes sure the event type exists; True if it had to be created."""
         ...
 
-    def get_endpoint(self, app_uid: str, endpoint_uid: str) -> EndpointState | None: ...
+    def get_endpoint(self, app_uid: str, endpoint_uid: str) -> EndpointState | None:
+        """The endpoint's state, or None when it does not exist."""
+        ...
 
     def create_endpoint(
         self, app_uid: str, endpoint_uid: str, url: str, filter_types: list[str]
-    ) -> None: ...
+    ) -> None:
+        """Creates the endpoint, subscribed to ``filter_types`` only."""
+        ...
 
     def update_endpoint(
         self, app_uid: str, endpoint_uid: str, url: str, filter_types: list[str]
@@ -78,7 +68,9 @@ class HeartbeatSvix(Protocol):
         """Sets URL and filter and enables it (Svix disables an endpoint failing for 5 days)."""
         ...
 
-    def endpoint_secret(self, app_uid: str, endpoint_uid: str) -> str: ...
+    def endpoint_secret(self, app_uid: str, endpoint_uid: str) -> str:
+        """The endpoint's ``whsec_`` signing secret."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -95,10 +87,12 @@ class SetupReport:
 
     @property
     def changed(self) -> bool:
+        """True when any step created, updated or wrote something."""
         steps = (self.application, self.event_type, self.endpoint, self.secret_file)
         return any(step != "unchanged" for step in steps)
 
     def lines(self) -> list[str]:
+        """One line per step, for the plain report."""
         return [
             f"application {self.app_uid}: {self.application}",
             f"event type {EVENT_TYPE}: {self.event_type}",
@@ -196,136 +190,3 @@ def write_secret(path: Path, secret: str) -> bool:
     except OSError as exc:
         raise SetupError(f"cannot write {path}: {exc.strerror}") from None
     return True
-
-
-class SvixHeartbeatAdmin:
-    """:class:`HeartbeatSvix` on the svix SDK (2.9.1). Builds nothing: the caller passes the
-    client, made from the token and server URL the operator command was given.
-
-    Creates carry no fixed idempotency key: the uid (app, endpoint) or name (event type) is
-    unique, so a create repeated after a lost answer gets a 409, read as "exists". A fixed key
-    would be worse: within Svix's idempotency window it replays the first creation even after
-    an operator deleted the object, and setup would go on as if it existed.
-    """
-
-    def __init__(self, client: Svix) -> None:
-        self._svix = client
-
-    def ensure_application(self, uid: str) -> bool:
-        if self._find(f"read application {uid}", lambda: self._svix.application.get(uid)):
-            return False
-        return self._create(
-            f"create application {uid}",
-            lambda: self._svix.application.create(ApplicationIn(uid=uid, name=uid)),
-        )
-
-    def ensure_event_type(self, name: str, description: str) -> bool:
-        if self._find(f"read event type {name}", lambda: self._svix.event_type.get(name)):
-            return False
-        return self._create(
-            f"create event type {name}",
-            lambda: self._svix.event_type.create(EventTypeIn(name=name, description=description)),
-        )
-
-    def get_endpoint(self, app_uid: str, endpoint_uid: str) -> EndpointState | None:
-        out = self._find(
-            f"read endpoint {endpoint_uid}",
-            lambda: self._svix.endpoint.get(app_uid, endpoint_uid),
-        )
-        if out is None:
-            return None
-        types = None if out.event_types is None else frozenset(out.event_types)
-        return EndpointState(url=out.url, filter_types=types, disabled=bool(out.disabled))
-
-    def create_endpoint(
-        self, app_uid: str, endpoint_uid: str, url: str, filter_types: list[str]
-    ) -> None:
-        endpoint = EndpointIn(
-            uid=endpoint_uid,
-            url=url,
-            event_types=filter_types,
-            description=ENDPOINT_DESCRIPTION,
-        )
-        self._create(
-            f"create endpoint {endpoint_uid}",
-            lambda: self._svix.endpoint.create(app_uid, endpoint),
-        )
-
-    def update_endpoint(
-        self, app_uid: str, endpoint_uid: str, url: str, filter_types: list[str]
-    ) -> None:
-        # PUT replaces the endpoint's settings (its secret stays): say everything we care about.
-        update = EndpointUpsertIn(
-            url=url,
-            event_types=filter_types,
-            disabled=False,
-            description=ENDPOINT_DESCRIPTION,
-        )
-        _call(
-            f"update endpoint {endpoint_uid}",
-            lambda: self._svix.endpoint.upsert(app_uid, endpoint_uid, update),
-        )
-
-    def endpoint_secret(self, app_uid: str, endpoint_uid: str) -> str:
-        out = _call(
-            f"read endpoint {endpoint_uid}'s secret",
-            lambda: self._svix.endpoint.get_secret(app_uid, endpoint_uid),
-        )
-        return out.key
-
-    @staticmethod
-    def _find(step: str, request: Callable[[], T]) -> T | None:
-        """The object, or None when Svix answers 404."""
-        try:
-            return _call(step, request, missing_ok=True)
-        except _Missing:
-            return None
-
-    @staticmethod
-    def _create(step: str, request: Callable[[], object]) -> bool:
-        """True once created; False when Svix says it exists already (409: a concurrent setup)."""
-        try:
-            _call(step, request, conflict_ok=True)
-        except _Conflict:
-            return False
-        return True
-
-
-class _Missing(Exception):
-    pass
-
-
-class _Conflict(Exception):
-    pass
-
-
-def _call(
-    step: str, request: Callable[[], T], *, missing_ok: bool = False, conflict_ok: bool = False
-) -> T:
-    """Runs one SDK call; every failure becomes a :class:`SetupError` naming the step."""
-    try:
-        return request()
-    except (HttpError, HTTPValidationError) as exc:
-        if missing_ok and exc.status_code == 404:
-            raise _Missing from None
-        if conflict_ok and exc.status_code == 409:
-            raise _Conflict from None
-        raise SetupError(
-            f"{step}: Svix answered {exc.status_code}{_hint(exc.status_code)}"
-        ) from None
-    except httpx.TimeoutException:
-        raise SetupError(f"{step}: Svix did not answer in time; run it again") from None
-    except httpx.HTTPError as exc:
-        raise SetupError(f"{step}: cannot reach Svix ({type(exc).__name__})") from None
-    except (json.JSONDecodeError, pydantic.ValidationError, AttributeError, KeyError, TypeError):
-        raise SetupError(f"{step}: Svix's answer was unreadable; run it again") from None
-
-
-def _hint(status: int) -> str:
-    if status in (401, 403):
-        return " (check the Svix token)"
-    if status == 422:
-        return " (Svix refused the settings: is the URL acceptable to it?)"
-    if status == 429 or status >= 500:
-        return "; run it again in a minute"
-    return ""

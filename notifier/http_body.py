@@ -83,6 +83,7 @@ class GuardedInput:
 
     @classmethod
     def install(cls, environ: dict[str, Any], *, cap: int, **kwargs: Any) -> GuardedInput:
+        """Puts a guarded reader in place of the request's ``wsgi.input`` and returns it."""
         body = cls(
             environ["wsgi.input"],
             cap=cap,
@@ -96,6 +97,7 @@ class GuardedInput:
         return body
 
     def read(self, size: int | None = -1) -> bytes:
+        """At most ``size`` bytes, none past the cap, the declared length or the deadline."""
         room = self.cap + 1 - self.received
         if self.declared is not None:
             room = min(room, self.declared - self.received)
@@ -118,6 +120,7 @@ class GuardedInput:
         return data
 
     def readline(self, size: int | None = -1) -> bytes:
+        """A piece of the body (bounded as :meth:`read`); nothing here reads lines of a body."""
         return self.read(size if size is not None and size >= 0 else _PIECE)
 
     def __iter__(self) -> Iterator[bytes]:

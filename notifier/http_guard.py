@@ -35,6 +35,9 @@ WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
 class Guard:
+    """WSGI middleware: answers an over-long URL or an over-cap declared body itself (414/413/400)
+    and bounds the reading of every other body (:class:`notifier.http_body.GuardedInput`)."""
+
     def __init__(self, app: WsgiApp, *, cap: int = BODY_CAP, max_url: int = MAX_URL_BYTES):
         self.app = app
         self.cap = cap

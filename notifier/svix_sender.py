@@ -42,6 +42,13 @@ from notifier.errors import (
 Answer = TypeVar("Answer")
 
 
+# The details of failures without a readable Svix answer (other adapters word them for their users).
+TIMED_OUT = "timeout"
+NO_CONNECTION = "connection: "  # + the transport error's type
+UNREADABLE = "unreadable answer"  # not Svix's JSON: a proxy's page, a cut body
+MALFORMED = "malformed error body"  # JSON, but not the shape of Svix's errors
+
+
 class _LastResponse(threading.local):
     """This thread's last Svix answer: its status and ``Retry-After`` (the SDK drops both)."""
 
@@ -97,13 +104,16 @@ class SvixSender:
         server_url: str | None,
         timeout: float,
         retry_schedule: tuple[float, ...],
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
+        """``transport``: httpx's own by default; tests pass an ``httpx.MockTransport``."""
         options = SvixOptions(
             server_url=server_url, timeout=timeout, retry_schedule=list(retry_schedule)
         )
         self._last = _LastResponse()
         # Same client the SDK would build, plus the hook; shared by every thread of the instance.
         http = httpx.Client(
+            transport=transport,
             event_hooks={"response": [self._remember]},
             limits=httpx.Limits(max_connections=100, max_keepalive_connections=32),
         )
@@ -198,21 +208,21 @@ class SvixSender:
         except (HttpError, HTTPValidationError) as exc:
             raise classify(exc.status_code, self._last.retry_after, _detail(exc)) from None
         except httpx.TimeoutException:
-            raise SvixUnavailable("timeout") from None
+            raise SvixUnavailable(TIMED_OUT) from None
         except httpx.HTTPError as exc:
-            raise SvixUnavailable(f"connection: {type(exc).__name__}") from None
+            raise SvixUnavailable(f"{NO_CONNECTION}{type(exc).__name__}") from None
         except (AttributeError, KeyError, TypeError):
             # The SDK could not parse an error body of an unexpected shape: go by the status.
             status = self._last.status
             if status is None or status < 400:
                 raise
-            raise classify(status, self._last.retry_after, "malformed error body") from None
+            raise classify(status, self._last.retry_after, MALFORMED) from None
         except (json.JSONDecodeError, pydantic.ValidationError):
             # Not Svix's own answer (a proxy's error page, a cut body): worth another try.
             status = self._last.status
             if status in (401, 403, 429):
-                raise classify(status, self._last.retry_after, "unreadable answer") from None
-            raise SvixUnavailable("unreadable answer", status=status) from None
+                raise classify(status, self._last.retry_after, UNREADABLE) from None
+            raise SvixUnavailable(UNREADABLE, status=status) from None
 
     @property
     def sdk(self) -> Svix:

@@ -14,7 +14,6 @@ import threading
 from collections.abc import Iterator
 
 from google.cloud import firestore
-from svix.api import Svix, SvixOptions
 
 from notifier import catalog, heartbeat, logs
 from notifier.applications import ApplicationDirectory
@@ -22,11 +21,11 @@ from notifier.config import ConfigError, Settings
 from notifier.dependencies import CanaryDependencies as CanaryDependencies
 from notifier.dependencies import Dependencies as Dependencies
 from notifier.drift import DriftWatch
-from notifier.heartbeat_setup import SvixHeartbeatAdmin
 from notifier.heartbeat_store import FirestoreHeartbeatLog
 from notifier.service import Notifier
 from notifier.store import FirestoreStore
 from notifier.svix_event_types import SvixEventTypeRegistry
+from notifier.svix_heartbeat_admin import SvixHeartbeatAdmin
 from notifier.svix_sender import SvixSender
 
 log = logs.get("wiring")
@@ -106,6 +105,11 @@ def event_type_registry(sender: SvixSender) -> SvixEventTypeRegistry:
     return SvixEventTypeRegistry(sender)
 
 
+def heartbeat_admin(sender: SvixSender) -> SvixHeartbeatAdmin:
+    """Svix for ``heartbeat setup`` on the sender's client and answer table."""
+    return SvixHeartbeatAdmin(sender)
+
+
 def canary_dependencies() -> CanaryDependencies:
     """The canary's set, built once: Firestore and the signing secret only, so it starts without
     SVIX_API_KEY. A misconfigured deployment says why in one ERROR line, as :func:`dependencies`.
@@ -141,16 +145,6 @@ def build_heartbeat_log(
         client if client is not None else firestore_client(settings),
         ttl_days=settings.record_ttl_days,
     )
-
-
-def build_heartbeat_admin(settings: Settings) -> SvixHeartbeatAdmin:
-    """Svix for ``heartbeat setup``: the settings' token, server and timeout."""
-    options = SvixOptions(
-        server_url=settings.svix_server_url,
-        timeout=settings.svix_timeout_seconds,
-        retry_schedule=list(settings.svix_retry_schedule),
-    )
-    return SvixHeartbeatAdmin(Svix(settings.svix_api_key, options))
 
 
 @contextlib.contextmanager

@@ -5,7 +5,10 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+from datetime import UTC, datetime
 from typing import Any
+
+from svix.webhooks import Webhook
 
 _counter = itertools.count(1)
 PII = {"email": "ada.lovelace@example.com", "fullName": "Ada Lovelace", "phone": "+15555550199"}
@@ -48,3 +51,34 @@ def envelope(payload: dict[str, Any] | bytes | None, message_id: str = "m-1", **
         body["data"] = encode(payload)
     body.update(message)
     return {"message": body, "subscription": "projects/p/subscriptions/s"}
+
+
+def heartbeat_body(event_id: str, published_at: str, **overrides: Any) -> str:
+    """The heartbeat event as Svix delivers it to the canary (compact JSON, as Svix sends it)."""
+    document: dict[str, Any] = {
+        "object": "event",
+        "id": event_id,
+        "type": "notifier.heartbeat",
+        "project": "notifier-heartbeat",
+        "time": published_at,
+        "data": {"published_at": published_at},
+        "source": "https://notifier.internal/heartbeat",
+        "specversion": "1.0",
+        "datacontenttype": "application/json",
+        "version": "2023-01-30",
+    }
+    document.update(overrides)
+    return json.dumps(document, separators=(",", ":"))
+
+
+def svix_signed(
+    body: str, secret: str, *, msg_id: str = "msg_1", at: datetime | None = None
+) -> dict[str, str]:
+    """Headers as Svix sends a webhook, signed by the svix SDK (``at``: now unless given)."""
+    at = at or datetime.now(UTC)
+    return {
+        "svix-id": msg_id,
+        "svix-timestamp": str(int(at.timestamp())),
+        "svix-signature": Webhook(secret).sign(msg_id, at, body),
+        "content-type": "application/json",
+    }

@@ -22,7 +22,8 @@ from notifier.domain.events import Delivery, Event
 from notifier.domain.messages import PulledMessage
 from notifier.domain.outcomes import Sent
 from notifier.domain.records import Record, StoredNotification
-from notifier.errors import NotifierError, Rejected
+from notifier.errors import NotifierError, Rejected, StoreUnavailable
+from notifier.heartbeat import Arrival
 from notifier.service import Notifier
 
 
@@ -36,8 +37,12 @@ class MemoryStore:
     rejected: dict[str, dict[str, Any]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    unavailable: bool = False  # every claim fails as Firestore down does
+    lease_left: float = 30.0  # what a held claim says is left of its holder's lease
 
     def claim(self, event: Event, delivery: Delivery) -> Claim:
+        if self.unavailable:
+            raise StoreUnavailable("firestore: ServiceUnavailable")
         with self.lock:
             record = self.notifications.get(event.id)
             if record is None:
@@ -59,7 +64,9 @@ class MemoryStore:
             if record["status"] == RecordStatus.FAILED:
                 return Claim(event.id, ClaimState.FAILED, record["attempts"])
             if record["held"]:
-                return Claim(event.id, ClaimState.HELD, record["attempts"], held_for=30.0)
+                return Claim(
+                    event.id, ClaimState.HELD, record["attempts"], held_for=self.lease_left
+                )
             first_call = record.get("svix_first_call_at")  # None: no delivery called Svix yet
             record.update(attempts=record["attempts"] + 1, held=True)
             record.setdefault("svix_first_call_at", self.clock())
@@ -90,7 +97,9 @@ class MemoryStore:
 
     def release(self, claim: Claim, error: NotifierError, hold: float = 0.0) -> bool:
         with self.lock:
-            self.notifications[claim.event_id].update(last_error=error.summary(), held=False)
+            self.notifications[claim.event_id].update(
+                last_error=error.summary(), held=False, hold=hold
+            )
         return True
 
     def reject(self, rejection: Rejected, delivery: Delivery, raw: bytes | None) -> str:
@@ -159,6 +168,26 @@ class MemoryStore:
             return True
 
 
+class MemoryHeartbeatLog:
+    """``heartbeats/`` in memory, with the port's contract: the first record of an event id wins;
+    ``unavailable``: every record fails as Firestore down does."""
+
+    def __init__(self, *, unavailable: bool = False) -> None:
+        self.kept: dict[str, tuple[datetime, datetime]] = {}
+        self.unavailable = unavailable
+
+    def record(self, event_id: str, published_at: datetime, arrived_at: datetime) -> bool:
+        if self.unavailable:
+            raise StoreUnavailable("firestore: ServiceUnavailable")
+        if event_id in self.kept:
+            return False
+        self.kept[event_id] = (published_at, arrived_at)
+        return True
+
+    def latest(self) -> Arrival | None:
+        return None
+
+
 @dataclass
 class MemoryDeadLetters:
     """A dead-letter subscription: pulled messages are leased until acknowledged or let go."""
@@ -213,11 +242,17 @@ class ScriptedSvix:
 
     script: list[Sent | NotifierError] = field(default_factory=list)
     messages: dict[str, dict[str, Any]] = field(default_factory=dict)
-    apps: list[str] = field(default_factory=list)
+    apps: list[str] = field(default_factory=list)  # each application asked for, failed or not
+    app_failures: list[NotifierError] = field(default_factory=list)  # raised by the next ones
     links: list[tuple[str, int]] = field(default_factory=list)
+    sends: list[tuple[str, str] | tuple[str, int]] = field(default_factory=list)
+    lookups: list[Sent | NotifierError | None] = field(default_factory=list)  # find's answers
+    found: list[str] = field(default_factory=list)  # the event ids looked up
     closed: bool = False
 
     def send(self, event: Event, replays: int = 0) -> Sent:
+        """``sends`` gets (project, event id), or (event id, replays) for a replay."""
+        self.sends.append((event.project, event.id) if not replays else (event.id, replays))
         result = self.script.pop(0) if self.script else None
         if isinstance(result, NotifierError):
             raise result
@@ -227,11 +262,20 @@ class ScriptedSvix:
         return result or Sent(f"msg_{event.id}", 202)
 
     def find(self, event: Event) -> Sent | None:
+        """The next scripted lookup answer if any, else what this Svix holds."""
+        self.found.append(event.id)
+        if self.lookups:
+            answer = self.lookups.pop(0)
+            if isinstance(answer, NotifierError):
+                raise answer
+            return answer
         held = self.messages.get(event.id)
         return None if held is None else Sent(held["id"], 200)
 
     def ensure_application(self, project: str) -> str:
         self.apps.append(project)
+        if self.app_failures:
+            raise self.app_failures.pop(0)
         return f"app_{project}"
 
     def portal_link(self, project: str, expiry_seconds: int) -> str:

@@ -1,11 +1,14 @@
-"""Waiting and naming for tests that drive the emulators, on google-cloud-testutils' helpers."""
+"""Waiting and naming for tests that drive the emulators (on google-cloud-testutils' helpers), and
+the ``notifier`` CLI run in-process."""
 
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import math
 from collections.abc import Callable
+from typing import Any
 
 from test_utils.retry import BackoffFailed, RetryResult
 from test_utils.system import unique_resource_id
@@ -34,3 +37,18 @@ def unique_suffix() -> str:
     """For topic and subscription names: test_utils' resource id (time and process), plus a
     counter so that two names asked for within a millisecond differ too."""
     return f"{unique_resource_id('-').lstrip('-')}-{next(_names)}"
+
+
+def run_cli(capsys: Any, *argv: str) -> tuple[int, str, str]:
+    """``notifier ARGV`` in-process: its exit status, stdout and stderr (pytest's ``capsys``)."""
+    from notifier.cli import main
+
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def run_cli_json(capsys: Any, *argv: str) -> tuple[int, Any, str]:
+    """As :func:`run_cli` with ``--json``: stdout parsed."""
+    code, out, err = run_cli(capsys, *argv, "--json")
+    return code, json.loads(out), err

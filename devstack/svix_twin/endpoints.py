@@ -52,6 +52,20 @@ def _new_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
 
 
+# EndpointIn's fields an endpoint keeps as given: set on create, replaced by update (PUT).
+SETTINGS = (
+    "url",
+    "description",
+    "uid",
+    "disabled",
+    "filterTypes",
+    "channels",
+    "metadata",
+    "throttleRate",
+    "version",
+)
+
+
 def _prefixed(secret: str) -> str:
     return secret if secret.startswith("whsec_") else "whsec_" + secret
 
@@ -66,20 +80,7 @@ def _insert(db: Db, app: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]
             "createdAt": now,
             "updatedAt": now,
             "secret": _prefixed(data["secret"]) if data["secret"] else _new_secret(),
-            **{
-                k: data[k]
-                for k in (
-                    "url",
-                    "description",
-                    "uid",
-                    "disabled",
-                    "filterTypes",
-                    "channels",
-                    "metadata",
-                    "throttleRate",
-                    "version",
-                )
-            },
+            **{k: data[k] for k in SETTINGS},
         }
         db.endpoints[app["id"]][endpoint["id"]] = endpoint
         return endpoint
@@ -142,17 +143,7 @@ def update(db: Db, app_ref: str, ref: str, body: Any) -> Answer:
             and find(db, app["id"], data["uid"])
         ):
             raise Refusal(conflict())
-        for k in (
-            "url",
-            "description",
-            "uid",
-            "disabled",
-            "filterTypes",
-            "channels",
-            "metadata",
-            "throttleRate",
-            "version",
-        ):
+        for k in SETTINGS:
             endpoint[k] = data[k]
         endpoint["updatedAt"] = db.clock.iso()
         return json_answer(200, endpoint_out(endpoint))

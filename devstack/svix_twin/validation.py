@@ -188,13 +188,7 @@ def message_in(data: Any) -> dict[str, Any]:
         errors.append(item(["body", "payload"], "Payload must be an object."))
     channels = message["channels"]
     if channels is not None:
-        if not 1 <= len(channels) <= 5:
-            errors.append(
-                item(
-                    ["body", "channels"],
-                    "Channels must have at least 1 and at most 5 items, or be set to null.",
-                )
-            )
+        errors += channel_count_errors(channels, most=5)
         for channel in channels:
             errors += _all(["body", "channels"], limited_str_errors(channel))
     if not 5 <= message["payloadRetentionPeriod"] <= 90:
@@ -209,6 +203,14 @@ def message_in(data: Any) -> dict[str, Any]:
     if errors:
         raise Refusal(validation(errors))
     return message
+
+
+def channel_count_errors(channels: list[str], *, most: int) -> list[dict[str, Any]]:
+    """The ``channels`` list's size rule (MessageIn: at most 5; EndpointIn: at most 10)."""
+    if 1 <= len(channels) <= most:
+        return []
+    message = f"Channels must have at least 1 and at most {most} items, or be set to null."
+    return [item(["body", "channels"], message)]
 
 
 def portal_access_in(data: Any) -> dict[str, Any]:
@@ -269,13 +271,8 @@ def endpoint_in(data: Any) -> dict[str, Any]:
             )
         for name in filter_types:
             errors += _all(["body", "event_types"], limited_str_errors(name))
-    if endpoint["channels"] is not None and not 1 <= len(endpoint["channels"]) <= 10:
-        errors.append(
-            item(
-                ["body", "channels"],
-                "Channels must have at least 1 and at most 10 items, or be set to null.",
-            )
-        )
+    if endpoint["channels"] is not None:
+        errors += channel_count_errors(endpoint["channels"], most=10)
     if endpoint["throttleRate"] == 0:
         errors.append(
             item(["body", "throttle_rate"], "Endpoint throttle rate must be at least one if set")

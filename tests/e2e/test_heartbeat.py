@@ -14,12 +14,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from svix.webhooks import Webhook
 
 from devstack.emulators import free_port
 from devstack.function_server import FunctionServer
 from devstack.push_relay import PushRelay, ensure_topic_and_subscription, publish
 from notifier.cli import main
+from tests import factories
 from tests.conftest import PROJECT, TOKEN
 from tests.e2e.conftest import log_lines
 from tests.support import eventually, unique_suffix
@@ -115,30 +115,13 @@ def test_scheduled_heartbeats_arrive_at_the_canary_verified_with_their_latency(
     assert canary.secret not in canary.server.log_path.read_text()
 
 
-def heartbeat_body(published_at: str) -> str:
-    return json.dumps(
-        {
-            "object": "event", "id": "hb-e2e-1", "type": "notifier.heartbeat",
-            "project": "notifier-heartbeat", "time": published_at,
-            "data": {"published_at": published_at},
-            "source": "https://notifier.internal/heartbeat", "specversion": "1.0",
-            "datacontenttype": "application/json", "version": "2023-01-30",
-        }
-    )  # fmt: skip
-
-
 def test_forged_unsigned_and_stale_requests_are_refused_and_recorded_nowhere(canary, db):
     now = datetime.now(UTC)
-    body = heartbeat_body(now.isoformat().replace("+00:00", "Z"))
+    body = factories.heartbeat_body("hb-e2e-1", now.isoformat().replace("+00:00", "Z"))
     other_key = "whsec_" + base64.b64encode(b"somebody-else-entirely-012345678").decode()
 
     def headers(secret: str, at: datetime) -> dict[str, str]:
-        return {
-            "svix-id": "msg_forged",
-            "svix-timestamp": str(int(at.timestamp())),
-            "svix-signature": Webhook(secret).sign("msg_forged", at, body),
-            "content-type": "application/json",
-        }
+        return factories.svix_signed(body, secret, msg_id="msg_forged", at=at)
 
     requests = {
         "bad_signature": headers(other_key, now),  # forged: signed with another key

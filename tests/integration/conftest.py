@@ -3,6 +3,8 @@
 The emulator answers any query, indexed or not; production does not. So each test records the
 queries the Firestore client sends (a spy on its RunQuery/RunAggregationQuery calls, which still
 go to the emulator) and fails if deploy.sh's index exemptions leave any of them unserved.
+
+Also ``env``: the function's environment in an operator's shell, for the CLI tests.
 """
 
 from __future__ import annotations
@@ -14,7 +16,25 @@ import pytest
 from google.cloud.firestore_v1.services.firestore.client import FirestoreClient
 from google.cloud.firestore_v1.types import StructuredQuery
 
+from tests.conftest import TOKEN
 from tests.indexes import deployed_exemptions, structured_query, unserved
+
+FAST = {
+    "NOTIFIER_RETRY_BUDGET_SECONDS": "0",
+    "NOTIFIER_SVIX_TIMEOUT_SECONDS": "1",
+    "NOTIFIER_SVIX_RETRY_SCHEDULE": "0.01",
+    "NOTIFIER_LEASE_SECONDS": "10",
+}
+
+
+@pytest.fixture
+def env(db, svix, monkeypatch):
+    """The function's environment in the operator's shell (the emulator's is already there)."""
+    monkeypatch.setenv("SVIX_API_KEY", TOKEN)
+    monkeypatch.setenv("SVIX_SERVER_URL", svix.url)
+    for name, value in FAST.items():
+        monkeypatch.setenv(name, value)
+    return monkeypatch
 
 
 @pytest.fixture(autouse=True)

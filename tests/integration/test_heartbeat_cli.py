@@ -13,14 +13,9 @@ from svix.api import Svix, SvixOptions
 from notifier.cli import main
 from notifier.heartbeat_store import FirestoreHeartbeatLog
 from tests.conftest import TOKEN
+from tests.support import run_cli
 
 CANARY_URL = "http://127.0.0.1:9/canary"
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.fixture
@@ -40,7 +35,7 @@ def twin(svix) -> Svix:
 def test_setup_makes_the_app_and_endpoint_and_writes_the_secret_once(svix_env, tmp_path, capsys):
     secret_file = tmp_path / "canary-secret"
     argv = ["heartbeat", "setup", f"--canary-url={CANARY_URL}", f"--secret-file={secret_file}"]
-    code, out, err = run(capsys, *argv)
+    code, out, err = run_cli(capsys, *argv)
     assert code == 0, err
     endpoint = twin(svix_env).endpoint.get("notifier-heartbeat", "canary")
     assert endpoint.url == CANARY_URL
@@ -52,7 +47,7 @@ def test_setup_makes_the_app_and_endpoint_and_writes_the_secret_once(svix_env, t
     assert secret not in out + err and TOKEN not in out + err
 
     # The space-separated form, run again: nothing changes.
-    code, out, err = run(capsys, "heartbeat", "setup", "--canary-url", CANARY_URL,
+    code, out, err = run_cli(capsys, "heartbeat", "setup", "--canary-url", CANARY_URL,
                          "--secret-file", str(secret_file), "--json")  # fmt: skip
     assert code == 0, err
     report = json.loads(out)
@@ -68,7 +63,7 @@ def test_setup_makes_the_app_and_endpoint_and_writes_the_secret_once(svix_env, t
 def test_setup_uses_the_heartbeat_project_setting(svix_env, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("NOTIFIER_HEARTBEAT_PROJECT", "hb-staging")
     argv = ["heartbeat", "setup", f"--canary-url={CANARY_URL}", f"--secret-file={tmp_path / 's'}"]
-    assert run(capsys, *argv)[0] == 0
+    assert run_cli(capsys, *argv)[0] == 0
     assert twin(svix_env).endpoint.get("hb-staging", "canary").url == CANARY_URL
 
 
@@ -77,7 +72,7 @@ def test_setup_with_a_wrong_token_fails_and_says_what_to_check(
 ):
     monkeypatch.setenv("SVIX_API_KEY", "testsk_wrong.token")
     argv = ["heartbeat", "setup", f"--canary-url={CANARY_URL}", f"--secret-file={tmp_path / 's'}"]
-    code, _, err = run(capsys, *argv)
+    code, _, err = run_cli(capsys, *argv)
     assert code == 1
     assert "check the Svix token" in err
     assert not (tmp_path / "s").exists()
@@ -86,15 +81,15 @@ def test_setup_with_a_wrong_token_fails_and_says_what_to_check(
 def test_setup_without_a_token_is_a_configuration_error(svix_env, tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("SVIX_API_KEY")
     argv = ["heartbeat", "setup", f"--canary-url={CANARY_URL}", f"--secret-file={tmp_path / 's'}"]
-    code, _, err = run(capsys, *argv)
+    code, _, err = run_cli(capsys, *argv)
     assert code == 2 and "SVIX_API_KEY" in err
 
 
 def test_status_opens_with_the_last_heartbeat_healthy_then_late(db, capsys):
-    code, out, err = run(capsys, "status")
+    code, out, err = run_cli(capsys, "status")
     assert code == 0, err
     assert out.splitlines()[0].startswith("heartbeat late: none has arrived (expected every 5 min)")
-    code, out, _ = run(capsys, "status", "--json")
+    code, out, _ = run_cli(capsys, "status", "--json")
     report = json.loads(out)
     assert report["heartbeat"]["state"] == "late" and report["heartbeat"]["arrived_at"] is None
     assert {"gcp_project", "totals", "by_project", "rejected", "latest_failures"} <= set(report)
@@ -103,11 +98,11 @@ def test_status_opens_with_the_last_heartbeat_healthy_then_late(db, capsys):
     arrived = datetime.now(UTC) - timedelta(seconds=40)
     log.record("hb-old", arrived - timedelta(minutes=5, seconds=2), arrived - timedelta(minutes=5))
     log.record("hb-new", arrived - timedelta(milliseconds=1850), arrived)
-    code, out, _ = run(capsys, "status")
+    code, out, _ = run_cli(capsys, "status")
     first = out.splitlines()[0]
     assert first.startswith("heartbeat healthy: last arrived ")
     assert first.endswith("latency 1850 ms")
-    code, out, _ = run(capsys, "status", "--json")
+    code, out, _ = run_cli(capsys, "status", "--json")
     beat = json.loads(out)["heartbeat"]
     assert (beat["state"], beat["healthy"], beat["last_event_id"]) == ("healthy", True, "hb-new")
     assert beat["latency_ms"] == pytest.approx(1850.0)
@@ -117,8 +112,50 @@ def test_status_opens_with_the_last_heartbeat_healthy_then_late(db, capsys):
 def test_status_says_late_when_the_last_heartbeat_is_older_than_15_minutes(db, capsys):
     arrived = datetime.now(UTC) - timedelta(minutes=16)
     FirestoreHeartbeatLog(db, ttl_days=30).record("hb-1", arrived - timedelta(seconds=2), arrived)
-    code, out, _ = run(capsys, "status")
+    code, out, _ = run_cli(capsys, "status")
     assert code == 0
     assert out.splitlines()[0].startswith("heartbeat late: last arrived ")
     assert "late after 15 min" in out.splitlines()[0]
-    assert json.loads(run(capsys, "status", "--json")[1])["heartbeat"]["state"] == "late"
+    assert json.loads(run_cli(capsys, "status", "--json")[1])["heartbeat"]["state"] == "late"
+
+
+def test_status_judges_the_heartbeat_by_the_schedule_it_is_given(db, capsys):
+    """A deployment with --heartbeat-minutes=10 --heartbeat-absent-minutes=30 is read with the
+    same numbers: a heartbeat 16 min old is healthy there, and late on a 1-minute schedule."""
+    arrived = datetime.now(UTC) - timedelta(minutes=16)
+    FirestoreHeartbeatLog(db, ttl_days=30).record("hb-1", arrived - timedelta(seconds=2), arrived)
+    slow = ("--heartbeat-every=10m", "--heartbeat-late-after=30m")
+    code, out, err = run_cli(capsys, "status", *slow)
+    assert code == 0, err
+    assert out.splitlines()[0].startswith("heartbeat healthy: last arrived ")
+    beat = json.loads(run_cli(capsys, "status", "--json", *slow)[1])["heartbeat"]
+    assert (beat["state"], beat["late_after_seconds"]) == ("healthy", 1800)
+
+    code, out, _ = run_cli(
+        capsys, "status", "--heartbeat-every", "1m", "--heartbeat-late-after", "3m"
+    )
+    first = out.splitlines()[0]
+    assert first.startswith("heartbeat late: last arrived ")
+    assert first.endswith("expected every 60 s, late after 3 min")
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    [
+        ("--heartbeat-every=10m", "--heartbeat-late-after=5m"),
+        ("--heartbeat-every=0s",),
+    ],
+)
+def test_status_refuses_a_heartbeat_schedule_that_would_always_be_late(capsys, schedule):
+    code, out, err = run_cli(capsys, "status", *schedule)
+    assert code == 2 and out == ""
+    assert "--heartbeat-late-after must be at least --heartbeat-every" in err
+
+
+def test_status_help_documents_the_heartbeat_schedule_and_its_deploy_sh_options(capsys):
+    with pytest.raises(SystemExit):
+        main(["status", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "--heartbeat-every DURATION" in shown and "--heartbeat-minutes [5m]" in shown
+    assert "--heartbeat-late-after DURATION" in shown
+    assert "--heartbeat-absent-minutes (at least --heartbeat-every) [15m]" in shown

@@ -27,14 +27,7 @@ from notifier.store import FirestoreStore, document_key
 from notifier.svix_sender import SvixSender
 from tests import factories
 from tests.conftest import PROJECT, TOKEN
-from tests.support import unique_suffix
-
-FAST = {
-    "NOTIFIER_RETRY_BUDGET_SECONDS": "0",
-    "NOTIFIER_SVIX_TIMEOUT_SECONDS": "1",
-    "NOTIFIER_SVIX_RETRY_SCHEDULE": "0.01",
-    "NOTIFIER_LEASE_SECONDS": "10",
-}
+from tests.support import run_cli, run_cli_json, unique_suffix
 
 
 class Clock:
@@ -81,29 +74,8 @@ class Pipeline:
 
 
 @pytest.fixture
-def env(db, svix, monkeypatch):
-    """The function's environment in the operator's shell (the emulator's is already there)."""
-    monkeypatch.setenv("SVIX_API_KEY", TOKEN)
-    monkeypatch.setenv("SVIX_SERVER_URL", svix.url)
-    for name, value in FAST.items():
-        monkeypatch.setenv(name, value)
-    return monkeypatch
-
-
-@pytest.fixture
 def pipeline(db, svix):
     return Pipeline(db, svix)
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def run_json(capsys, *argv):
-    code, out, err = run(capsys, *argv, "--json")
-    return code, json.loads(out), err
 
 
 def record(db, event_id):
@@ -141,7 +113,7 @@ def test_status_counts_by_status_and_project_with_the_oldest_pending_and_latest_
     pipeline.store.reject(Rejected("not_json"), Delivery(message_id="77"), b"{")
     env.delenv("SVIX_API_KEY")  # status only reads Firestore
 
-    code, report, _ = run_json(capsys, "status")
+    code, report, _ = run_cli_json(capsys, "status")
 
     assert code == 1  # failed and stuck ones wait for an operator
     assert report["totals"] == {"pending": 2, "sent": 3, "failed": 2, "total": 7}
@@ -161,7 +133,7 @@ def test_status_counts_by_status_and_project_with_the_oldest_pending_and_latest_
     assert failures[0]["last_error"].startswith("svix_rejected 422")
     assert fresh != oldest
 
-    code, table, _ = run(capsys, "status", "--failures", "1")
+    code, table, _ = run_cli(capsys, "status", "--failures", "1")
     lines = table.splitlines()
     assert code == 1
     assert lines[0].startswith("heartbeat late: none has arrived")  # status opens with it
@@ -180,13 +152,13 @@ def test_status_counts_by_status_and_project_with_the_oldest_pending_and_latest_
 def test_status_reads_the_project_the_flags_name(env, pipeline, capsys):
     pipeline.sent()
     env.delenv("GOOGLE_CLOUD_PROJECT")
-    code, _, err = run(capsys, "status")
+    code, _, err = run_cli(capsys, "status")
     assert code == 2 and "GOOGLE_CLOUD_PROJECT is not set" in err
 
-    code, report, _ = run_json(capsys, "status", "--gcp-project", PROJECT)
+    code, report, _ = run_cli_json(capsys, "status", "--gcp-project", PROJECT)
     assert (code, report["gcp_project"], report["totals"]["sent"]) == (0, PROJECT, 1)
 
-    code, report, _ = run_json(capsys, "status", "--gcp-project", "another-project")
+    code, report, _ = run_cli_json(capsys, "status", "--gcp-project", "another-project")
     assert code == 0
     assert report["totals"] == {"pending": 0, "sent": 0, "failed": 0, "total": 0}
     assert (report["by_project"], report["oldest_pending"], report["latest_failures"]) == (
@@ -203,7 +175,7 @@ def test_a_failed_event_is_replayed_once_under_a_new_idempotency_key(env, pipeli
     event_id = pipeline.failed()
     assert svix.messages() == []
 
-    code, out, err = run_json(capsys, "replay", "--status", "failed")
+    code, out, err = run_cli_json(capsys, "replay", "--status", "failed")
 
     assert code == 0
     [result] = out["results"]
@@ -229,20 +201,20 @@ def test_a_failed_event_is_replayed_once_under_a_new_idempotency_key(env, pipeli
     assert "payload" not in saved
     assert_nothing_private(json.dumps(out), err)
 
-    code, again, _ = run_json(capsys, "replay")
+    code, again, _ = run_cli_json(capsys, "replay")
     assert (code, again["selected"], len(svix.messages())) == (0, 0, 1)
 
 
 def test_a_replay_that_fails_again_stays_failed_and_says_so(env, pipeline, svix, capsys):
     event_id = pipeline.failed()
     svix.set_faults([{"op": "msg.create", "status": 400}])
-    code, out, _ = run_json(capsys, "replay")
+    code, out, _ = run_cli_json(capsys, "replay")
     assert code == 1
     [result] = out["results"]
     assert (result["outcome"], result["svix_status"]) == ("failed", 400)
     assert record(pipeline.db, event_id)["status"] == "failed"
     svix.clear_faults()
-    code, out, _ = run_json(capsys, "replay")  # the next replay gets the next key
+    code, out, _ = run_cli_json(capsys, "replay")  # the next replay gets the next key
     assert (code, out["results"][0]["outcome"], out["results"][0]["replays"]) == (0, "sent", 2)
     assert svix.messages()[0]["idempotency_key"] == f"notifier-{event_id}-replay2"
 
@@ -253,8 +225,8 @@ def test_a_dry_run_lists_what_would_be_replayed_and_changes_nothing(env, pipelin
     env.delenv("SVIX_API_KEY")  # a dry run needs no token
     before, calls = everything(pipeline.db), len(svix.calls())
 
-    code, out, _ = run_json(capsys, "replay", "--dry-run")
-    code_table, table, _ = run(capsys, "replay", "--dry-run")
+    code, out, _ = run_cli_json(capsys, "replay", "--dry-run")
+    code_table, table, _ = run_cli(capsys, "replay", "--dry-run")
 
     assert (code, code_table) == (0, 0)
     assert out["dry_run"] is True
@@ -275,7 +247,7 @@ def test_stuck_pending_events_are_taken_but_not_fresh_or_held_ones(env, pipeline
     held_event = event_from(factories.event(), max_bytes=2**20)
     holder.store.claim(held_event, Delivery())  # an old claim whose lease is still live
 
-    code, out, _ = run_json(capsys, "replay", "--status", "pending")
+    code, out, _ = run_cli_json(capsys, "replay", "--status", "pending")
 
     assert code == 1  # the fresh and the held ones were left, and it says so
     assert sorted(r["event_id"] for r in out["skipped"]) == sorted([fresh, held_event.id])
@@ -287,7 +259,7 @@ def test_stuck_pending_events_are_taken_but_not_fresh_or_held_ones(env, pipeline
     assert record(pipeline.db, fresh)["status"] == "pending"
     assert record(pipeline.db, held_event.id)["status"] == "pending"
 
-    code, out, _ = run_json(capsys, "replay", "--status", "pending", "--older-than", "0s")
+    code, out, _ = run_cli_json(capsys, "replay", "--status", "pending", "--older-than", "0s")
     assert [r["event_id"] for r in out["results"]] == [fresh]  # the live lease is still skipped
     assert record(pipeline.db, fresh)["status"] == "sent"
 
@@ -300,7 +272,7 @@ def test_a_replayed_event_svix_already_has_is_recorded_sent_not_sent_twice(
         "acme", MessageIn(event_type="user.created", event_id=event_id, payload={"early": 1})
     )
 
-    code, out, _ = run_json(capsys, "replay")
+    code, out, _ = run_cli_json(capsys, "replay")
 
     assert code == 0
     [result] = out["results"]
@@ -333,7 +305,7 @@ def test_a_replay_after_svix_windows_closed_looks_the_event_up_and_sends_nothing
 ):
     event_id, held = lost_long_ago(pipeline, 25)  # past the 12 h key and the 24 h eventId
 
-    code, out, _ = run_json(capsys, "replay", "--status", "pending", "--older-than", "0s")
+    code, out, _ = run_cli_json(capsys, "replay", "--status", "pending", "--older-than", "0s")
 
     assert code == 0
     [result] = out["results"]
@@ -352,7 +324,7 @@ def test_a_record_that_cannot_be_rebuilt_is_reported_and_left_alone(env, pipelin
     ref.update({"payload": b"not zlib"})
     before = ref.get().update_time
 
-    code, out, _ = run_json(capsys, "replay")
+    code, out, _ = run_cli_json(capsys, "replay")
 
     assert code == 1
     [result] = out["results"]
@@ -368,7 +340,7 @@ def test_replay_filters_by_project_type_time_status_and_limit(env, pipeline, svi
     a3 = pipeline.failed(project="acme", type="user.created", age=timedelta(minutes=30))
 
     def chosen(*flags):
-        code, out, _ = run_json(capsys, "replay", "--dry-run", *flags)
+        code, out, _ = run_cli_json(capsys, "replay", "--dry-run", *flags)
         assert code == 0
         return [r["event_id"] for r in out["records"]]
 
@@ -385,27 +357,27 @@ def test_replay_filters_by_project_type_time_status_and_limit(env, pipeline, svi
     assert chosen("--limit", "2") == [a1, a2]
     assert chosen("--status", "pending") == []
 
-    code, out, _ = run_json(capsys, "replay", "--project", "globex")
+    code, out, _ = run_cli_json(capsys, "replay", "--project", "globex")
     assert (code, [r["event_id"] for r in out["results"]]) == (0, [g1])
     assert [m["eventId"] for m in svix.messages()] == [g1]
     assert {record(pipeline.db, i)["status"] for i in (a1, a2, a3)} == {"failed"}
 
 
 def test_replay_usage_errors(env, capsys):
-    code, _, err = run(capsys, "replay", "--since", "1h", "--until", "2h")
+    code, _, err = run_cli(capsys, "replay", "--since", "1h", "--until", "2h")
     assert code == 2 and "--since must be before --until" in err
     with pytest.raises(SystemExit) as caught:
         main(["replay", "--since", "yesterday"])
     assert caught.value.code == 2
     env.delenv("SVIX_API_KEY")
-    code, _, err = run(capsys, "replay")  # a real replay sends: it needs the token
+    code, _, err = run_cli(capsys, "replay")  # a real replay sends: it needs the token
     assert code == 2 and "SVIX_API_KEY is not set" in err
 
 
 def test_long_replays_show_progress_on_stderr(env, pipeline, capsys):
     for _ in range(5):
         pipeline.failed()
-    code, out, err = run(capsys, "replay", "--progress-every", "2")
+    code, out, err = run_cli(capsys, "replay", "--progress-every", "2")
     assert code == 0
     assert [line for line in err.splitlines() if line.startswith("replay:")] == [
         "replay: 2/5 (sent 2)",
@@ -506,7 +478,7 @@ def test_redrive_to_topic_publishes_every_dead_letter_back_then_acknowledges_it(
     payloads = [json.dumps(e).encode() for e in events]
     ids = dead_letters(topic, payloads, origin="billing")
 
-    code, out, err = run_json(capsys, "redrive", "--to-topic", "--wait", "1")
+    code, out, err = run_cli_json(capsys, "redrive", "--to-topic", "--wait", "1")
 
     assert code == 0
     assert (out["summary"], out["acked"], out["left"]) == ({"republished": 3}, 3, 0)
@@ -531,7 +503,7 @@ def test_redrive_dry_run_shows_the_dead_letters_and_acknowledges_none(topics, sv
     dead_letters(topic, [json.dumps(event).encode(), b"not json"])
     calls = len(svix.calls())
 
-    code, out, _ = run_json(capsys, "redrive", "--dry-run", "--wait", "1")
+    code, out, _ = run_cli_json(capsys, "redrive", "--dry-run", "--wait", "1")
 
     assert code == 0
     assert (out["summary"], out["acked"], out["dry_run"]) == ({"dry_run": 2}, 0, True)
@@ -540,7 +512,7 @@ def test_redrive_dry_run_shows_the_dead_letters_and_acknowledges_none(topics, sv
     assert described[None]["detail"] == "invalid: not_json"
     assert len(release_all(dead, 2)) == 2  # still there, and available right away
     assert drain(watch) == [] and len(svix.calls()) == calls
-    code, table, _ = run(capsys, "redrive", "--to-topic", "--dry-run", "--wait", "1")
+    code, table, _ = run_cli(capsys, "redrive", "--to-topic", "--dry-run", "--wait", "1")
     assert code == 0 and "would redrive 2 message(s)" in table and event["id"] in table
     assert len(drain(dead)) == 2
 
@@ -553,7 +525,7 @@ def test_redrive_direct_runs_the_function_and_acknowledges_only_final_outcomes(
     dead_letters(topic, [json.dumps(e).encode() for e in events] + [b"not json"])
     svix.set_faults([{"op": "msg.create", "status": 503}])  # Svix still down
 
-    code, out, err = run_json(capsys, "redrive", "--direct", "--wait", "1")
+    code, out, err = run_cli_json(capsys, "redrive", "--direct", "--wait", "1")
 
     assert code == 1
     outcomes = sorted((r["event_id"] or "-", r["outcome"], r["acked"]) for r in out["results"])
@@ -565,7 +537,7 @@ def test_redrive_direct_runs_the_function_and_acknowledges_only_final_outcomes(
     assert "event retried" in err  # the function's own WARNING lines, on stderr
 
     svix.clear_faults()
-    code, out, err = run_json(capsys, "redrive", "--direct", "--wait", "1")
+    code, out, err = run_cli_json(capsys, "redrive", "--direct", "--wait", "1")
 
     assert code == 0
     assert sorted((r["event_id"], r["outcome"], r["acked"]) for r in out["results"]) == sorted(
@@ -578,10 +550,10 @@ def test_redrive_direct_runs_the_function_and_acknowledges_only_final_outcomes(
 
 
 def test_redrive_needs_a_mode_and_direct_needs_the_token(topics, env, capsys):
-    code, _, err = run(capsys, "redrive")
+    code, _, err = run_cli(capsys, "redrive")
     assert code == 2 and "choose --to-topic or --direct" in err
     env.delenv("SVIX_API_KEY")
-    code, _, err = run(capsys, "redrive", "--direct", "--wait", "1")
+    code, _, err = run_cli(capsys, "redrive", "--direct", "--wait", "1")
     assert code == 2 and "SVIX_API_KEY" in err
 
 
@@ -593,7 +565,7 @@ def test_a_redrive_after_svix_windows_closed_sends_no_second_message(
     document = factories.event(project="lossy", id=event_id)
     dead_letters(topic, [json.dumps(document).encode()])
 
-    code, out, _ = run_json(capsys, "redrive", "--direct", "--wait", "1")
+    code, out, _ = run_cli_json(capsys, "redrive", "--direct", "--wait", "1")
 
     assert code == 0
     assert [(r["event_id"], r["outcome"], r["acked"]) for r in out["results"]] == [

@@ -19,29 +19,9 @@ import pytest
 from notifier.cli import main
 from tests import factories
 from tests.conftest import PROJECT, TOKEN
-from tests.integration.test_operations import FAST, Pipeline, record
-from tests.support import unique_suffix
-
-
-@pytest.fixture
-def shell(db, svix, monkeypatch):
-    """The function's environment in the operator's shell (the emulator's is already there)."""
-    monkeypatch.setenv("SVIX_API_KEY", TOKEN)
-    monkeypatch.setenv("SVIX_SERVER_URL", svix.url)
-    for name, value in FAST.items():
-        monkeypatch.setenv(name, value)
-    return monkeypatch
-
-
-def cli(capsys, *argv):
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def cli_json(capsys, *argv):
-    code, out, err = cli(capsys, *argv, "--json")
-    return code, json.loads(out), err
+from tests.integration.conftest import FAST
+from tests.integration.test_operations import Pipeline, record
+from tests.support import run_cli, run_cli_json, unique_suffix
 
 
 def json_lines(text):
@@ -58,31 +38,31 @@ def json_lines(text):
 
 
 def test_status_exits_1_while_anything_is_failed_or_stuck_pending_and_0_otherwise(
-    shell, db, svix, capsys
+    env, db, svix, capsys
 ):
     pipeline = Pipeline(db, svix)
     pipeline.sent()
     pipeline.pending()  # fresh: Pub/Sub still retries it, nothing for an operator yet
-    code, report, _ = cli_json(capsys, "status")
+    code, report, _ = run_cli_json(capsys, "status")
     assert code == 0
-    assert sorted(report) == sorted(  # --json unchanged: the same document as before
+    assert sorted(report) == sorted(  # --json: the same document as before, plus the heartbeat
         [
+            "heartbeat",
             *("gcp_project", "database", "totals", "by_project", "rejected", "stuck_pending"),
             *("stuck_after_seconds", "oldest_pending", "latest_failures"),
-            "heartbeat",  # the one key added since: the last heartbeat (issue 12)
         ]
     )
 
     failed = pipeline.failed()
-    assert cli_json(capsys, "status")[0] == 1
-    assert cli(capsys, "status")[0] == 1  # the table too
+    assert run_cli_json(capsys, "status")[0] == 1
+    assert run_cli(capsys, "status")[0] == 1  # the table too
 
-    assert cli(capsys, "replay", "--status", "failed")[0] == 0
+    assert run_cli(capsys, "replay", "--status", "failed")[0] == 0
     assert record(db, failed)["status"] == "sent"
-    assert cli(capsys, "status")[0] == 0
+    assert run_cli(capsys, "status")[0] == 0
 
     pipeline.pending(age=timedelta(hours=1))  # stuck: nothing retries it any more
-    code, report, _ = cli_json(capsys, "status")
+    code, report, _ = run_cli_json(capsys, "status")
     assert (code, report["stuck_pending"], report["totals"]["failed"]) == (1, 1, 0)
 
 
@@ -99,14 +79,14 @@ def test_status_help_documents_its_exit_status(capsys):
 
 
 def test_replay_says_it_left_an_event_whose_claim_is_held_after_a_429_and_until_when(
-    shell, db, svix, capsys
+    env, db, svix, capsys
 ):
     pipeline = Pipeline(db, svix, lease_seconds=120)
     svix.set_faults([{"op": "msg.create", "status": 429, "retry_after": 45}])
     held = pipeline.deliver()  # Svix said: wait 45 s; the claim is kept that long
     assert record(db, held)["status"] == "pending"
 
-    code, out, _ = cli_json(capsys, "replay", "--status", "pending")
+    code, out, _ = run_cli_json(capsys, "replay", "--status", "pending")
 
     assert code == 1  # something was left
     assert (out["selected"], out["results"]) == (0, [])
@@ -117,26 +97,25 @@ def test_replay_says_it_left_an_event_whose_claim_is_held_after_a_429_and_until_
     until = datetime.fromisoformat(skipped["held_until"])
     assert timedelta(seconds=30) < until - datetime.now(UTC) <= timedelta(seconds=46)
 
-    code, table, _ = cli(capsys, "replay", "--status", "pending")
+    code, table, _ = run_cli(capsys, "replay", "--status", "pending")
     assert code == 1
     assert "replayed 0 notification(s): nothing" in table
     assert "left 1 pending notification(s) alone:" in table
     assert held in table and "claim held until" in table
-    code, dry, _ = cli(capsys, "replay", "--status", "pending", "--dry-run")
+    code, dry, _ = run_cli(capsys, "replay", "--status", "pending", "--dry-run")
     assert code == 0 and "left 1 pending notification(s) alone:" in dry and held in dry
     assert svix.messages() == []
 
 
-def test_replay_shows_the_error_lines_of_its_deliveries_as_redrive_does(shell, db, svix, capsys):
+def test_replay_shows_the_error_lines_of_its_deliveries_as_redrive_does(env, db, svix, capsys):
     pipeline = Pipeline(db, svix)
     event_id = pipeline.failed(project="globex")
     svix.set_faults([{"op": "msg.create", "status": 422}])
 
-    code, _, err = cli(capsys, "replay")
+    code, _, err = run_cli(capsys, "replay")
 
     assert code == 1
-    # The delivery's outcome line (a drift WARNING may name the event too: the factory's event
-    # is off the catalog).
+    # The delivery's outcome line (the catalog's drift WARNING names the event too).
     [line] = [e for e in json_lines(err) if e.get("event_id") == event_id and "outcome" in e]
     assert (line["severity"], line["message"], line["outcome"]) == (
         "ERROR",
@@ -148,11 +127,11 @@ def test_replay_shows_the_error_lines_of_its_deliveries_as_redrive_does(shell, d
     assert TOKEN not in err and factories.PII["email"] not in err
 
 
-def test_an_injected_422_reaches_the_operator_as_svix_s_reason(shell, db, svix, capsys):
+def test_an_injected_422_reaches_the_operator_as_svix_s_reason(env, db, svix, capsys):
     """The twin answers a 422 with svix-server's validation body; the reason is kept."""
     event_id = Pipeline(db, svix).failed()
     assert record(db, event_id)["last_error"] == "svix_rejected 422: body: Validation error"
-    code, report, _ = cli_json(capsys, "status")
+    code, report, _ = run_cli_json(capsys, "status")
     assert code == 1
     [failure] = report["latest_failures"]
     assert failure["last_error"] == "svix_rejected 422: body: Validation error"
@@ -164,12 +143,12 @@ def test_an_injected_422_reaches_the_operator_as_svix_s_reason(shell, db, svix, 
 
 @pytest.mark.parametrize("flags", [["--dry-run"], ["--to-topic"], ["--direct"]])
 def test_redrive_names_the_dead_letter_subscription_it_cannot_find(
-    shell, pubsub_emulator, capsys, flags
+    env, pubsub_emulator, capsys, flags
 ):
     topic = f"events-{unique_suffix()}"  # no dead-letter subscription was ever made for it
-    shell.setenv("NOTIFIER_TOPIC", topic)
+    env.setenv("NOTIFIER_TOPIC", topic)
 
-    code, out, err = cli(capsys, "redrive", *flags, "--wait", "1")
+    code, out, err = run_cli(capsys, "redrive", *flags, "--wait", "1")
 
     assert code == 1 and out == ""
     path = f"projects/{PROJECT}/subscriptions/{topic}-dead-letter-sub"

@@ -717,6 +717,27 @@ def test_endpoint_crud_and_secret(sdk, http, app):
     assert http.get(f"/api/v1/app/acme/endpoint/{created.id}").status_code == 404
 
 
+@pytest.mark.parametrize(
+    ("path", "body", "most"),
+    [
+        ("/api/v1/app/acme/msg", {"eventType": "order.created", "payload": {}}, 5),
+        ("/api/v1/app/acme/endpoint", {"url": "http://127.0.0.1:1/h"}, 10),
+    ],
+)
+def test_channels_lists_are_bounded_as_message_in_and_endpoint_in_say(http, app, path, body, most):
+    """MessageIn takes 1 to 5 channels, EndpointIn 1 to 10; more is a 422 naming the bound."""
+    too_many = http.post(path, json={**body, "channels": [f"c{i}" for i in range(most + 1)]})
+    assert too_many.status_code == 422
+    assert too_many.json()["detail"] == [
+        {
+            "loc": ["body", "channels"],
+            "msg": f"Channels must have at least 1 and at most {most} items, or be set to null.",
+            "type": "value_error",
+        }
+    ]
+    assert http.post(path, json={**body, "channels": ["c0"]}).status_code < 300
+
+
 def test_messages_are_delivered_signed_to_matching_endpoints(sdk, standin, app, receiver):
     sdk.event_type.create(EventTypeIn(name="order.created", description="An order"))
     sdk.event_type.create(EventTypeIn(name="order.deleted", description="Gone"))

@@ -13,12 +13,11 @@ from pathlib import Path
 
 import functions_framework
 import pytest
-from svix.webhooks import Webhook
 
 from notifier import logs, wiring
 from notifier.config import ConfigError, Settings
 from notifier.dependencies import CanaryDependencies
-from notifier.errors import StoreUnavailable
+from tests import factories, fakes
 
 MAIN = Path(__file__).resolve().parents[2] / "main.py"
 SECRET = "whsec_" + base64.b64encode(b"canary-test-key-0123456789abcdef").decode()
@@ -27,28 +26,9 @@ PUBLISHED = "2026-11-30T10:05:00.123Z"
 ARRIVED = datetime(2026, 11, 30, 10, 5, 1, 973000, tzinfo=UTC)
 
 
-class FakeHeartbeatLog:
-    """In memory, with the port's contract: the first record of an event id wins."""
-
-    def __init__(self, *, unavailable: bool = False) -> None:
-        self.kept: dict[str, tuple[datetime, datetime]] = {}
-        self.unavailable = unavailable
-
-    def record(self, event_id: str, published_at: datetime, arrived_at: datetime) -> bool:
-        if self.unavailable:
-            raise StoreUnavailable("firestore: ServiceUnavailable")
-        if event_id in self.kept:
-            return False
-        self.kept[event_id] = (published_at, arrived_at)
-        return True
-
-    def latest(self):
-        return None
-
-
 @pytest.fixture
 def heartbeats():
-    return FakeHeartbeatLog()
+    return fakes.MemoryHeartbeatLog()
 
 
 @pytest.fixture
@@ -99,31 +79,12 @@ def fixed_arrival(monkeypatch):
 
 
 def heartbeat_body(event_id="hb-8123456789012345", published_at=PUBLISHED, **overrides):
-    document = {
-        "object": "event",
-        "id": event_id,
-        "type": "notifier.heartbeat",
-        "project": "notifier-heartbeat",
-        "time": published_at,
-        "data": {"published_at": published_at},
-        "source": "https://notifier.internal/heartbeat",
-        "specversion": "1.0",
-        "datacontenttype": "application/json",
-        "version": "2023-01-30",
-    }
-    document.update(overrides)
-    return json.dumps(document, separators=(",", ":"))
+    return factories.heartbeat_body(event_id, published_at, **overrides)
 
 
 def signed(body, *, secret=SECRET, msg_id="msg_2abcDEF", at=None):
     """Headers as Svix sends them, signed by the SDK."""
-    at = at or datetime.now(UTC)
-    return {
-        "svix-id": msg_id,
-        "svix-timestamp": str(int(at.timestamp())),
-        "svix-signature": Webhook(secret).sign(msg_id, at, body),
-        "content-type": "application/json",
-    }
+    return factories.svix_signed(body, secret, msg_id=msg_id, at=at)
 
 
 def post(client, body, headers):

@@ -91,3 +91,13 @@ def test_the_svix_dedup_window_stays_under_svix_one_day_event_id_window(raw, exp
     else:
         with pytest.raises(ConfigError, match="NOTIFIER_SVIX_DEDUP_WINDOW_SECONDS"):
             Settings.from_env(env)
+
+
+def test_svix_only_settings_need_no_google_project_but_still_a_token():
+    env = {"SVIX_API_KEY": "testsk_x", "NOTIFIER_SVIX_TIMEOUT_SECONDS": "3"}
+    settings = Settings.from_env(env, firestore=False)
+    assert (settings.gcp_project, settings.svix_timeout_seconds) == ("", 3.0)
+    with pytest.raises(ConfigError, match="GOOGLE_CLOUD_PROJECT is not set"):
+        Settings.from_env(env)
+    with pytest.raises(ConfigError, match="SVIX_API_KEY is not set"):
+        Settings.from_env({}, firestore=False)

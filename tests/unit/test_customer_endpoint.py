@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from svix.webhooks import Webhook
 
 from devstack.customer_endpoint import CustomerEndpoint
+from tests import factories
 
 SECRET = "whsec_" + base64.b64encode(b"sample-customer-key-0123456789ab").decode()
 OTHER = "whsec_" + base64.b64encode(b"not-the-customer-key-0123456789a").decode()
@@ -18,13 +18,7 @@ BODY = json.dumps({"id": "evt_1", "type": "user.created", "data": {"email": "a@e
 
 
 def signed(secret: str, at: datetime | None = None) -> dict[str, str]:
-    at = at or datetime.now(UTC)
-    return {
-        "svix-id": "msg_1",
-        "svix-timestamp": str(int(at.timestamp())),
-        "svix-signature": Webhook(secret).sign("msg_1", at, BODY),
-        "content-type": "application/json",
-    }
+    return factories.svix_signed(BODY, secret, msg_id="msg_1", at=at)
 
 
 @pytest.fixture

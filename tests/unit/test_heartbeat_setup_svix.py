@@ -16,9 +16,10 @@ import re
 
 import httpx
 import pytest
-from svix.api import Svix, SvixOptions
 
-from notifier.heartbeat_setup import SetupError, SvixHeartbeatAdmin, setup
+from notifier.heartbeat_setup import SetupError, setup
+from notifier.svix_heartbeat_admin import SvixHeartbeatAdmin
+from notifier.svix_sender import SvixSender
 
 TOKEN = "testsk_heartbeat-setup.secret-token-55"
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -126,10 +127,16 @@ def server():
     return Server()
 
 
-def admin(server: Server, token: str = TOKEN) -> SvixHeartbeatAdmin:
-    client = Svix(token, SvixOptions(server_url="http://svix.test", retry_schedule=[0.0]))
-    client._httpx_client = httpx.Client(transport=httpx.MockTransport(server))
-    return SvixHeartbeatAdmin(client)
+def admin(server, token: str = TOKEN) -> SvixHeartbeatAdmin:
+    """The adapter on a real sender whose HTTP goes to ``server`` (any httpx handler)."""
+    sender = SvixSender(
+        token,
+        server_url="http://svix.test",
+        timeout=5.0,
+        retry_schedule=(0.0,),
+        transport=httpx.MockTransport(server),
+    )
+    return SvixHeartbeatAdmin(sender)
 
 
 def test_setup_through_the_sdk_creates_in_order_then_only_reads(server, tmp_path):
@@ -178,6 +185,7 @@ def test_a_create_that_lost_a_race_counts_as_existing(server, tmp_path):
         (error(401, "authentication_failed", "Incorrect"), "answered 401 (check the Svix token)"),
         (error(403, "forbidden", "no"), "answered 403 (check the Svix token)"),
         (error(500, "server_error", "boom"), "answered 500; run it again in a minute"),
+        (error(429, "rate_limited", "slow down"), "answered 429; run it again in a minute"),
         (httpx.Response(502, text="<html>bad gateway</html>"), "unreadable; run it again"),
     ],
 )
@@ -203,7 +211,13 @@ def test_an_unreachable_svix_is_a_setup_error(tmp_path):
     def refuse(request):
         raise httpx.ConnectError("connection refused", request=request)
 
-    client = Svix(TOKEN, SvixOptions(server_url="http://svix.test", retry_schedule=[0.0]))
-    client._httpx_client = httpx.Client(transport=httpx.MockTransport(refuse))
     with pytest.raises(SetupError, match="cannot reach Svix"):
-        setup(SvixHeartbeatAdmin(client), canary_url=URL, secret_file=tmp_path / "s")
+        setup(admin(refuse), canary_url=URL, secret_file=tmp_path / "s")
+
+
+def test_a_svix_that_does_not_answer_in_time_is_a_setup_error(tmp_path):
+    def hang(request):
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    with pytest.raises(SetupError, match="did not answer in time; run it again"):
+        setup(admin(hang), canary_url=URL, secret_file=tmp_path / "s")

@@ -33,6 +33,12 @@ def loaded_after(statement: str) -> list[str]:
         "notifier.operations.status",
         "notifier.operations.replay",
         "notifier.operations.redrive",
+        "notifier.heartbeat",
+        "notifier.heartbeat_setup",
+        "notifier.drift",
+        "notifier.catalog",
+        "notifier.http_body",
+        "notifier.http_guard",
     ],
 )
 def test_the_domain_the_service_and_the_use_cases_load_no_cloud_sdk(module):
@@ -48,6 +54,18 @@ def test_the_adapters_do_load_theirs():
     modules = loaded_after("import notifier.store, notifier.svix_sender")
     assert "google.cloud.firestore" in modules
     assert "svix" in modules
+
+
+@pytest.mark.parametrize(
+    ("adapter", "sdk"),
+    [
+        ("notifier.heartbeat_store", "google.cloud.firestore"),
+        ("notifier.svix_event_types", "svix"),
+        ("notifier.svix_heartbeat_admin", "svix"),
+    ],
+)
+def test_the_new_adapters_hold_the_sdks_their_use_cases_leave_out(adapter, sdk):
+    assert sdk in loaded_after(f"import {adapter}")
 
 
 def imports_of(path: Path) -> set[str]:
@@ -98,5 +116,11 @@ def test_every_public_name_of_the_domain_and_the_ports_says_what_it_is():
         ROOT / "notifier" / "errors.py",
         ROOT / "notifier" / "service.py",
         ROOT / "notifier" / "applications.py",
+        ROOT / "notifier" / "heartbeat.py",
+        ROOT / "notifier" / "heartbeat_setup.py",
+        ROOT / "notifier" / "drift.py",
+        ROOT / "notifier" / "catalog.py",
+        ROOT / "notifier" / "svix_event_types.py",
+        ROOT / "notifier" / "svix_heartbeat_admin.py",
     ]
     assert [m for path in paths for m in public_without_docstring(path)] == []

@@ -1,107 +1,24 @@
-"""The Svix outcome table, with small in-memory fakes of the two ports."""
+"""The Svix outcome table, on the in-memory fakes of the two ports (tests/fakes.py)."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from notifier.applications import ApplicationDirectory
-from notifier.domain.claims import Claim, ClaimState
 from notifier.domain.outcomes import Sent
 from notifier.errors import (
     BadCredentials,
-    NotifierError,
     Permanent,
     RateLimited,
-    StoreUnavailable,
     SvixConflict,
     SvixUnavailable,
 )
 from notifier.events import event_from
 from notifier.service import Notifier
-from tests import factories
-
-
-@dataclass
-class FakeStore:
-    records: dict = field(default_factory=dict)
-    apps: dict = field(default_factory=dict)
-    held: set = field(default_factory=set)
-    fail_claims: bool = False
-
-    def claim(self, event, delivery):
-        if self.fail_claims:
-            raise StoreUnavailable("firestore: ServiceUnavailable")
-        if event.id in self.held:
-            return Claim(event.id, ClaimState.HELD, 1, held_for=42.0)
-        record = self.records.setdefault(event.id, {"status": "pending", "attempts": 0})
-        if record["status"] == "sent":
-            return Claim(event.id, ClaimState.SENT, record["attempts"], record["message_id"])
-        if record["status"] == "failed":
-            return Claim(event.id, ClaimState.FAILED, record["attempts"])
-        record["attempts"] += 1
-        replays = record.get("replays", 0)
-        first_call = record.get("first_call_at")
-        return Claim(
-            event.id,
-            ClaimState.CLAIMED,
-            record["attempts"],
-            replays=replays,
-            svix_first_call_at=first_call,
-        )
-
-    def mark_sent(self, claim, svix_message_id, svix_status):
-        self.records[claim.event_id].update(status="sent", message_id=svix_message_id)
-
-    def mark_failed(self, claim, error: NotifierError):
-        self.records[claim.event_id].update(status="failed", last_error=error.summary())
-        return True
-
-    def release(self, claim, error: NotifierError, hold=0.0):
-        self.records[claim.event_id].update(last_error=error.summary(), hold=hold)
-        return True
-
-    def application_id(self, project):
-        return self.apps.get(project)
-
-    def save_application(self, project, svix_app_id):
-        self.apps[project] = svix_app_id
-
-
-@dataclass
-class ScriptedSender:
-    """Answers each send with the next scripted result: a ``Sent`` or an error to raise."""
-
-    script: list = field(default_factory=list)
-    sends: list = field(default_factory=list)
-    created: list = field(default_factory=list)
-    lookups: list = field(default_factory=list)  # each find's answer, in order: Sent, None, error
-    found: list = field(default_factory=list)  # the event ids looked up
-
-    app_script: list = field(default_factory=list)  # errors for the next application creations
-
-    def ensure_application(self, project):
-        self.created.append(project)
-        if self.app_script:
-            raise self.app_script.pop(0)
-        return f"app_{project}"
-
-    def find(self, event):
-        self.found.append(event.id)
-        result = self.lookups.pop(0) if self.lookups else None
-        if isinstance(result, Exception):
-            raise result
-        return result
-
-    def send(self, event, replays=0):
-        self.sends.append((event.project, event.id) if not replays else (event.id, replays))
-        result = self.script.pop(0) if self.script else Sent(f"msg_{event.id}", 202)
-        if isinstance(result, Exception):
-            raise result
-        return result
+from tests import factories, fakes
 
 
 class Clock:
@@ -118,7 +35,7 @@ class Clock:
 
 
 def make(script=(), budget=30.0):
-    store, sender, clock = FakeStore(), ScriptedSender(list(script)), Clock()
+    store, sender, clock = fakes.MemoryStore(), fakes.ScriptedSvix(list(script)), Clock()
     notifier = Notifier(
         store,
         sender,
@@ -134,14 +51,26 @@ def an_event(**overrides):
     return event_from(json.loads(json.dumps(factories.event(**overrides))), max_bytes=2**20)
 
 
+def seed(store, event, **fields):
+    """A pending record of ``event`` as an earlier delivery left it (one attempt, released)."""
+    store.notifications[event.id] = {
+        "status": "pending",
+        "project": event.project,
+        "event_type": event.type,
+        "attempts": 1,
+        "held": False,
+        **fields,
+    }
+
+
 def test_new_event_is_sent_once_into_the_project_application():
     notifier, store, sender, _ = make()
     event = an_event(project="globex")
     outcome = notifier.deliver(event)
     assert (outcome.kind, outcome.svix_status, outcome.must_retry) == ("sent", 202, False)
     assert sender.sends == [("globex", event.id)]
-    assert store.records[event.id]["status"] == "sent"
-    assert store.apps == {"globex": "app_globex"}
+    assert store.notifications[event.id]["status"] == "sent"
+    assert store.applications == {"globex": "app_globex"}
 
 
 def test_redelivery_of_a_sent_event_is_a_duplicate_without_svix():
@@ -158,7 +87,7 @@ def test_application_is_created_once_per_project():
     for _ in range(3):
         notifier.deliver(an_event(project="acme"))
     notifier.deliver(an_event(project="globex"))
-    assert sender.created == ["acme", "globex"]
+    assert sender.apps == ["acme", "globex"]
 
 
 def test_conflict_means_svix_has_it_and_counts_as_sent():
@@ -166,7 +95,7 @@ def test_conflict_means_svix_has_it_and_counts_as_sent():
     event = an_event()
     outcome = notifier.deliver(event)
     assert (outcome.kind, outcome.svix_status) == ("sent", 409)
-    assert store.records[event.id]["status"] == "sent"
+    assert store.notifications[event.id]["status"] == "sent"
 
 
 def test_rate_limit_waits_as_told_then_sends():
@@ -195,9 +124,9 @@ def test_rate_limit_beyond_the_budget_leaves_it_pending_for_pubsub():
     outcome = notifier.deliver(event)
     assert (outcome.kind, outcome.must_retry, outcome.svix_status) == ("retried", True, 429)
     assert clock.sleeps == []  # no point waiting past the budget
-    assert store.records[event.id]["status"] == "pending"
-    assert store.records[event.id]["last_error"].startswith("rate_limited 429")
-    assert store.records[event.id]["hold"] == 60  # no redelivery may call Svix before that
+    assert store.notifications[event.id]["status"] == "pending"
+    assert store.notifications[event.id]["last_error"].startswith("rate_limited 429")
+    assert store.notifications[event.id]["hold"] == 60  # no redelivery may call Svix before that
 
 
 def test_unavailable_svix_is_retried_with_growing_backoff_within_the_budget():
@@ -208,8 +137,8 @@ def test_unavailable_svix_is_retried_with_growing_backoff_within_the_budget():
     assert outcome.must_retry
     assert clock.sleeps == [0.5, 1.0, 2.0, 4.0]
     assert sum(clock.sleeps) <= 10
-    assert store.records[event.id]["status"] == "pending"
-    assert store.records[event.id]["hold"] == 0  # the next delivery may try at once
+    assert store.notifications[event.id]["status"] == "pending"
+    assert store.notifications[event.id]["hold"] == 0  # the next delivery may try at once
 
 
 def test_timeouts_then_success():
@@ -224,7 +153,7 @@ def test_bad_credentials_stay_pending_without_waiting():
     outcome = notifier.deliver(event)
     assert (outcome.must_retry, outcome.svix_status) == (True, 401)
     assert clock.sleeps == [] and len(sender.sends) == 1
-    assert store.records[event.id]["last_error"].startswith("bad_credentials 401")
+    assert store.notifications[event.id]["last_error"].startswith("bad_credentials 401")
 
 
 @pytest.mark.parametrize("status", [400, 404, 413, 422])
@@ -233,8 +162,8 @@ def test_permanent_refusals_are_recorded_failed_and_acknowledged(status):
     event = an_event()
     outcome = notifier.deliver(event)
     assert (outcome.kind, outcome.must_retry, outcome.svix_status) == ("failed", False, status)
-    assert store.records[event.id]["status"] == "failed"
-    assert store.records[event.id]["last_error"].startswith(f"svix_rejected {status}")
+    assert store.notifications[event.id]["status"] == "failed"
+    assert store.notifications[event.id]["last_error"].startswith(f"svix_rejected {status}")
 
 
 def test_a_failed_event_is_not_sent_again_by_redelivery():
@@ -248,7 +177,7 @@ def test_a_failed_event_is_not_sent_again_by_redelivery():
 def test_a_reopened_event_is_sent_as_its_replay():
     notifier, store, sender, _ = make()
     event = an_event()
-    store.records[event.id] = {"status": "pending", "attempts": 1, "replays": 2}
+    seed(store, event, replays=2)
     assert notifier.deliver(event).kind == "sent"
     assert sender.sends == [(event.id, 2)]
 
@@ -256,7 +185,8 @@ def test_a_reopened_event_is_sent_as_its_replay():
 def test_a_claim_held_elsewhere_is_left_to_its_holder():
     notifier, store, sender, _ = make()
     event = an_event()
-    store.held.add(event.id)
+    seed(store, event, held=True)  # another delivery holds its lease
+    store.lease_left = 42.0
     outcome = notifier.deliver(event)
     assert (outcome.kind, outcome.error.code, outcome.error.retry_after) == (
         "retried",
@@ -268,7 +198,7 @@ def test_a_claim_held_elsewhere_is_left_to_its_holder():
 
 def test_store_outage_is_transient():
     notifier, store, sender, _ = make()
-    store.fail_claims = True
+    store.unavailable = True
     outcome = notifier.deliver(an_event())
     assert (outcome.must_retry, outcome.error.code) == (True, "store_unavailable")
     assert sender.sends == []
@@ -288,7 +218,7 @@ def test_a_conflict_without_the_message_is_retried_at_once_then_sent():
     assert (outcome.kind, outcome.svix_status, outcome.retries) == ("sent", 202, 1)
     assert clock.sleeps == [0.0]  # at once: the application exists by now
     assert len(sender.sends) == 2
-    assert store.records[event.id]["status"] == "sent"
+    assert store.notifications[event.id]["status"] == "sent"
 
 
 def test_a_conflict_again_backs_off_and_is_never_sent_nor_failed():
@@ -297,8 +227,8 @@ def test_a_conflict_again_backs_off_and_is_never_sent_nor_failed():
     outcome = notifier.deliver(event)
     assert (outcome.kind, outcome.must_retry, outcome.svix_status) == ("retried", True, 409)
     assert clock.sleeps == [0.0, 0.5, 1.0]  # one at once, then the usual backoff
-    assert store.records[event.id]["status"] == "pending"
-    assert store.records[event.id]["last_error"].startswith("svix_conflict 409")
+    assert store.notifications[event.id]["status"] == "pending"
+    assert store.notifications[event.id]["last_error"].startswith("svix_conflict 409")
 
 
 def test_a_conflict_with_no_budget_left_is_left_to_pubsub():
@@ -312,22 +242,22 @@ def test_a_conflict_with_no_budget_left_is_left_to_pubsub():
 
 def test_an_application_creation_conflict_is_tried_again_at_once_by_the_directory():
     notifier, store, sender, clock = make()
-    sender.app_script = [conflict()]
+    sender.app_failures = [conflict()]
     outcome = notifier.deliver(an_event(project="racy"))
     assert outcome.kind == "sent"
-    assert sender.created == ["racy", "racy"] and clock.sleeps == []
-    assert store.apps == {"racy": "app_racy"}
+    assert sender.apps == ["racy", "racy"] and clock.sleeps == []
+    assert store.applications == {"racy": "app_racy"}
 
 
 def test_application_conflicts_that_persist_are_transient_never_failed():
     notifier, store, sender, clock = make(budget=2)
-    sender.app_script = [conflict() for _ in range(20)]
+    sender.app_failures = [conflict() for _ in range(20)]
     event = an_event(project="racy")
     outcome = notifier.deliver(event)
     assert (outcome.kind, outcome.error.code) == ("retried", "svix_conflict")
     assert clock.sleeps == [0.0, 0.5, 1.0]
-    assert sender.sends == [] and store.apps == {}
-    assert store.records[event.id]["status"] == "pending"
+    assert sender.sends == [] and store.applications == {}
+    assert store.notifications[event.id]["status"] == "pending"
 
 
 HOUR = 3600.0
@@ -340,7 +270,7 @@ def windowed(hours_since_first_call, *, window=20 * HOUR, first_call=T0, lookups
     notifier._dedup_window = window
     sender.lookups = list(lookups)
     event = an_event()
-    store.records[event.id] = {"status": "pending", "attempts": 1, "first_call_at": first_call}
+    seed(store, event, svix_first_call_at=first_call)
     return notifier, store, sender, event
 
 
@@ -361,7 +291,10 @@ def test_past_the_window_a_held_message_is_recorded_sent_without_sending(hours):
         "msg_earlier",
     )
     assert sender.found == [event.id] and sender.sends == []
-    assert store.records[event.id] == {**store.records[event.id], "message_id": "msg_earlier"}
+    assert store.notifications[event.id] == {
+        **store.notifications[event.id],
+        "message_id": "msg_earlier",
+    }
 
 
 def test_past_the_window_a_message_not_held_is_sent():
@@ -383,7 +316,7 @@ def test_a_lookup_that_stays_unsure_leaves_it_pending():
     notifier._budget = 0
     outcome = notifier.deliver(event)
     assert (outcome.kind, outcome.error.code) == ("retried", "svix_unavailable")
-    assert sender.sends == [] and store.records[event.id]["status"] == "pending"
+    assert sender.sends == [] and store.notifications[event.id]["status"] == "pending"
 
 
 def test_a_send_that_fails_after_the_lookup_is_not_looked_up_again_in_that_delivery():

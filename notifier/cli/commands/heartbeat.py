@@ -7,7 +7,7 @@ late (:func:`health`, :func:`health_line`, :func:`health_json`).
 from __future__ import annotations
 
 import argparse
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,13 +38,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, context: Context) -> int:
     """Makes the heartbeat app, event type and endpoint right; 0 done, 1 a Svix step failed."""
     # Svix only: deploy.sh runs it with the Svix token and no Firestore project.
-    env = {**context.env, "GOOGLE_CLOUD_PROJECT": context.env.get("GOOGLE_CLOUD_PROJECT") or "-"}
-    settings = Settings.from_env(env)
-    admin = wiring.build_heartbeat_admin(settings)
+    settings = Settings.from_env(context.env, firestore=False)
+    sender = wiring.build_sender(settings)
     out = context.output
     try:
         report = setup(
-            admin,
+            wiring.heartbeat_admin(sender),
             canary_url=args.canary_url,
             secret_file=args.secret_file,
             app_uid=settings.heartbeat_project,
@@ -52,6 +51,8 @@ def run(args: argparse.Namespace, context: Context) -> int:
     except SetupError as exc:
         out.stderr.write(f"notifier heartbeat setup: {exc}\n")
         return 1
+    finally:
+        sender.close()
     if out.as_json:
         out.json(
             {
@@ -72,9 +73,20 @@ def run(args: argparse.Namespace, context: Context) -> int:
     return 0
 
 
-def health(heartbeats: heartbeat.HeartbeatLog, now: datetime) -> heartbeat.Health:
-    """The last heartbeat kept in ``heartbeats/``, judged at ``now``."""
-    return heartbeat.judge(heartbeats.latest(), now)
+def health(
+    heartbeats: heartbeat.HeartbeatLog,
+    now: datetime,
+    *,
+    every: timedelta,
+    late_after: timedelta,
+) -> heartbeat.Health:
+    """The last heartbeat kept in ``heartbeats/``, judged at ``now`` against its schedule."""
+    return heartbeat.judge(
+        heartbeats.latest(),
+        now,
+        interval_seconds=every.total_seconds(),
+        late_after_seconds=late_after.total_seconds(),
+    )
 
 
 def health_json(state: heartbeat.Health) -> dict[str, Any]:

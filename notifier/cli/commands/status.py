@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from notifier import heartbeat
 from notifier.cli import reach
-from notifier.cli.command import Command, Context
+from notifier.cli.command import Command, Context, UsageError
 from notifier.cli.commands.heartbeat import health, health_json
 from notifier.cli.output import age, cell, plain
 from notifier.cli.parser import DEFAULT_OLDER_THAN, duration
@@ -15,6 +16,10 @@ from notifier.config import Settings
 from notifier.domain.claims import STATUSES, RecordStatus
 from notifier.domain.records import Record
 from notifier.operations.status import Status, status
+
+# deploy.sh's --heartbeat-minutes=5 and --heartbeat-absent-minutes=15 (its alert's threshold).
+HEARTBEAT_EVERY = timedelta(seconds=heartbeat.DEFAULT_INTERVAL_SECONDS)
+HEARTBEAT_LATE_AFTER = timedelta(seconds=heartbeat.DEFAULT_LATE_AFTER_SECONDS)
 
 EXIT = (
     "exit status: 0 when no notification is failed or stuck pending, 1 when some are (or a cloud "
@@ -28,7 +33,8 @@ def verdict(report: Status) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--failures N``, ``--older-than DURATION``; the exit status in the epilog."""
+    """``--failures N``, ``--older-than DURATION``, the heartbeat's schedule; the exit status in
+    the epilog."""
     parser.epilog = EXIT
     parser.add_argument(
         "--failures", type=int, default=10, metavar="N", help="latest failures to show [10]"
@@ -40,10 +46,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="DURATION",
         help=f"pending this long without a lease counts as stuck [{DEFAULT_OLDER_THAN}]",
     )
+    parser.add_argument(
+        "--heartbeat-every",
+        type=duration,
+        default=HEARTBEAT_EVERY,
+        metavar="DURATION",
+        help="how often the heartbeat is scheduled, as deployed with deploy.sh "
+        "--heartbeat-minutes [5m]",
+    )
+    parser.add_argument(
+        "--heartbeat-late-after",
+        type=duration,
+        default=HEARTBEAT_LATE_AFTER,
+        metavar="DURATION",
+        help="the heartbeat is late when none arrived for this long, as deployed with deploy.sh "
+        "--heartbeat-absent-minutes (at least --heartbeat-every) [15m]",
+    )
 
 
 def run(args: argparse.Namespace, context: Context) -> int:
     """Reads only Firestore: needs no Svix token. Exit 0 only when all is well (see EXIT)."""
+    every, late_after = args.heartbeat_every, args.heartbeat_late_after
+    if every <= timedelta(0) or late_after < every:
+        raise UsageError("--heartbeat-late-after must be at least --heartbeat-every, both above 0")
     settings = Settings.from_env(context.env, svix=False)
     now = datetime.now(UTC)
     report = status(
@@ -52,7 +77,12 @@ def run(args: argparse.Namespace, context: Context) -> int:
         older_than=args.older_than,
         failures=args.failures,
     )
-    beat = health(reach.heartbeats(settings, context.env, args.timeout), now)
+    beat = health(
+        reach.heartbeats(settings, context.env, args.timeout),
+        now,
+        every=every,
+        late_after=late_after,
+    )
     out = context.output
     if out.as_json:
         out.json(
