@@ -115,7 +115,7 @@ def test_a_run_of_429s_asking_for_no_wait_still_backs_off_within_the_budget():
     assert (outcome.kind, outcome.svix_status) == ("retried", 429)
     assert clock.sleeps == [0.5, 1.0, 2.0]
     assert len(sender.sends) == 4
-    assert store.records[event.id]["status"] == "pending"
+    assert store.notifications[event.id]["status"] == "pending"
 
 
 def test_rate_limit_beyond_the_budget_leaves_it_pending_for_pubsub():
