@@ -986,18 +986,22 @@ deploy_http_functions() {
   # function: exactly the --invoker members (project owners/editors have it
   # implicitly). Members granted by an earlier run and no longer listed are
   # removed. No runtime account gets an invoker role on these.
-  deploy_flags "$API_SA_EMAIL" "$CONCURRENCY" "$CPU" "$MAX_INSTANCES" "$MIN_INSTANCES" \
+  deploy_private_http "$FUNCTION_NAME-notifications" notifications "$API_SA_EMAIL" \
+    "$NOTIFICATIONS_INGRESS"
+  deploy_private_http "$FUNCTION_NAME-app-portal" app_portal "$PORTAL_SA_EMAIL" \
+    "$APP_PORTAL_INGRESS"
+}
+
+# deploy_private_http SERVICE ENTRY_POINT SERVICE_ACCOUNT INGRESS: one
+# IAM-protected HTTP function with the Svix token, invokable by exactly the
+# --invoker members.
+deploy_private_http() {
+  deploy_flags "$3" "$CONCURRENCY" "$CPU" "$MAX_INSTANCES" "$MIN_INSTANCES" \
     "SVIX_API_KEY=${SECRET}:${SECRET_VERSION}"
-  run gcloud functions deploy "$FUNCTION_NAME-notifications" "${DEPLOY_FLAGS[@]}" \
-    --entry-point=notifications --trigger-http --no-allow-unauthenticated \
-    --ingress-settings="$NOTIFICATIONS_INGRESS"
-  converge_invokers "$FUNCTION_NAME-notifications" "${INVOKERS[@]}"
-  deploy_flags "$PORTAL_SA_EMAIL" "$CONCURRENCY" "$CPU" "$MAX_INSTANCES" "$MIN_INSTANCES" \
-    "SVIX_API_KEY=${SECRET}:${SECRET_VERSION}"
-  run gcloud functions deploy "$FUNCTION_NAME-app-portal" "${DEPLOY_FLAGS[@]}" \
-    --entry-point=app_portal --trigger-http --no-allow-unauthenticated \
-    --ingress-settings="$APP_PORTAL_INGRESS"
-  converge_invokers "$FUNCTION_NAME-app-portal" "${INVOKERS[@]}"
+  run gcloud functions deploy "$1" "${DEPLOY_FLAGS[@]}" \
+    --entry-point="$2" --trigger-http --no-allow-unauthenticated \
+    --ingress-settings="$4"
+  converge_invokers "$1" "${INVOKERS[@]}"
 }
 
 # Every field of the records except the three the operator tools filter by
