@@ -18,7 +18,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 _Handler = TypeVar("_Handler", bound=Callable[..., Any])
 
@@ -199,4 +199,4 @@ def read_by_handler_only(handler: _Handler) -> _Handler:
         finally:
             stop(request.environ)
 
-    return entry  # type: ignore[return-value]
+    return cast(_Handler, entry)
