@@ -42,16 +42,19 @@ def dependencies() -> Dependencies:
     if _built is None:
         with _lock:
             if _built is None:
-                try:
-                    settings = Settings.from_env()
-                except ConfigError as exc:
-                    logs.setup()
-                    logs.log(
-                        log, logging.ERROR, str(exc), outcome="retried", reason="misconfigured"
-                    )
-                    raise
-                _built = build(settings)
+                # outcome=retried: the delivery metrics count what Pub/Sub will deliver again
+                _built = build(_settings_or_report(svix=True, outcome="retried"))
     return _built
+
+
+def _settings_or_report(*, svix: bool, outcome: str | None = None) -> Settings:
+    """The settings, or one ERROR line saying why not (alerts and Error Reporting see it)."""
+    try:
+        return Settings.from_env(svix=svix)
+    except ConfigError as exc:
+        logs.setup()
+        logs.log(log, logging.ERROR, str(exc), outcome=outcome, reason="misconfigured")
+        raise
 
 
 def build(
@@ -118,12 +121,7 @@ def canary_dependencies() -> CanaryDependencies:
     if _canary is None:
         with _lock:
             if _canary is None:
-                try:
-                    settings = Settings.from_env(svix=False)
-                except ConfigError as exc:
-                    logs.setup()
-                    logs.log(log, logging.ERROR, str(exc), reason="misconfigured")
-                    raise
+                settings = _settings_or_report(svix=False)
                 secret = os.environ.get(heartbeat.CANARY_SECRET_ENV, "").strip() or None
                 _canary = build_canary(settings, secret)
     return _canary
