@@ -21,7 +21,7 @@ from notifier import catalog, wiring
 from notifier.catalog import CatalogError, Change, EventTypeRegistry, RegisteredEventType
 from notifier.cli.command import Command, Context, UsageError
 from notifier.cli.output import Output, summary
-from notifier.config import ConfigError, Settings
+from notifier.config import Settings
 from notifier.errors import NotifierError
 
 PRUNE_WARNING = (
@@ -96,7 +96,8 @@ def _sync(args: argparse.Namespace, context: Context) -> int:
     except CatalogError as exc:
         print(f"notifier: the catalog is broken, nothing synced: {exc}", file=sys.stderr)
         return 2
-    sender = wiring.build_sender(_svix_settings(context.env))
+    # Svix only, as `heartbeat setup`: deploy.sh runs it with the Svix token and no Google project.
+    sender = wiring.build_sender(Settings.from_env(context.env, firestore=False))
     registry = _Recorded(wiring.event_type_registry(sender))
     try:
         changes = catalog.sync(registry, dry_run=args.dry_run, prune=args.prune, types=types)
@@ -113,18 +114,6 @@ def _sync(args: argparse.Namespace, context: Context) -> int:
         sender.close()
     _report(context.output, changes, args, catalogued=len(types))
     return 0
-
-
-def _svix_settings(env: Mapping[str, str]) -> Settings:
-    """Only the Svix part of the function's settings: the sync needs no Google project."""
-    token = env.get("SVIX_API_KEY", "").strip()
-    if not token:
-        raise ConfigError("SVIX_API_KEY is not set (the Svix token, from Secret Manager)")
-    return Settings(
-        gcp_project=env.get("GOOGLE_CLOUD_PROJECT", ""),
-        svix_api_key=token,
-        svix_server_url=env.get("SVIX_SERVER_URL", "").strip() or None,
-    )
 
 
 class _Recorded:
