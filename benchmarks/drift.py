@@ -25,17 +25,17 @@ HEAVY = "subscription.renewed"
 MIX = "platform mix"  # the 50 platform samples, mean per event
 _TIMED = "import time\n{before}\n_t = time.perf_counter()\n{stmt}\nprint(time.perf_counter() - _t)"
 ONCE = {
-    "import jsonschema_rs": ("import jsonschema, notifier.catalog", "import jsonschema_rs"),
+    "import jsonschema_rs": ("import jsonschema, notifier.domain.catalog", "import jsonschema_rs"),
     "runtime catalog, jsonschema-rs (its import included)": (
-        "from notifier import catalog",
+        "from notifier.domain import catalog",
         "catalog.load(verify=False)",
     ),
     "runtime catalog, jsonschema alone": (
-        "from notifier import catalog",
+        "from notifier.domain import catalog",
         "catalog.load(verify=False, accelerate=False)",
     ),
     "verified catalog (metaschema and examples; tests and sync only)": (
-        "from notifier import catalog",
+        "from notifier.domain import catalog",
         "catalog.load(accelerate=False)",
     ),
 }
@@ -99,7 +99,8 @@ def _size(package: str) -> float:
 
 def measure(runs: int = 7, loops: int = 200) -> dict[str, Any]:
     """Per event (seconds, by type), once per instance (seconds), and the package's size (MiB)."""
-    from notifier import catalog
+
+    from notifier.domain import catalog
 
     platform = [json.loads(p.read_text()) for p in sorted(PLATFORM.glob("event-*.json"))]
     heavy = next(d for d in platform if d["type"] == HEAVY)

@@ -40,8 +40,9 @@ def _fresh(code: str, runs: int) -> float:
 
 def measure(runs: int = 5, threads: int = 16) -> dict:
     """In this process (which has imported nothing of notifier's clients yet) and in fresh ones."""
-    from notifier import events as notifier_events
-    from notifier import schema, store, wiring
+
+    from notifier import store, wiring
+    from notifier.domain import decoding, schema
 
     schema.validator.cache_clear()
     started = time.perf_counter()
@@ -56,7 +57,7 @@ def measure(runs: int = 5, threads: int = 16) -> dict:
 
     def pipeline() -> None:
         for envelope in envelopes:
-            store.pack(notifier_events.decode(envelope, max_bytes=1 << 20).body)
+            store.pack(decoding.decode(envelope, max_bytes=1 << 20).body)
 
     per_event = timeit.timeit(pipeline, number=loops) / (loops * len(envelopes))
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import threading
 
+from notifier.domain.errors import SvixConflict
 from notifier.domain.ports import ApplicationCreator, ApplicationRecords
-from notifier.errors import SvixConflict
 
 
 class ApplicationDirectory:

@@ -33,12 +33,13 @@ from typing import Any
 import flask
 from svix.webhooks import Webhook, WebhookVerificationError
 
-from notifier import heartbeat, http_body, logs
+from notifier import config, http_body, logs
 from notifier.dependencies import CanaryDependencies
-from notifier.errors import StoreUnavailable
-from notifier.events import SAFE_ID
+from notifier.domain import heartbeat, ports
+from notifier.domain.errors import StoreUnavailable
+from notifier.domain.events import SAFE_ID
 
-SECRET_ENV = heartbeat.CANARY_SECRET_ENV
+SECRET_ENV = config.CANARY_SECRET_ENV
 # A heartbeat's body is about 300 bytes; Svix adds nothing to it.
 MAX_BODY_BYTES = 16 * 1024
 # The headers the verifier reads: Svix's own, and the Standard Webhooks names a white-labelled
@@ -61,7 +62,7 @@ _VERIFIER_REASONS = {
 }
 
 log = logs.get("canary")
-HeartbeatLog = heartbeat.HeartbeatLog  # the port: where verified heartbeats are kept
+HeartbeatLog = ports.HeartbeatLog  # the port: where verified heartbeats are kept
 Provider = Callable[[], CanaryDependencies]  # the entry point's way to its dependencies
 
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from notifier.config import Settings
-from notifier.domain.ports import Sender, Store
-from notifier.heartbeat import HeartbeatLog
+from notifier.domain.ports import HeartbeatLog, Sender, Store
 from notifier.service import Notifier
 
 

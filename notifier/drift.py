@@ -13,24 +13,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
 
 from notifier import logs
+from notifier.domain.catalog import Drift
 from notifier.domain.events import Event
-
-if TYPE_CHECKING:
-    from notifier.catalog import Drift
+from notifier.domain.ports import Checker
 
 log = logs.get("catalog")
 MAX_WARNED = 1000  # distinct (type, cause) pairs warned about per instance; then only counted
-
-
-class Checker(Protocol):
-    """The catalog as the watch needs it (:class:`notifier.catalog.Catalog`)."""
-
-    def drift(self, event_type: str, data: Any) -> Drift | None:
-        """None when the type is catalogued and ``data`` matches; else why, with schema paths."""
-        ...
 
 
 class DriftWatch:

@@ -18,59 +18,15 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-from notifier.heartbeat import DEFAULT_PROJECT, EVENT_TYPE
+from notifier.domain.errors import SetupError
+from notifier.domain.heartbeat import DEFAULT_PROJECT, EVENT_TYPE
+from notifier.domain.ports import HeartbeatSvix
 
 ENDPOINT_UID = "canary"
 EVENT_TYPE_DESCRIPTION = "notifier's own heartbeat, delivered to its canary endpoint"
 ENDPOINT_DESCRIPTION = "notifier canary: proves that heartbeats arrive"
-
-
-class SetupError(RuntimeError):
-    """Setup could not finish; the message says which step and why (never a secret)."""
-
-
-@dataclass(frozen=True)
-class EndpointState:
-    """What matters of an existing endpoint. ``filter_types`` None: every event type."""
-
-    url: str
-    filter_types: frozenset[str] | None
-    disabled: bool
-
-
-class HeartbeatSvix(Protocol):
-    """The few Svix operations setup needs; each raises :class:`SetupError` on failure."""
-
-    def ensure_application(self, uid: str) -> bool:
-        """Makes sure the application exists; True if it had to be created."""
-        ...
-
-    def ensure_event_type(self, name: str, description: str) -> bool:
-        """Makes sure the event type exists; True if it had to be created."""
-        ...
-
-    def get_endpoint(self, app_uid: str, endpoint_uid: str) -> EndpointState | None:
-        """The endpoint's state, or None when it does not exist."""
-        ...
-
-    def create_endpoint(
-        self, app_uid: str, endpoint_uid: str, url: str, filter_types: list[str]
-    ) -> None:
-        """Creates the endpoint, subscribed to ``filter_types`` only."""
-        ...
-
-    def update_endpoint(
-        self, app_uid: str, endpoint_uid: str, url: str, filter_types: list[str]
-    ) -> None:
-        """Sets URL and filter and enables it (Svix disables an endpoint failing for 5 days)."""
-        ...
-
-    def endpoint_secret(self, app_uid: str, endpoint_uid: str) -> str:
-        """The endpoint's ``whsec_`` signing secret."""
-        ...
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from google.api_core import exceptions as gexc
 from google.api_core import retry as gretry
 from google.cloud import firestore
 
-from notifier.errors import StoreUnavailable
-from notifier.heartbeat import Arrival, latency_ms
+from notifier.domain.errors import StoreUnavailable
+from notifier.domain.heartbeat import Arrival, latency_ms
 
 HEARTBEATS = "heartbeats"
 # Svix waits 15 s for an answer: retry a flaky Firestore within that, then answer 503 and let Svix

@@ -21,9 +21,8 @@ import flask
 
 from notifier import http_body, http_guard, logs, outcomes, pubsub
 from notifier.dependencies import Dependencies
-from notifier.domain.events import NO_PUBSUB_DELIVERY, Event
-from notifier.domain.outcomes import Outcome, OutcomeKind
-from notifier.errors import (
+from notifier.domain.decoding import event_from, parse_object
+from notifier.domain.errors import (
     BadCredentials,
     ClaimHeld,
     NotifierError,
@@ -33,7 +32,8 @@ from notifier.errors import (
     SvixConflict,
     Transient,
 )
-from notifier.events import SAFE_ID, event_from, parse_object
+from notifier.domain.events import NO_PUBSUB_DELIVERY, SAFE_ID, Event
+from notifier.domain.outcomes import Outcome, OutcomeKind
 
 log = logs.get("http")
 

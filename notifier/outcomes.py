@@ -10,10 +10,10 @@ import logging
 import time
 
 from notifier import logs
+from notifier.domain.errors import BadCredentials, IdConflict, Rejected
 from notifier.domain.events import Delivery, Event
 from notifier.domain.outcomes import Outcome, OutcomeKind
 from notifier.domain.ports import RejectionStore
-from notifier.errors import BadCredentials, IdConflict, Rejected
 
 log = logs.get("delivery")
 

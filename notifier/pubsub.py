@@ -16,11 +16,13 @@ from typing import Any
 
 from werkzeug.exceptions import ServiceUnavailable
 
-from notifier import heartbeat, logs, outcomes
+from notifier import logs, outcomes
 from notifier.dependencies import Dependencies
+from notifier.domain import heartbeat
+from notifier.domain.decoding import decode, delivery_of
+from notifier.domain.errors import Rejected
+from notifier.domain.events import Delivery, Event
 from notifier.domain.outcomes import Outcome
-from notifier.errors import Rejected
-from notifier.events import Delivery, Event, decode, delivery_of
 
 log = logs.get("pubsub")
 

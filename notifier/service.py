@@ -18,10 +18,7 @@ from datetime import UTC, datetime
 
 from notifier.applications import ApplicationDirectory
 from notifier.domain.claims import DEDUP_WINDOW_SECONDS, Claim, ClaimState
-from notifier.domain.events import Delivery, Event
-from notifier.domain.outcomes import Outcome, OutcomeKind
-from notifier.domain.ports import MessageSender, NotificationStore
-from notifier.errors import (
+from notifier.domain.errors import (
     BadCredentials,
     ClaimHeld,
     IdConflict,
@@ -30,6 +27,9 @@ from notifier.errors import (
     SvixConflict,
     Transient,
 )
+from notifier.domain.events import Delivery, Event
+from notifier.domain.outcomes import Outcome, OutcomeKind
+from notifier.domain.ports import MessageSender, NotificationStore
 
 _BACKOFF_FIRST, _BACKOFF_MAX = 0.5, 8.0
 

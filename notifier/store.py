@@ -26,9 +26,9 @@ from google.cloud.firestore_v1.document import DocumentReference
 from notifier.domain.claims import Claim as Claim
 from notifier.domain.claims import ClaimState as ClaimState
 from notifier.domain.claims import RecordStatus
+from notifier.domain.errors import NotifierError, Rejected, StoreUnavailable
 from notifier.domain.events import Delivery, Event
 from notifier.domain.records import Record, StoredNotification
-from notifier.errors import NotifierError, Rejected, StoreUnavailable
 
 NOTIFICATIONS = "notifications"
 APPLICATIONS = "applications"

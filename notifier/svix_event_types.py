@@ -18,7 +18,7 @@ from svix.api import EventTypeIn, EventTypeUpsertIn
 from svix.api.event_type import EventTypeListOptions
 from svix.models import EventTypeOut, ListResponseEventTypeOut
 
-from notifier.catalog import RegisteredEventType
+from notifier.domain.catalog import RegisteredEventType
 from notifier.svix_sender import SvixSender
 
 PAGE_SIZE = 100  # Svix takes up to 250 a page; a catalog has a dozen types

@@ -13,8 +13,9 @@ from typing import TypeVar, overload
 
 from svix.api import ApplicationIn, EndpointIn, EndpointUpsertIn, EventTypeIn
 
-from notifier.errors import BadCredentials, NotifierError, Permanent, Transient
-from notifier.heartbeat_setup import ENDPOINT_DESCRIPTION, EndpointState, SetupError
+from notifier.domain.errors import BadCredentials, NotifierError, Permanent, SetupError, Transient
+from notifier.domain.heartbeat import EndpointState
+from notifier.heartbeat_setup import ENDPOINT_DESCRIPTION
 from notifier.svix_sender import MALFORMED, NO_CONNECTION, TIMED_OUT, UNREADABLE, SvixSender
 
 T = TypeVar("T")

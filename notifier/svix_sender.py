@@ -28,9 +28,7 @@ from svix.api import (
 from svix.api.svix import ClientBase
 from svix.exceptions import HttpError, HTTPValidationError
 
-from notifier.domain.events import Event
-from notifier.domain.outcomes import Sent as Sent
-from notifier.errors import (
+from notifier.domain.errors import (
     BadCredentials,
     NotifierError,
     Permanent,
@@ -38,6 +36,8 @@ from notifier.errors import (
     SvixConflict,
     SvixUnavailable,
 )
+from notifier.domain.events import Event
+from notifier.domain.outcomes import Sent as Sent
 
 Answer = TypeVar("Answer")
 

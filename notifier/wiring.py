@@ -15,11 +15,12 @@ from collections.abc import Iterator
 
 from google.cloud import firestore
 
-from notifier import catalog, heartbeat, logs
+from notifier import config, logs
 from notifier.applications import ApplicationDirectory
 from notifier.config import ConfigError, Settings
 from notifier.dependencies import CanaryDependencies as CanaryDependencies
 from notifier.dependencies import Dependencies as Dependencies
+from notifier.domain import catalog
 from notifier.drift import DriftWatch
 from notifier.heartbeat_store import FirestoreHeartbeatLog
 from notifier.service import Notifier
@@ -122,7 +123,7 @@ def canary_dependencies() -> CanaryDependencies:
         with _lock:
             if _canary is None:
                 settings = _settings_or_report(svix=False)
-                secret = os.environ.get(heartbeat.CANARY_SECRET_ENV, "").strip() or None
+                secret = os.environ.get(config.CANARY_SECRET_ENV, "").strip() or None
                 _canary = build_canary(settings, secret)
     return _canary
 

@@ -18,12 +18,12 @@ from notifier.applications import ApplicationDirectory
 from notifier.config import Settings
 from notifier.dependencies import Dependencies
 from notifier.domain.claims import Claim, ClaimState, RecordStatus
+from notifier.domain.errors import NotifierError, Rejected, StoreUnavailable
 from notifier.domain.events import Delivery, Event
+from notifier.domain.heartbeat import Arrival
 from notifier.domain.messages import PulledMessage
 from notifier.domain.outcomes import Sent
 from notifier.domain.records import Record, StoredNotification
-from notifier.errors import NotifierError, Rejected, StoreUnavailable
-from notifier.heartbeat import Arrival
 from notifier.service import Notifier
 
 

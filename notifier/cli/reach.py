@@ -20,8 +20,8 @@ from google.api_core import exceptions as gexc
 
 from notifier import wiring
 from notifier.config import Settings
-from notifier.errors import StoreUnavailable
-from notifier.heartbeat import HeartbeatLog
+from notifier.domain.errors import StoreUnavailable
+from notifier.domain.ports import HeartbeatLog
 from notifier.pubsub_admin import DeadLetterSubscription, TopicRepublisher
 from notifier.store import FirestoreStore
 

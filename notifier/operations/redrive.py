@@ -14,11 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from notifier.domain.decoding import parse_event
+from notifier.domain.errors import NotifierError, Rejected
+from notifier.domain.events import SAFE_ID
 from notifier.domain.messages import PulledMessage
 from notifier.domain.outcomes import Outcome, OutcomeKind
 from notifier.domain.ports import DeadLetters, Republisher
-from notifier.errors import NotifierError, Rejected
-from notifier.events import SAFE_ID, parse_event
 from notifier.operations.progress import Progress, run_in_parallel
 
 TO_TOPIC, DIRECT = "to-topic", "direct"

@@ -16,12 +16,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from notifier.domain.claims import REPLAYABLE, RecordStatus
+from notifier.domain.decoding import event_from
+from notifier.domain.errors import NotifierError, Rejected, StoreUnavailable
 from notifier.domain.events import Event
 from notifier.domain.outcomes import Outcome, OutcomeKind
 from notifier.domain.ports import NotificationQueries
 from notifier.domain.records import Record, StoredNotification
-from notifier.errors import NotifierError, Rejected, StoreUnavailable
-from notifier.events import event_from
 from notifier.operations.progress import Progress, run_in_parallel
 from notifier.operations.status import sortable
 from notifier.service import Notifier

@@ -12,12 +12,13 @@ import pytest
 from svix.api import EventTypeIn, EventTypeUpsertIn, Svix, SvixOptions
 from svix.api.event_type import EventTypeListOptions
 
-from notifier import catalog
-from notifier.catalog import load
 from notifier.cli import main
-from notifier.errors import RateLimited
+from notifier.domain import catalog
+from notifier.domain.catalog import load
+from notifier.domain.errors import RateLimited
 from notifier.svix_event_types import SvixEventTypeRegistry
 from notifier.svix_sender import SvixSender
+from notifier.usecases import catalog_openapi
 from tests.conftest import TOKEN, environment
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -174,7 +175,7 @@ def test_openapi_writes_the_document_to_a_file_or_stdout(tmp_path, capsys):
     target = tmp_path / "webhooks.json"
     assert main(["catalog", "openapi", "--out", str(target)]) == 0
     document = json.loads(target.read_text())
-    assert document == catalog.openapi_document()
+    assert document == catalog_openapi.openapi_document()
     assert sorted(document["webhooks"]) == load().names()
     assert main(["catalog", "openapi"]) == 0
     assert json.loads(capsys.readouterr().out) == document

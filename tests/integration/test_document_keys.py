@@ -12,8 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from benchmarks.counting import firestore_rpcs
-from notifier.errors import Rejected
-from notifier.events import Delivery, event_from
+from notifier.domain.decoding import event_from
+from notifier.domain.errors import Rejected
+from notifier.domain.events import Delivery
 from notifier.operations.replay import Criteria, replay, select
 from notifier.store import FirestoreStore, document_key
 from tests import factories

@@ -20,9 +20,9 @@ import pytest
 from google.cloud import firestore
 
 from notifier.applications import ApplicationDirectory
+from notifier.domain.decoding import event_from
 from notifier.domain.events import Delivery, Event
 from notifier.domain.outcomes import Outcome
-from notifier.events import event_from
 from notifier.service import Notifier
 from notifier.store import FirestoreStore, document_key
 from notifier.svix_sender import SvixSender

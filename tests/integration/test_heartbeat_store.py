@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from notifier.errors import StoreUnavailable
-from notifier.heartbeat import judge
+from notifier.domain.errors import StoreUnavailable
+from notifier.domain.heartbeat import judge
 from notifier.heartbeat_store import FirestoreHeartbeatLog
 from tests.conftest import PROJECT
 

@@ -16,8 +16,9 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from notifier.domain.claims import RecordStatus
-from notifier.errors import Permanent, Rejected, SvixUnavailable
-from notifier.events import Delivery, event_from
+from notifier.domain.decoding import event_from
+from notifier.domain.errors import Permanent, Rejected, SvixUnavailable
+from notifier.domain.events import Delivery
 from notifier.heartbeat_store import FirestoreHeartbeatLog
 from notifier.store import FirestoreStore
 from tests import factories

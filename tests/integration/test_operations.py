@@ -19,8 +19,9 @@ from svix.api import MessageIn, Svix, SvixOptions
 from devstack.push_relay import ensure_topic_and_subscription, publish
 from notifier.applications import ApplicationDirectory
 from notifier.cli import main
-from notifier.errors import Rejected
-from notifier.events import Delivery, event_from
+from notifier.domain.decoding import event_from
+from notifier.domain.errors import Rejected
+from notifier.domain.events import Delivery
 from notifier.operations.replay import Criteria, replay, select
 from notifier.service import Notifier
 from notifier.store import FirestoreStore, document_key

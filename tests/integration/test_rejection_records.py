@@ -3,8 +3,8 @@ count themselves, whoever sends them (issue 10, finding 3)."""
 
 from __future__ import annotations
 
-from notifier.errors import Rejected
-from notifier.events import Delivery
+from notifier.domain.errors import Rejected
+from notifier.domain.events import Delivery
 from notifier.store import document_key
 from tests.integration.test_store import Clock, make_store
 

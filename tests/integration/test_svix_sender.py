@@ -8,14 +8,14 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from svix.api import MessageIn, Svix, SvixOptions
 
-from notifier.errors import (
+from notifier.domain.decoding import event_from
+from notifier.domain.errors import (
     BadCredentials,
     Permanent,
     RateLimited,
     SvixConflict,
     SvixUnavailable,
 )
-from notifier.events import event_from
 from notifier.svix_sender import SvixSender
 from tests import factories
 from tests.conftest import TOKEN

@@ -8,7 +8,8 @@ import json
 
 import pytest
 
-from notifier.events import Delivery, event_from
+from notifier.domain.decoding import event_from
+from notifier.domain.events import Delivery
 from notifier.store import ClaimState, FirestoreStore
 from tests import factories
 

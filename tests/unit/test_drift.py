@@ -22,14 +22,15 @@ import pytest
 from functions_framework import create_app
 
 from devstack.cloudevents import pubsub_request
-from notifier import catalog, logs, wiring
+from notifier import logs, wiring
 from notifier.applications import ApplicationDirectory
-from notifier.catalog import Drift
 from notifier.dependencies import Dependencies
+from notifier.domain import catalog, errors
+from notifier.domain.catalog import Drift
+from notifier.domain.decoding import event_from
+from notifier.domain.errors import Permanent
 from notifier.domain.events import Event
 from notifier.drift import DriftWatch
-from notifier.errors import Permanent
-from notifier.events import event_from
 from notifier.operations.replay import Criteria, replay, select
 from notifier.service import Notifier
 from tests import fakes
@@ -263,7 +264,7 @@ def test_a_catalog_that_cannot_load_is_reported_once_and_events_flow(captured):
 
     def broken() -> Any:
         loads.append(1)
-        raise catalog.CatalogError("schemas/events/user/user.created.json: not readable JSON")
+        raise errors.CatalogError("schemas/events/user/user.created.json: not readable JSON")
 
     deps = with_drift(DriftWatch(broken).observe)
     with wiring.provided(deps):
@@ -347,7 +348,7 @@ def test_a_replayed_event_off_the_catalog_is_checked_too(captured):
 def test_importing_main_loads_no_compiled_validator():
     """Cold start: jsonschema-rs and the catalog are loaded by the first check, not at import."""
     code = (
-        "import json, sys\nimport main\nfrom notifier import catalog\n"
+        "import json, sys\nimport main\nfrom notifier.domain import catalog\n"
         "print(json.dumps(['jsonschema_rs' in sys.modules, catalog.runtime.cache_info().currsize]))"
     )
     done = subprocess.run(

@@ -19,7 +19,7 @@ from functions_framework import create_app
 from devstack.cloudevents import PUBLISHED, pubsub_request
 from notifier import wiring
 from notifier.dependencies import Dependencies
-from notifier.errors import (
+from notifier.domain.errors import (
     BadCredentials,
     Permanent,
     RateLimited,

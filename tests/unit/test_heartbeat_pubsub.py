@@ -15,7 +15,7 @@ from devstack.cloudevents import pubsub_request
 from notifier import wiring
 from notifier.config import ConfigError, Settings
 from notifier.dependencies import Dependencies
-from notifier.errors import SvixUnavailable
+from notifier.domain.errors import SvixUnavailable
 from tests import fakes
 
 MAIN = str(Path(__file__).resolve().parents[2] / "main.py")

@@ -17,7 +17,8 @@ import re
 import httpx
 import pytest
 
-from notifier.heartbeat_setup import SetupError, setup
+from notifier.domain.errors import SetupError
+from notifier.heartbeat_setup import setup
 from notifier.svix_heartbeat_admin import SvixHeartbeatAdmin
 from notifier.svix_sender import SvixSender
 

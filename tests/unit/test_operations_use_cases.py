@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+from notifier.domain.decoding import event_from
+from notifier.domain.errors import Permanent, SvixUnavailable
 from notifier.domain.outcomes import Sent
-from notifier.errors import Permanent, SvixUnavailable
-from notifier.events import event_from
 from notifier.operations.redrive import DIRECT, REDRIVEN_FROM, TO_TOPIC, redrive
 from notifier.operations.replay import Criteria, replay, select
 from notifier.operations.status import UNKNOWN_PROJECT, status

@@ -56,7 +56,7 @@ def test_the_layout_parser_sees_the_nesting():
     assert "notifier/domain/claims.py" in entries
     assert "devstack/svix_twin/" in entries
     assert "tests/keyspace.py" in entries
-    assert "notifier/events.py" in entries and "notifier/schema.py" in entries
+    assert "notifier/domain/decoding.py" in entries and "notifier/domain/schema.py" in entries
 
 
 def test_every_path_in_the_layout_exists():

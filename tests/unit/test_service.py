@@ -8,15 +8,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from notifier.applications import ApplicationDirectory
-from notifier.domain.outcomes import Sent
-from notifier.errors import (
+from notifier.domain.decoding import event_from
+from notifier.domain.errors import (
     BadCredentials,
     Permanent,
     RateLimited,
     SvixConflict,
     SvixUnavailable,
 )
-from notifier.events import event_from
+from notifier.domain.outcomes import Sent
 from notifier.service import Notifier
 from tests import factories, fakes
 

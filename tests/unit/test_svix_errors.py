@@ -2,7 +2,7 @@
 
 import pytest
 
-from notifier.errors import BadCredentials, Permanent, RateLimited, SvixUnavailable
+from notifier.domain.errors import BadCredentials, Permanent, RateLimited, SvixUnavailable
 from notifier.svix_sender import classify, idempotency_key, parse_retry_after
 
 

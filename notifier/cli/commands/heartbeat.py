@@ -11,11 +11,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from notifier import heartbeat, wiring
+from notifier import wiring
 from notifier.cli.command import Command, Context
 from notifier.cli.output import plain
 from notifier.config import Settings
-from notifier.heartbeat_setup import SetupError, setup
+from notifier.domain import heartbeat, ports
+from notifier.domain.errors import SetupError
+from notifier.heartbeat_setup import setup
 
 ACTIONS = ("setup",)
 
@@ -74,7 +76,7 @@ def run(args: argparse.Namespace, context: Context) -> int:
 
 
 def health(
-    heartbeats: heartbeat.HeartbeatLog,
+    heartbeats: ports.HeartbeatLog,
     now: datetime,
     *,
     every: timedelta,

@@ -1,5 +1,9 @@
 """What can go wrong, arranged by what happens next.
 
+Three roots, by who acts next. The pipeline decides on :class:`NotifierError`; :class:`SetupError`
+ends ``heartbeat setup`` and :class:`CatalogError` ``catalog sync`` with one line for the operator
+(neither is ever a delivery's outcome).
+
 ::
 
     NotifierError
@@ -18,6 +22,9 @@
         ├── BadCredentials    401/403: the data is fine, an operator must fix the token
         ├── ClaimHeld         another live delivery owns the event right now
         └── StoreUnavailable  Firestore failed; nothing was decided
+
+    SetupError            ``heartbeat setup`` could not finish: which step, and why (no secret)
+    CatalogError          a schema file in ``schemas/events/`` is broken: nothing was synced
 """
 
 from __future__ import annotations
@@ -123,3 +130,11 @@ class StoreUnavailable(Transient):
     """Firestore failed: nothing was decided."""
 
     code = "store_unavailable"
+
+
+class SetupError(RuntimeError):
+    """Setup could not finish; the message says which step and why (never a secret)."""
+
+
+class CatalogError(ValueError):
+    """The catalog in the repository is broken; fix the named schema file (nothing was synced)."""

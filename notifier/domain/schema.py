@@ -9,12 +9,13 @@ from typing import Any
 
 from jsonschema import Draft202012Validator, FormatChecker, ValidationError
 
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "event.schema.json"
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "event.schema.json"
 _MAX_MESSAGE = 200
 
 
 @cache
 def validator() -> Draft202012Validator:
+    """The envelope's validator, compiled on first use (its metaschema checked once)."""
     schema = json.loads(SCHEMA_PATH.read_text())
     Draft202012Validator.check_schema(schema)
     # Only date-time is checked: the schema uses no other format, and this skips the rest.

@@ -14,15 +14,13 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
 
-from notifier.errors import Rejected
-from notifier.events import Delivery, Event, event_from
+from notifier.domain.decoding import event_from
+from notifier.domain.errors import Rejected
+from notifier.domain.events import Delivery, Event
 
 EVENT_TYPE = "notifier.heartbeat"
-DEFAULT_PROJECT = "notifier-heartbeat"
-PROJECT_ENV = "NOTIFIER_HEARTBEAT_PROJECT"  # the project id / Svix app uid of heartbeats
-CANARY_SECRET_ENV = "NOTIFIER_CANARY_SECRET"  # noqa: S105 - the variable's name, not a secret
+DEFAULT_PROJECT = "notifier-heartbeat"  # the heartbeats' project id and Svix app uid
 REQUEST_OBJECT = "heartbeat"
 REQUEST_ATTRIBUTE = ("notifier", "heartbeat")
 ID_PREFIX = "hb-"
@@ -147,19 +145,13 @@ class Arrival:
     latency_ms: float
 
 
-class HeartbeatLog(Protocol):
-    """Where verified heartbeats are kept (Firestore ``heartbeats/`` in production)."""
+@dataclass(frozen=True)
+class EndpointState:
+    """What matters of the canary's existing Svix endpoint. ``filter_types`` None: every type."""
 
-    def record(self, event_id: str, published_at: datetime, arrived_at: datetime) -> bool:
-        """Records one arrival; False when this event was already recorded (nothing changes).
-
-        Raises :class:`~notifier.errors.StoreUnavailable` when it cannot tell.
-        """
-        ...
-
-    def latest(self) -> Arrival | None:
-        """The heartbeat that arrived last; None when none is kept."""
-        ...
+    url: str
+    filter_types: frozenset[str] | None
+    disabled: bool
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """From a Pub/Sub delivery to a validated platform event, or a rejection that says why.
 
 This is the only place that reads untrusted bytes. It either returns an :class:`Event` or raises
-:class:`~notifier.errors.Rejected`; any other exception escaping it is a bug.
+:class:`~notifier.domain.errors.Rejected`; any other exception escaping it is a bug.
 """
 
 from __future__ import annotations
@@ -10,22 +10,13 @@ import base64
 import binascii
 import json
 import math
-import re
 from collections.abc import Mapping
 from typing import Any
 
-# The domain's words, re-exported here, where callers have always found them.
-from notifier.domain.events import Delivery as Delivery
-from notifier.domain.events import Event as Event
-from notifier.errors import Rejected
-from notifier.schema import validation_errors
+from notifier.domain.errors import Rejected
+from notifier.domain.events import SAFE_ID, SVIX_RESERVED_PREFIXES, Delivery, Event
+from notifier.domain.schema import validation_errors
 
-# Schema patterns use `$`, which Python lets match before a trailing newline: check again strictly.
-# These ids become Firestore document ids and Svix identifiers, so nothing else may pass.
-SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
-# Svix refuses a uid that starts like its own ids ("Uids are not allowed to have the same prefix as
-# the ID"): the project is the application's uid and the event id the message's eventId.
-SVIX_RESERVED_PREFIXES = {"id": "msg_", "project": "app_"}
 # Real events nest a few levels. Svix's JSON parser stops at 128 levels, the SDK's serialiser at
 # 255, many customers' parsers at 100: anything deeper could never be delivered.
 MAX_DEPTH = 64
