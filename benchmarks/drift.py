@@ -99,7 +99,6 @@ def _size(package: str) -> float:
 
 def measure(runs: int = 7, loops: int = 200) -> dict[str, Any]:
     """Per event (seconds, by type), once per instance (seconds), and the package's size (MiB)."""
-
     from notifier.domain import catalog
 
     platform = [json.loads(p.read_text()) for p in sorted(PLATFORM.glob("event-*.json"))]

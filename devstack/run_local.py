@@ -35,7 +35,7 @@ from devstack.customer_endpoint import CustomerEndpoint
 from devstack.function_server import ROOT, FunctionServer
 from devstack.push_relay import ensure_topic_and_subscription, publish
 from devstack.svix_standin import SvixStandin
-from notifier.store import document_key, natural_id
+from notifier.adapters.firestore.keys import document_key, natural_id
 
 PROJECT = "notifier-local"
 TOPIC = "platform-events"

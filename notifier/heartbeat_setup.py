@@ -7,9 +7,9 @@ nothing that is already right: each piece is read first and written only when it
 The order matters: Svix refuses an endpoint filtered on an event type that does not exist yet
 (svix-server endpoint/crud.rs ``validate_event_types``).
 
-The use case (:func:`setup`) talks to Svix through a small port (:class:`HeartbeatSvix`);
-:class:`notifier.svix_heartbeat_admin.SvixHeartbeatAdmin` is that port on the svix SDK. This
-module loads no cloud SDK.
+The use case (:func:`setup`) talks to Svix through a small port
+(:class:`~notifier.domain.ports.HeartbeatSvix`);
+:class:`notifier.adapters.svix.heartbeat_admin.SvixHeartbeatAdmin` is that port on the svix SDK.
 """
 
 from __future__ import annotations
@@ -73,14 +73,14 @@ def setup(
     wanted = [EVENT_TYPE]
     current = svix.get_endpoint(app_uid, ENDPOINT_UID)
     if current is None:
-        svix.create_endpoint(app_uid, ENDPOINT_UID, url, wanted)
+        svix.create_endpoint(app_uid, ENDPOINT_UID, url, wanted, ENDPOINT_DESCRIPTION)
         endpoint = "created"
     elif (
         not same_url(current.url, url)
         or current.filter_types != frozenset(wanted)
         or current.disabled
     ):
-        svix.update_endpoint(app_uid, ENDPOINT_UID, url, wanted)
+        svix.update_endpoint(app_uid, ENDPOINT_UID, url, wanted, ENDPOINT_DESCRIPTION)
         endpoint = "updated"
     else:
         endpoint = "unchanged"

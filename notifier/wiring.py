@@ -16,18 +16,19 @@ from collections.abc import Iterator
 from google.cloud import firestore
 
 from notifier import config, logs
+from notifier.adapters.firestore.heartbeats import FirestoreHeartbeatLog
+from notifier.adapters.firestore.store import FirestoreStore
+from notifier.adapters.svix.client import SvixClient
+from notifier.adapters.svix.event_types import SvixEventTypeRegistry
+from notifier.adapters.svix.heartbeat_admin import SvixHeartbeatAdmin
+from notifier.adapters.svix.messages import SvixSender
 from notifier.applications import ApplicationDirectory
 from notifier.config import ConfigError, Settings
 from notifier.dependencies import CanaryDependencies as CanaryDependencies
 from notifier.dependencies import Dependencies as Dependencies
 from notifier.domain import catalog
 from notifier.drift import DriftWatch
-from notifier.heartbeat_store import FirestoreHeartbeatLog
 from notifier.service import Notifier
-from notifier.store import FirestoreStore
-from notifier.svix_event_types import SvixEventTypeRegistry
-from notifier.svix_heartbeat_admin import SvixHeartbeatAdmin
-from notifier.svix_sender import SvixSender
 
 log = logs.get("wiring")
 _lock = threading.Lock()
@@ -94,9 +95,9 @@ def build_store(settings: Settings, client: firestore.Client | None = None) -> F
     )
 
 
-def build_sender(settings: Settings) -> SvixSender:
-    """The Svix sender, on the settings' token, server, timeout and retry schedule."""
-    return SvixSender(
+def build_svix_client(settings: Settings) -> SvixClient:
+    """The Svix client, on the settings' token, server, timeout and retry schedule."""
+    return SvixClient(
         settings.svix_api_key,
         server_url=settings.svix_server_url,
         timeout=settings.svix_timeout_seconds,
@@ -104,14 +105,19 @@ def build_sender(settings: Settings) -> SvixSender:
     )
 
 
-def event_type_registry(sender: SvixSender) -> SvixEventTypeRegistry:
-    """Svix's event types on the sender's client and answer table (``catalog sync``)."""
-    return SvixEventTypeRegistry(sender)
+def build_sender(settings: Settings) -> SvixSender:
+    """The Svix sender, on a client of its own."""
+    return SvixSender(build_svix_client(settings))
 
 
-def heartbeat_admin(sender: SvixSender) -> SvixHeartbeatAdmin:
-    """Svix for ``heartbeat setup`` on the sender's client and answer table."""
-    return SvixHeartbeatAdmin(sender)
+def event_type_registry(client: SvixClient) -> SvixEventTypeRegistry:
+    """Svix's event types on the client and its answer table (``catalog sync``)."""
+    return SvixEventTypeRegistry(client)
+
+
+def heartbeat_admin(client: SvixClient) -> SvixHeartbeatAdmin:
+    """Svix for ``heartbeat setup`` on the client and its answer table."""
+    return SvixHeartbeatAdmin(client)
 
 
 def canary_dependencies() -> CanaryDependencies:

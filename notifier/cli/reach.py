@@ -19,11 +19,11 @@ from typing import Any, TypeVar, cast
 from google.api_core import exceptions as gexc
 
 from notifier import wiring
+from notifier.adapters.firestore.store import FirestoreStore
+from notifier.adapters.pubsub.admin import DeadLetterSubscription, TopicRepublisher
 from notifier.config import Settings
 from notifier.domain.errors import StoreUnavailable
 from notifier.domain.ports import HeartbeatLog
-from notifier.pubsub_admin import DeadLetterSubscription, TopicRepublisher
-from notifier.store import FirestoreStore
 
 CREDENTIALS_HELP = (
     "no Google credentials: run `gcloud auth application-default login`, or set "

@@ -199,15 +199,16 @@ class HeartbeatSvix(Protocol):
         ...
 
     def create_endpoint(
-        self, app_uid: str, endpoint_uid: str, url: str, filter_types: list[str]
+        self, app_uid: str, endpoint_uid: str, url: str, filter_types: list[str], description: str
     ) -> None:
         """Creates the endpoint, subscribed to ``filter_types`` only."""
         ...
 
     def update_endpoint(
-        self, app_uid: str, endpoint_uid: str, url: str, filter_types: list[str]
+        self, app_uid: str, endpoint_uid: str, url: str, filter_types: list[str], description: str
     ) -> None:
-        """Sets URL and filter and enables it (Svix disables an endpoint failing for 5 days)."""
+        """Sets URL, filter and description and enables it (Svix disables an endpoint failing
+        for 5 days)."""
         ...
 
     def endpoint_secret(self, app_uid: str, endpoint_uid: str) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from notifier.store import document_key
+from notifier.adapters.firestore.keys import document_key
 from tests import factories
 from tests.keyspace import HEX, largest_window_share, platform_event_ids, spearman
 

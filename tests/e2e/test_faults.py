@@ -32,8 +32,8 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 
 from devstack.function_server import ROOT, FunctionServer
 from devstack.push_relay import PushRelay, ensure_topic_and_subscription, publish
+from notifier.adapters.firestore.keys import natural_id
 from notifier.config import Settings
-from notifier.store import natural_id
 from tests import factories
 from tests.conftest import PROJECT, TOKEN
 from tests.e2e.conftest import function_env, log_lines

@@ -20,7 +20,7 @@ import pytest
 
 from devstack.cloudevents import pubsub_request
 from devstack.function_server import FunctionServer
-from notifier.store import document_key
+from notifier.adapters.firestore.keys import document_key
 from tests import factories
 from tests.conftest import PROJECT, TOKEN
 from tests.e2e.conftest import KEEPALIVE, function_env, log_lines

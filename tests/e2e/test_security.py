@@ -31,7 +31,7 @@ import pytest
 from devstack.cloudevents import pubsub_request
 from devstack.function_server import FunctionServer, free_port
 from devstack.svix_standin import SvixStandin
-from notifier.store import document_key, natural_id
+from notifier.adapters.firestore.keys import document_key, natural_id
 from tests import factories
 from tests.e2e.conftest import KEEPALIVE, function_env, log_lines
 

@@ -10,7 +10,7 @@ import functions_framework
 import pytest
 
 from notifier import wiring
-from notifier.heartbeat_store import FirestoreHeartbeatLog
+from notifier.adapters.firestore.heartbeats import FirestoreHeartbeatLog
 from tests import factories
 
 MAIN = Path(__file__).resolve().parents[2] / "main.py"

@@ -19,13 +19,15 @@ import httpx
 import pytest
 from google.cloud import firestore
 
+from notifier.adapters.firestore.keys import document_key
+from notifier.adapters.firestore.store import FirestoreStore
+from notifier.adapters.svix.client import SvixClient
+from notifier.adapters.svix.messages import SvixSender
 from notifier.applications import ApplicationDirectory
 from notifier.domain.decoding import event_from
 from notifier.domain.events import Delivery, Event
 from notifier.domain.outcomes import Outcome
 from notifier.service import Notifier
-from notifier.store import FirestoreStore, document_key
-from notifier.svix_sender import SvixSender
 from tests import factories
 from tests.conftest import TOKEN
 
@@ -56,7 +58,8 @@ class Pipeline:
         self.store = FirestoreStore(
             db, lease_seconds=10.0, ttl_days=30, raw_limit=1024, clock=self.clock.now
         )
-        self.sender = SvixSender(TOKEN, server_url=svix.url, timeout=1.0, retry_schedule=(0.01,))
+        client = SvixClient(TOKEN, server_url=svix.url, timeout=1.0, retry_schedule=(0.01,))
+        self.sender = SvixSender(client)
         extra = {} if sleep is None else {"sleep": sleep}
         self.notifier = Notifier(
             self.store,

@@ -17,6 +17,10 @@ from google.cloud import pubsub_v1
 from svix.api import MessageIn, Svix, SvixOptions
 
 from devstack.push_relay import ensure_topic_and_subscription, publish
+from notifier.adapters.firestore.keys import document_key
+from notifier.adapters.firestore.store import FirestoreStore
+from notifier.adapters.svix.client import SvixClient
+from notifier.adapters.svix.messages import SvixSender
 from notifier.applications import ApplicationDirectory
 from notifier.cli import main
 from notifier.domain.decoding import event_from
@@ -24,8 +28,6 @@ from notifier.domain.errors import Rejected
 from notifier.domain.events import Delivery
 from notifier.operations.replay import Criteria, replay, select
 from notifier.service import Notifier
-from notifier.store import FirestoreStore, document_key
-from notifier.svix_sender import SvixSender
 from tests import factories
 from tests.conftest import PROJECT, TOKEN
 from tests.support import run_cli, run_cli_json, unique_suffix
@@ -47,7 +49,8 @@ class Pipeline:
         self.store = FirestoreStore(
             db, lease_seconds=lease_seconds, ttl_days=30, raw_limit=1024, clock=self.clock
         )
-        sender = SvixSender(TOKEN, server_url=svix.url, timeout=2.0, retry_schedule=(0.01,))
+        client = SvixClient(TOKEN, server_url=svix.url, timeout=2.0, retry_schedule=(0.01,))
+        sender = SvixSender(client)
         directory = ApplicationDirectory(self.store, sender)
         self.notifier = Notifier(self.store, sender, directory, retry_budget=0)
 

@@ -9,10 +9,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from notifier.adapters.firestore.keys import document_key, natural_id, unpack
+from notifier.adapters.firestore.store import FirestoreStore
+from notifier.domain.claims import ClaimState
 from notifier.domain.decoding import event_from
 from notifier.domain.errors import Rejected, SvixUnavailable
 from notifier.domain.events import Delivery
-from notifier.store import ClaimState, FirestoreStore, document_key, natural_id, unpack
 from tests import factories
 
 

@@ -8,6 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from svix.api import MessageIn, Svix, SvixOptions
 
+from notifier.adapters.svix.client import SvixClient
+from notifier.adapters.svix.messages import SvixSender
 from notifier.domain.decoding import event_from
 from notifier.domain.errors import (
     BadCredentials,
@@ -16,13 +18,13 @@ from notifier.domain.errors import (
     SvixConflict,
     SvixUnavailable,
 )
-from notifier.svix_sender import SvixSender
 from tests import factories
 from tests.conftest import TOKEN
 
 
 def sender_for(svix, token=TOKEN, timeout=2.0):
-    return SvixSender(token, server_url=svix.url, timeout=timeout, retry_schedule=(0.01, 0.02))
+    client = SvixClient(token, server_url=svix.url, timeout=timeout, retry_schedule=(0.01, 0.02))
+    return SvixSender(client)
 
 
 def an_event(**overrides):

@@ -8,9 +8,10 @@ import json
 
 import pytest
 
+from notifier.adapters.firestore.store import FirestoreStore
+from notifier.domain.claims import ClaimState
 from notifier.domain.decoding import event_from
 from notifier.domain.events import Delivery
-from notifier.store import ClaimState, FirestoreStore
 from tests import factories
 
 

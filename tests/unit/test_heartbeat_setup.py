@@ -50,7 +50,7 @@ class MemorySvix:
         if not set(filter_types) <= self.event_types:
             raise SetupError("Svix answered 422")
 
-    def create_endpoint(self, app_uid, endpoint_uid, url, filter_types):
+    def create_endpoint(self, app_uid, endpoint_uid, url, filter_types, description):
         self._check(app_uid, filter_types)
         self.endpoints[(app_uid, endpoint_uid)] = EndpointState(
             parsed(url), frozenset(filter_types), False
@@ -58,7 +58,7 @@ class MemorySvix:
         self.secrets[(app_uid, endpoint_uid)] = SECRET
         self.writes.append(f"create endpoint {endpoint_uid}")
 
-    def update_endpoint(self, app_uid, endpoint_uid, url, filter_types):
+    def update_endpoint(self, app_uid, endpoint_uid, url, filter_types, description):
         self._check(app_uid, filter_types)
         self.endpoints[(app_uid, endpoint_uid)] = EndpointState(
             parsed(url), frozenset(filter_types), False

@@ -17,10 +17,10 @@ import re
 import httpx
 import pytest
 
+from notifier.adapters.svix.client import SvixClient
+from notifier.adapters.svix.heartbeat_admin import SvixHeartbeatAdmin
 from notifier.domain.errors import SetupError
 from notifier.heartbeat_setup import setup
-from notifier.svix_heartbeat_admin import SvixHeartbeatAdmin
-from notifier.svix_sender import SvixSender
 
 TOKEN = "testsk_heartbeat-setup.secret-token-55"
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -129,15 +129,15 @@ def server():
 
 
 def admin(server, token: str = TOKEN) -> SvixHeartbeatAdmin:
-    """The adapter on a real sender whose HTTP goes to ``server`` (any httpx handler)."""
-    sender = SvixSender(
+    """The adapter on a real client whose HTTP goes to ``server`` (any httpx handler)."""
+    client = SvixClient(
         token,
         server_url="http://svix.test",
         timeout=5.0,
         retry_schedule=(0.0,),
         transport=httpx.MockTransport(server),
     )
-    return SvixHeartbeatAdmin(sender)
+    return SvixHeartbeatAdmin(client)
 
 
 def test_setup_through_the_sdk_creates_in_order_then_only_reads(server, tmp_path):

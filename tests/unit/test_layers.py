@@ -53,7 +53,9 @@ def test_the_domain_the_service_and_the_use_cases_load_no_cloud_sdk(module):
 
 def test_the_adapters_do_load_theirs():
     """The check above can fail: importing an adapter shows up in ``sys.modules``."""
-    modules = loaded_after("import notifier.store, notifier.svix_sender")
+    modules = loaded_after(
+        "import notifier.adapters.firestore.store, notifier.adapters.svix.messages"
+    )
     assert "google.cloud.firestore" in modules
     assert "svix" in modules
 
@@ -61,9 +63,9 @@ def test_the_adapters_do_load_theirs():
 @pytest.mark.parametrize(
     ("adapter", "sdk"),
     [
-        ("notifier.heartbeat_store", "google.cloud.firestore"),
-        ("notifier.svix_event_types", "svix"),
-        ("notifier.svix_heartbeat_admin", "svix"),
+        ("notifier.adapters.firestore.heartbeats", "google.cloud.firestore"),
+        ("notifier.adapters.svix.event_types", "svix"),
+        ("notifier.adapters.svix.heartbeat_admin", "svix"),
     ],
 )
 def test_the_new_adapters_hold_the_sdks_their_use_cases_leave_out(adapter, sdk):
@@ -121,7 +123,7 @@ def test_every_public_name_of_the_domain_and_the_ports_says_what_it_is():
         ROOT / "notifier" / "drift.py",
         ROOT / "notifier" / "usecases" / "catalog_sync.py",
         ROOT / "notifier" / "usecases" / "catalog_openapi.py",
-        ROOT / "notifier" / "svix_event_types.py",
-        ROOT / "notifier" / "svix_heartbeat_admin.py",
+        ROOT / "notifier" / "adapters" / "svix" / "event_types.py",
+        ROOT / "notifier" / "adapters" / "svix" / "heartbeat_admin.py",
     ]
     assert [m for path in paths for m in public_without_docstring(path)] == []

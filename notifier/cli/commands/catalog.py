@@ -101,8 +101,8 @@ def _sync(args: argparse.Namespace, context: Context) -> int:
         print(f"notifier: the catalog is broken, nothing synced: {exc}", file=sys.stderr)
         return 2
     # Svix only, as `heartbeat setup`: deploy.sh runs it with the Svix token and no Google project.
-    sender = wiring.build_sender(Settings.from_env(context.env, firestore=False))
-    registry = _Recorded(wiring.event_type_registry(sender))
+    client = wiring.build_svix_client(Settings.from_env(context.env, firestore=False))
+    registry = _Recorded(wiring.event_type_registry(client))
     try:
         changes = catalog_sync.sync(registry, dry_run=args.dry_run, prune=args.prune, types=types)
     except NotifierError as exc:
@@ -115,7 +115,7 @@ def _sync(args: argparse.Namespace, context: Context) -> int:
         )
         return 1
     finally:
-        sender.close()
+        client.close()
     _report(context.output, changes, args, catalogued=len(types))
     return 0
 

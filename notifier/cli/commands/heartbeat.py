@@ -41,11 +41,11 @@ def run(args: argparse.Namespace, context: Context) -> int:
     """Makes the heartbeat app, event type and endpoint right; 0 done, 1 a Svix step failed."""
     # Svix only: deploy.sh runs it with the Svix token and no Firestore project.
     settings = Settings.from_env(context.env, firestore=False)
-    sender = wiring.build_sender(settings)
+    client = wiring.build_svix_client(settings)
     out = context.output
     try:
         report = setup(
-            wiring.heartbeat_admin(sender),
+            wiring.heartbeat_admin(client),
             canary_url=args.canary_url,
             secret_file=args.secret_file,
             app_uid=settings.heartbeat_project,
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace, context: Context) -> int:
         out.stderr.write(f"notifier heartbeat setup: {exc}\n")
         return 1
     finally:
-        sender.close()
+        client.close()
     if out.as_json:
         out.json(
             {

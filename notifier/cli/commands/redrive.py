@@ -7,13 +7,13 @@ import functools
 from collections import Counter
 
 from notifier import pubsub, wiring
+from notifier.adapters.pubsub.admin import resource_path
 from notifier.cli import reach
 from notifier.cli.command import Command, Context, UsageError
 from notifier.cli.output import plain, summary
 from notifier.cli.parser import positive
 from notifier.config import Settings
 from notifier.operations.redrive import DIRECT, TO_TOPIC, redrive
-from notifier.pubsub_admin import resource_path
 
 DEFAULT_TOPIC = "platform-events"
 _COLUMNS = [

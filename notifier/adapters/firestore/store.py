@@ -1,10 +1,7 @@
-"""Firestore adapter: the notification records that make delivery idempotent and auditable.
+"""Firestore adapter: the notification records that make delivery idempotent and auditable, the
+applications, the rejections and the operator's queries; the one owner of the record layout.
 
-``notifications/{event_id}`` is the claim. Creating it (a ``create()`` precondition) or taking over
-an expired lease (an update conditioned on the ``update_time`` just read) is atomic, so only one
-delivery at a time may call Svix for an event. Later writes of the holder are conditioned on the
-``update_time`` of its claim: a holder that lost its claim cannot overwrite the new holder's record.
-Document ids are spread (:func:`document_key`): ``{event_id}`` above stands for that key.
+The claim lets one delivery at a time call Svix for an event (docs/decisions/firestore-claim.md).
 """
 
 from __future__ import annotations
@@ -23,65 +20,26 @@ from google.cloud.firestore_v1.base_document import DocumentSnapshot
 from google.cloud.firestore_v1.base_query import FieldFilter
 from google.cloud.firestore_v1.document import DocumentReference
 
-from notifier.domain.claims import Claim as Claim
-from notifier.domain.claims import ClaimState as ClaimState
-from notifier.domain.claims import RecordStatus
-from notifier.domain.errors import NotifierError, Rejected, StoreUnavailable
+from notifier.adapters.firestore.calls import QUERY_TIMEOUT, TIMEOUT, guarded
+from notifier.adapters.firestore.keys import document_key, natural_id, pack, unpack
+from notifier.domain.claims import Claim, ClaimState, RecordStatus
+from notifier.domain.errors import NotifierError, Rejected
 from notifier.domain.events import Delivery, Event
 from notifier.domain.records import Record, StoredNotification
 
 NOTIFICATIONS = "notifications"
 APPLICATIONS = "applications"
 REJECTED = "rejected"
-_TIMEOUT = 10.0
-_QUERY_TIMEOUT = 30.0  # operator queries read more than one record
 # What a listing reads of each record: never the payload.
 _LISTED = [
     *("status", "project", "event_type", "attempts", "replays", "created_at", "updated_at"),
     *("lease_expires_at", "last_error", "failed_at"),
 ]
 _PUBSUB_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")
-_KEY_PREFIX_LENGTH = 8  # hex digits of the key's hash prefix: 2^32 places to land
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def document_key(natural_id: str) -> str:
-    """The document id of the record whose own id is ``natural_id`` (an event id, ``pubsub-<id>``).
-
-    Those ids are time-ordered, and Firestore hotspots on writes to lexicographically close keys
-    (500 writes/s soft limit per range): 8 hex of the id's SHA-256 first spreads consecutive ids
-    over the whole key space, and the id itself after keeps the key readable and reversible
-    (:func:`natural_id`). Computed, never looked up: it costs no round trip.
-    """
-    digest = hashlib.sha256(natural_id.encode()).hexdigest()
-    return f"{digest[:_KEY_PREFIX_LENGTH]}-{natural_id}"
-
-
-def natural_id(key: str) -> str:
-    """The id ``key`` was made from by :func:`document_key` (an older, unspread key: itself)."""
-    own = key[_KEY_PREFIX_LENGTH + 1 :]
-    return own if own and document_key(own) == key else key
-
-
-def pack(body: bytes) -> bytes:
-    """Payloads are stored compressed: a 1 MiB event must fit in a 1 MiB Firestore document."""
-    return zlib.compress(body, 6)
-
-
-def unpack(blob: bytes) -> bytes:
-    return zlib.decompress(blob)
-
-
-@contextlib.contextmanager
-def _firestore() -> Iterator[None]:
-    """Any Firestore failure not handled inside the block is transient: nothing was decided."""
-    try:
-        yield
-    except (gexc.GoogleAPICallError, gexc.RetryError) as exc:
-        raise StoreUnavailable(f"firestore: {type(exc).__name__}") from exc
 
 
 class FirestoreStore:
@@ -112,8 +70,8 @@ class FirestoreStore:
         decides it. Either way a new event never pays for a read (see BENCHMARKS.md)."""
         ref = self._db.collection(NOTIFICATIONS).document(document_key(event.id))
         if (delivery.delivery_attempt or 1) > 1:
-            with _firestore():
-                snapshot = ref.get(timeout=_TIMEOUT)
+            with guarded():
+                snapshot = ref.get(timeout=TIMEOUT)
             if snapshot.exists:
                 return self._claim_known(event, ref, snapshot)
         now = self._clock()
@@ -132,12 +90,12 @@ class FirestoreStore:
             "updated_at": now,
             "expires_at": now + self._ttl,
         }
-        with _firestore():
+        with guarded():
             try:
-                result = ref.create(record, timeout=_TIMEOUT)
+                result = ref.create(record, timeout=TIMEOUT)
                 return Claim(event.id, ClaimState.CLAIMED, 1, version=result.update_time)
             except gexc.AlreadyExists:
-                snapshot = ref.get(timeout=_TIMEOUT)
+                snapshot = ref.get(timeout=TIMEOUT)
         return self._claim_known(event, ref, snapshot)
 
     def _claim_known(
@@ -208,8 +166,8 @@ class FirestoreStore:
             "last_error": firestore.DELETE_FIELD,
         }
         ref = self._db.collection(NOTIFICATIONS).document(document_key(claim.event_id))
-        with _firestore():
-            ref.update(changes, timeout=_TIMEOUT)
+        with guarded():
+            ref.update(changes, timeout=TIMEOUT)
 
     def mark_failed(self, claim: Claim, error: NotifierError) -> bool:
         """Records a permanent refusal. False when the claim was lost (the new holder decides)."""
@@ -252,8 +210,8 @@ class FirestoreStore:
         Svix keeps answering the old one with its first (refusing) answer for hours.
         """
         ref = self._db.collection(NOTIFICATIONS).document(document_key(event_id))
-        with _firestore():
-            snapshot = ref.get(timeout=_TIMEOUT)
+        with guarded():
+            snapshot = ref.get(timeout=TIMEOUT)
         if not snapshot.exists or (snapshot.to_dict() or {}).get("status") != RecordStatus.FAILED:
             return False
         now = self._clock()
@@ -275,9 +233,9 @@ class FirestoreStore:
     ) -> Any:
         """The update, only if the record is as it was at ``update_time``; None if it changed."""
         option = self._db.write_option(last_update_time=update_time)
-        with _firestore():
+        with guarded():
             try:
-                return ref.update(changes, option=option, timeout=_TIMEOUT)
+                return ref.update(changes, option=option, timeout=TIMEOUT)
             except (gexc.FailedPrecondition, gexc.Aborted):
                 return None
 
@@ -285,15 +243,15 @@ class FirestoreStore:
 
     def application_id(self, project: str) -> str | None:
         ref = self._db.collection(APPLICATIONS).document(project)
-        with _firestore():
-            snapshot = ref.get(timeout=_TIMEOUT)
+        with guarded():
+            snapshot = ref.get(timeout=TIMEOUT)
         return (snapshot.to_dict() or {}).get("svix_app_id") if snapshot.exists else None
 
     def save_application(self, project: str, svix_app_id: str) -> None:
         ref = self._db.collection(APPLICATIONS).document(project)
         record = {"project": project, "svix_app_id": svix_app_id, "created_at": self._clock()}
-        with _firestore(), contextlib.suppress(gexc.AlreadyExists):
-            ref.create(record, timeout=_TIMEOUT)
+        with guarded(), contextlib.suppress(gexc.AlreadyExists):
+            ref.create(record, timeout=TIMEOUT)
 
     # -- rejections -----------------------------------------------------------------------------
 
@@ -335,13 +293,13 @@ class FirestoreStore:
             "expires_at": now + self._ttl,
         }
         key = document_key(doc_id)
-        with _firestore():
+        with guarded():
             ref = self._db.collection(REJECTED).document(key)
             try:
-                ref.create(record, timeout=_TIMEOUT)
+                ref.create(record, timeout=TIMEOUT)
             except gexc.AlreadyExists:
                 count = {"deliveries": firestore.Increment(1), "last_delivery_at": now}
-                ref.update(count, timeout=_TIMEOUT)
+                ref.update(count, timeout=TIMEOUT)
         return key
 
     # -- operator queries -----------------------------------------------------------------------
@@ -363,7 +321,7 @@ class FirestoreStore:
 
     def projects(self) -> set[str]:
         """The projects with an ``applications/`` record (every project an event was sent for)."""
-        with _firestore():
+        with guarded():
             return {snap.id for snap in self._db.collection(APPLICATIONS).select([]).stream()}
 
     def listing(
@@ -380,15 +338,15 @@ class FirestoreStore:
         for name, value in (("project", project), ("event_type", event_type)):
             if value is not None:
                 query = query.where(filter=FieldFilter(name, "==", value))
-        with _firestore():
-            for snapshot in query.select(_LISTED).stream(timeout=_QUERY_TIMEOUT):
+        with guarded():
+            for snapshot in query.select(_LISTED).stream(timeout=QUERY_TIMEOUT):
                 yield _listed(natural_id(snapshot.id), snapshot.to_dict() or {})
 
     def notification(self, event_id: str) -> StoredNotification | None:
         """The record as it is now, with its event (decompressed); None if there is none."""
         ref = self._db.collection(NOTIFICATIONS).document(document_key(event_id))
-        with _firestore():
-            snapshot = ref.get(timeout=_QUERY_TIMEOUT)
+        with guarded():
+            snapshot = ref.get(timeout=QUERY_TIMEOUT)
         if not snapshot.exists:
             return None
         data = snapshot.to_dict() or {}
@@ -409,8 +367,8 @@ class FirestoreStore:
 
     @staticmethod
     def _count(query: Any) -> int:
-        with _firestore():
-            return int(query.count(alias="n").get(timeout=_QUERY_TIMEOUT)[0][0].value)
+        with guarded():
+            return int(query.count(alias="n").get(timeout=QUERY_TIMEOUT)[0][0].value)
 
 
 def _listed(event_id: str, data: dict[str, Any]) -> Record:

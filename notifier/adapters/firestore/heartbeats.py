@@ -15,7 +15,7 @@ from google.api_core import exceptions as gexc
 from google.api_core import retry as gretry
 from google.cloud import firestore
 
-from notifier.domain.errors import StoreUnavailable
+from notifier.adapters.firestore.calls import guarded
 from notifier.domain.heartbeat import Arrival, latency_ms
 
 HEARTBEATS = "heartbeats"
@@ -28,7 +28,7 @@ _RETRY = gretry.Retry(
 
 
 class FirestoreHeartbeatLog:
-    """The canary's :class:`~notifier.canary.HeartbeatLog`, and ``status``'s last heartbeat."""
+    """The canary's :class:`~notifier.domain.ports.HeartbeatLog`, and ``status``'s last one."""
 
     def __init__(self, client: firestore.Client, *, ttl_days: int) -> None:
         self._db = client
@@ -48,12 +48,11 @@ class FirestoreHeartbeatLog:
             "expires_at": arrived_at + self._ttl,
         }
         ref = self._db.collection(HEARTBEATS).document(event_id)
-        try:
-            ref.create(document, retry=_RETRY, timeout=_TIMEOUT)
-        except gexc.AlreadyExists:
-            return False
-        except (gexc.GoogleAPICallError, gexc.RetryError) as exc:
-            raise StoreUnavailable(f"firestore: {type(exc).__name__}") from exc
+        with guarded():
+            try:
+                ref.create(document, retry=_RETRY, timeout=_TIMEOUT)
+            except gexc.AlreadyExists:
+                return False
         return True
 
     def latest(self) -> Arrival | None:
@@ -63,10 +62,8 @@ class FirestoreHeartbeatLog:
             .order_by("arrived_at", direction=firestore.Query.DESCENDING)
             .limit(1)
         )
-        try:
+        with guarded():
             snapshots = list(query.stream(retry=_RETRY, timeout=_TIMEOUT))
-        except (gexc.GoogleAPICallError, gexc.RetryError) as exc:
-            raise StoreUnavailable(f"firestore: {type(exc).__name__}") from exc
         if not snapshots:
             return None
         return _arrival(snapshots[0].id, snapshots[0].to_dict() or {})

@@ -1,4 +1,4 @@
-"""Svix adapter: one message per event, every answer classified into what happens next.
+"""The Svix client all Svix adapters share: the SDK on our own HTTP client, and the answer table.
 
 The SDK retries 5xx and transport errors itself but never 429, and its exceptions carry no
 headers. A response hook on the SDK's HTTP client keeps the last status and ``Retry-After`` per
@@ -16,15 +16,7 @@ from typing import TypeVar
 
 import httpx
 import pydantic
-from svix.api import (
-    ApplicationIn,
-    AppPortalAccessIn,
-    MessageCreateOptions,
-    MessageGetOptions,
-    MessageIn,
-    Svix,
-    SvixOptions,
-)
+from svix.api import Svix, SvixOptions
 from svix.api.svix import ClientBase
 from svix.exceptions import HttpError, HTTPValidationError
 
@@ -33,11 +25,8 @@ from notifier.domain.errors import (
     NotifierError,
     Permanent,
     RateLimited,
-    SvixConflict,
     SvixUnavailable,
 )
-from notifier.domain.events import Event
-from notifier.domain.outcomes import Sent as Sent
 
 Answer = TypeVar("Answer")
 
@@ -60,16 +49,6 @@ class _LastResponse(threading.local):
         self.status = self.retry_after = None
 
 
-def idempotency_key(event_id: str, replays: int = 0) -> str:
-    """Fixed per event: a retry of a lost answer replays the first one instead of sending twice.
-
-    Svix keeps a key's answer 12 h, and only a 2xx (core/idempotency.rs). An operator's replay of
-    a refused event still gets a key of its own; the ``eventId`` guards against a second message
-    (409, then looked up), and past the dedup window the service looks the event up first.
-    """
-    return f"notifier-{event_id}" if not replays else f"notifier-{event_id}-replay{replays}"
-
-
 def parse_retry_after(value: str | None) -> float | None:
     """Seconds, or an HTTP date, as RFC 9110 allows; ``None`` when absent or unreadable."""
     if not value:
@@ -85,7 +64,7 @@ def parse_retry_after(value: str | None) -> float | None:
 
 
 class _Svix(Svix):
-    """The SDK on the sender's own HTTP client. ``Svix()`` builds a client of its own first, whose
+    """The SDK on the client's own HTTP client. ``Svix()`` builds a client of its own first, whose
     TLS context alone costs a cold start ~30 ms, only for it to be replaced and never used."""
 
     def __init__(self, token: str, options: SvixOptions, http: httpx.Client) -> None:
@@ -93,9 +72,9 @@ class _Svix(Svix):
         self._httpx_client = http
 
 
-class SvixSender:
-    """Svix through its SDK (:class:`notifier.domain.ports.Sender`): messages, applications and
-    App Portal links, every failure classified."""
+class SvixClient:
+    """The svix SDK on one HTTP client, every call through the answer table (:func:`classify`):
+    shared by the adapters of messages, event types and the heartbeat's setup."""
 
     def __init__(
         self,
@@ -123,84 +102,17 @@ class SvixSender:
         self._last.status = response.status_code
         self._last.retry_after = parse_retry_after(response.headers.get("retry-after"))
 
-    def ensure_application(self, project: str) -> str:
-        """Svix application for a project: ``uid`` and ``name`` are the project id."""
-        app = self._creating_application(
-            lambda: self._svix.application.get_or_create(ApplicationIn(uid=project, name=project))
-        )
-        return app.id
+    @property
+    def sdk(self) -> Svix:
+        """The SDK on this client, for the adapters to build their requests with."""
+        return self._svix
 
-    def send(self, event: Event, replays: int = 0) -> Sent:
-        """Addressed by the project's uid, with the application inline: Svix creates it if it is
-        missing (deleted, or never made), so no cached id can ever point nowhere."""
-        app = ApplicationIn(uid=event.project, name=event.project)
-        message = MessageIn(
-            event_type=event.type, event_id=event.id, payload=event.payload, application=app
-        )
-        options = MessageCreateOptions(idempotency_key=idempotency_key(event.id, replays))
-        try:
-            out = self._call(lambda: self._svix.message.create(event.project, message, options))
-        except Permanent as exc:
-            if exc.status != 409:
-                raise
-            # The same 409 body for "this eventId exists" and "an application with this uid was
-            # being created at that moment": only the lookup tells them apart.
-            held = self.find(event)
-            if held is None:
-                raise SvixConflict(
-                    "409, yet Svix holds no message with this eventId: the application was "
-                    "being created by another request; trying again",
-                    status=409,
-                ) from None
-            return Sent(held.message_id, 409)
-        return Sent(out.id, self._last.status or 202)
+    @property
+    def last_status(self) -> int | None:
+        """The status of this thread's last answer (the SDK does not return it)."""
+        return self._last.status
 
-    def find(self, event: Event) -> Sent | None:
-        """The event's message if Svix holds one (looked up by ``eventId``), else None.
-
-        Only a 404 means "not held" (no such message, or no such application); any other failure
-        raises a Transient: not knowing is never "not held".
-        """
-        options = MessageGetOptions(with_content=False)
-        try:
-            out = self._call(lambda: self._svix.message.get(event.project, event.id, options))
-        except Permanent as exc:
-            if exc.status == 404:
-                return None
-            raise SvixUnavailable(
-                f"message lookup refused ({exc.detail}): whether Svix holds it is unknown; "
-                "it stays pending and is tried again",
-                status=exc.status,
-            ) from None
-        return Sent(out.id, self._last.status or 200)
-
-    def portal_link(self, project: str, expiry_seconds: int) -> str:
-        """A magic link to the project's App Portal, valid ``expiry_seconds``; it holds a secret.
-
-        Addressed by uid with the application inline, as :meth:`send` is, so it always works.
-        """
-        access = AppPortalAccessIn(
-            application=ApplicationIn(uid=project, name=project), expiry=expiry_seconds
-        )
-        out = self._creating_application(
-            lambda: self._svix.authentication.app_portal_access(project, access)
-        )
-        return out.url
-
-    def _creating_application(self, request: Callable[[], Answer]) -> Answer:
-        """A call that may create the application: its 409 is the race of two creations
-        (check-then-insert at Svix), which the next call wins by finding the application."""
-        try:
-            return self._call(request)
-        except Permanent as exc:
-            if exc.status != 409:
-                raise
-            raise SvixConflict(
-                "409 while the application was being created by another request; trying again",
-                status=409,
-            ) from None
-
-    def _call(self, request: Callable[[], Answer]) -> Answer:
+    def call(self, request: Callable[[], Answer]) -> Answer:
         """The SDK call, its failures classified into the error tree (the answer table)."""
         self._last.forget()
         try:
@@ -223,15 +135,6 @@ class SvixSender:
             if status in (401, 403, 429):
                 raise classify(status, self._last.retry_after, UNREADABLE) from None
             raise SvixUnavailable(UNREADABLE, status=status) from None
-
-    @property
-    def sdk(self) -> Svix:
-        """The SDK on this sender's client, for adapters of other Svix resources (event types)."""
-        return self._svix
-
-    def call(self, request: Callable[[], Answer]) -> Answer:
-        """Any SDK call through the answer table below, for those adapters."""
-        return self._call(request)
 
     def close(self) -> None:
         """Closes the HTTP client's connections."""

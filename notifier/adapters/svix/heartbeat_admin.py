@@ -1,9 +1,9 @@
-"""Svix adapter for ``heartbeat setup`` (the :class:`~notifier.heartbeat_setup.HeartbeatSvix`
+"""Svix adapter for ``heartbeat setup`` (the :class:`~notifier.domain.ports.HeartbeatSvix`
 port): the heartbeat's application, event type and canary endpoint through the svix SDK (2.9.1).
 
-Every call goes through :meth:`SvixSender.call`, as the event-type adapter's do, so a status
-means here what the sender's answer table says (:func:`notifier.svix_sender.classify`); only the
-wording is setup's own: which step failed and what the operator does next.
+Every call goes through :meth:`SvixClient.call`, as the event-type adapter's do, so a status
+means here what the client's answer table says (:func:`notifier.adapters.svix.client.classify`);
+only the wording is setup's own: which step failed and what the operator does next.
 """
 
 from __future__ import annotations
@@ -13,16 +13,21 @@ from typing import TypeVar, overload
 
 from svix.api import ApplicationIn, EndpointIn, EndpointUpsertIn, EventTypeIn
 
+from notifier.adapters.svix.client import (
+    MALFORMED,
+    NO_CONNECTION,
+    TIMED_OUT,
+    UNREADABLE,
+    SvixClient,
+)
 from notifier.domain.errors import BadCredentials, NotifierError, Permanent, SetupError, Transient
 from notifier.domain.heartbeat import EndpointState
-from notifier.heartbeat_setup import ENDPOINT_DESCRIPTION
-from notifier.svix_sender import MALFORMED, NO_CONNECTION, TIMED_OUT, UNREADABLE, SvixSender
 
 T = TypeVar("T")
 
 
 class SvixHeartbeatAdmin:
-    """:class:`~notifier.heartbeat_setup.HeartbeatSvix` on the sender's client and answer table.
+    """:class:`~notifier.domain.ports.HeartbeatSvix` on the shared client and its answer table.
 
     Creates carry no fixed idempotency key: the uid (app, endpoint) or name (event type) is
     unique, so a create repeated after a lost answer gets a 409, read as "exists". A fixed key
@@ -30,9 +35,9 @@ class SvixHeartbeatAdmin:
     an operator deleted the object, and setup would go on as if it existed.
     """
 
-    def __init__(self, sender: SvixSender) -> None:
-        self._sender = sender
-        self._svix = sender.sdk
+    def __init__(self, client: SvixClient) -> None:
+        self._client = client
+        self._svix = client.sdk
 
     def ensure_application(self, uid: str) -> bool:
         """Reads the application; creates it when Svix answers 404. True if created."""
@@ -64,14 +69,14 @@ class SvixHeartbeatAdmin:
         return EndpointState(url=out.url, filter_types=types, disabled=bool(out.disabled))
 
     def create_endpoint(
-        self, app_uid: str, endpoint_uid: str, url: str, filter_types: list[str]
+        self, app_uid: str, endpoint_uid: str, url: str, filter_types: list[str], description: str
     ) -> None:
         """POST the endpoint; a 409 (a concurrent setup made it) counts as done."""
         endpoint = EndpointIn(
             uid=endpoint_uid,
             url=url,
             event_types=filter_types,
-            description=ENDPOINT_DESCRIPTION,
+            description=description,
         )
         self._create(
             f"create endpoint {endpoint_uid}",
@@ -79,14 +84,14 @@ class SvixHeartbeatAdmin:
         )
 
     def update_endpoint(
-        self, app_uid: str, endpoint_uid: str, url: str, filter_types: list[str]
+        self, app_uid: str, endpoint_uid: str, url: str, filter_types: list[str], description: str
     ) -> None:
         """PUT replaces the endpoint's settings (its secret stays): say everything we care about."""
         update = EndpointUpsertIn(
             url=url,
             event_types=filter_types,
             disabled=False,
-            description=ENDPOINT_DESCRIPTION,
+            description=description,
         )
         self._call(
             f"update endpoint {endpoint_uid}",
@@ -119,7 +124,7 @@ class SvixHeartbeatAdmin:
         """One SDK call; None when Svix refuses it with ``none_on``; every other failure becomes
         a :class:`SetupError` naming the step."""
         try:
-            return self._sender.call(request)
+            return self._client.call(request)
         except Permanent as exc:
             if none_on is not None and exc.status == none_on:
                 return None
