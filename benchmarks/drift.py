@@ -42,7 +42,8 @@ ONCE = {
 
 
 class _NoWatch:
-    """Stands in for :class:`notifier.drift.DriftWatch` so that wiring builds no drift check."""
+    """Stands in for :class:`notifier.usecases.drift_watch.DriftWatch` so that wiring builds no
+    drift check."""
 
     observe = None
 

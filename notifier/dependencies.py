@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from notifier.config import Settings
 from notifier.domain.ports import HeartbeatLog, Sender, Store
-from notifier.service import Notifier
+from notifier.usecases.exactly_once import Notifier
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """One delivery's decision, told in one log line: shared by the Pub/Sub and the HTTP entries.
 
-Both entries run the same pipeline (:meth:`notifier.service.Notifier.deliver`) and must count the
-same way in the log-based metrics (``outcome``), so the line is written here and nowhere else.
+Both entries run the same pipeline (:meth:`notifier.usecases.exactly_once.Notifier.deliver`) and
+must count the same way in the log-based metrics (``outcome``), so the line is written here and
+nowhere else.
 """
 
 from __future__ import annotations

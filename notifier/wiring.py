@@ -22,13 +22,13 @@ from notifier.adapters.svix.client import SvixClient
 from notifier.adapters.svix.event_types import SvixEventTypeRegistry
 from notifier.adapters.svix.heartbeat_admin import SvixHeartbeatAdmin
 from notifier.adapters.svix.messages import SvixSender
-from notifier.applications import ApplicationDirectory
 from notifier.config import ConfigError, Settings
 from notifier.dependencies import CanaryDependencies as CanaryDependencies
 from notifier.dependencies import Dependencies as Dependencies
 from notifier.domain import catalog
-from notifier.drift import DriftWatch
-from notifier.service import Notifier
+from notifier.usecases.applications import ApplicationDirectory
+from notifier.usecases.drift_watch import DriftWatch
+from notifier.usecases.exactly_once import Notifier
 
 log = logs.get("wiring")
 _lock = threading.Lock()

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from notifier.applications import ApplicationDirectory
 from notifier.config import Settings
 from notifier.dependencies import Dependencies
 from notifier.domain.claims import Claim, ClaimState, RecordStatus
@@ -24,7 +23,8 @@ from notifier.domain.heartbeat import Arrival
 from notifier.domain.messages import PulledMessage
 from notifier.domain.outcomes import Sent
 from notifier.domain.records import Record, StoredNotification
-from notifier.service import Notifier
+from notifier.usecases.applications import ApplicationDirectory
+from notifier.usecases.exactly_once import Notifier
 
 
 @dataclass

@@ -312,7 +312,7 @@ def delivery_calls(lines, creates, key_event, clock_offset) -> list[list[dict]]:
 def check_waits(seq: list[dict], settings: Settings) -> None:
     """One delivery's calls: the SDK's quick retries kept their schedule, each in-process retry
     waited its backoff (or the Retry-After a 429 asked for), and all of it fit in the budget."""
-    backoff = 0.5  # notifier.service's first backoff, doubled after every retry
+    backoff = 0.5  # exactly_once's first backoff, doubled after every retry
     at_once = True  # but the first 409 without the message (an application race): at once
     for a, b in itertools.pairwise(seq):
         gap = b["at"] - a["at"]

@@ -18,7 +18,7 @@ from notifier.adapters.firestore.store import FirestoreStore
 from notifier.domain.decoding import event_from
 from notifier.domain.errors import Rejected
 from notifier.domain.events import Delivery
-from notifier.operations.replay import Criteria, replay, select
+from notifier.usecases.replay import Criteria, replay, select
 from tests import factories
 from tests.integration.test_operations import Pipeline
 from tests.keyspace import HEX, largest_window_share, platform_event_ids, spearman

@@ -23,11 +23,11 @@ from notifier.adapters.firestore.keys import document_key
 from notifier.adapters.firestore.store import FirestoreStore
 from notifier.adapters.svix.client import SvixClient
 from notifier.adapters.svix.messages import SvixSender
-from notifier.applications import ApplicationDirectory
 from notifier.domain.decoding import event_from
 from notifier.domain.events import Delivery, Event
 from notifier.domain.outcomes import Outcome
-from notifier.service import Notifier
+from notifier.usecases.applications import ApplicationDirectory
+from notifier.usecases.exactly_once import Notifier
 from tests import factories
 from tests.conftest import TOKEN
 

@@ -21,13 +21,13 @@ from notifier.adapters.firestore.keys import document_key
 from notifier.adapters.firestore.store import FirestoreStore
 from notifier.adapters.svix.client import SvixClient
 from notifier.adapters.svix.messages import SvixSender
-from notifier.applications import ApplicationDirectory
 from notifier.cli import main
 from notifier.domain.decoding import event_from
 from notifier.domain.errors import Rejected
 from notifier.domain.events import Delivery
-from notifier.operations.replay import Criteria, replay, select
-from notifier.service import Notifier
+from notifier.usecases.applications import ApplicationDirectory
+from notifier.usecases.exactly_once import Notifier
+from notifier.usecases.replay import Criteria, replay, select
 from tests import factories
 from tests.conftest import PROJECT, TOKEN
 from tests.support import run_cli, run_cli_json, unique_suffix

@@ -23,16 +23,16 @@ from functions_framework import create_app
 
 from devstack.cloudevents import pubsub_request
 from notifier import logs, wiring
-from notifier.applications import ApplicationDirectory
 from notifier.dependencies import Dependencies
 from notifier.domain import catalog, errors
 from notifier.domain.catalog import Drift
 from notifier.domain.decoding import event_from
 from notifier.domain.errors import Permanent
 from notifier.domain.events import Event
-from notifier.drift import DriftWatch
-from notifier.operations.replay import Criteria, replay, select
-from notifier.service import Notifier
+from notifier.usecases.applications import ApplicationDirectory
+from notifier.usecases.drift_watch import DriftWatch
+from notifier.usecases.exactly_once import Notifier
+from notifier.usecases.replay import Criteria, replay, select
 from tests import fakes
 
 ROOT = Path(__file__).resolve().parents[2]

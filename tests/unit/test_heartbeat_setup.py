@@ -10,7 +10,7 @@ import pytest
 
 from notifier.domain.errors import SetupError
 from notifier.domain.heartbeat import EndpointState
-from notifier.heartbeat_setup import same_url, setup, write_secret
+from notifier.usecases.heartbeat_setup import same_url, setup, write_secret
 
 URL = "https://notifier-canary-abc123-ew.a.run.app"
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

@@ -20,7 +20,7 @@ import pytest
 from notifier.adapters.svix.client import SvixClient
 from notifier.adapters.svix.heartbeat_admin import SvixHeartbeatAdmin
 from notifier.domain.errors import SetupError
-from notifier.heartbeat_setup import setup
+from notifier.usecases.heartbeat_setup import setup
 
 TOKEN = "testsk_heartbeat-setup.secret-token-55"
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

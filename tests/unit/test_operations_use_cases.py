@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 from notifier.domain.decoding import event_from
 from notifier.domain.errors import Permanent, SvixUnavailable
 from notifier.domain.outcomes import Sent
-from notifier.operations.redrive import DIRECT, REDRIVEN_FROM, TO_TOPIC, redrive
-from notifier.operations.replay import Criteria, replay, select
-from notifier.operations.status import UNKNOWN_PROJECT, status
+from notifier.usecases.redrive import DIRECT, REDRIVEN_FROM, TO_TOPIC, redrive
+from notifier.usecases.replay import Criteria, replay, select
+from notifier.usecases.status import UNKNOWN_PROJECT, status
 from tests import factories, fakes
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)

@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from notifier.applications import ApplicationDirectory
 from notifier.domain.decoding import event_from
 from notifier.domain.errors import (
     BadCredentials,
@@ -17,7 +16,8 @@ from notifier.domain.errors import (
     SvixUnavailable,
 )
 from notifier.domain.outcomes import Sent
-from notifier.service import Notifier
+from notifier.usecases.applications import ApplicationDirectory
+from notifier.usecases.exactly_once import Notifier
 from tests import factories, fakes
 
 

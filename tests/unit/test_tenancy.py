@@ -20,7 +20,7 @@ from devstack.cloudevents import pubsub_request
 from notifier import wiring
 from notifier.dependencies import Dependencies
 from notifier.domain.outcomes import OutcomeKind
-from notifier.operations.replay import Criteria, replay, select
+from notifier.usecases.replay import Criteria, replay, select
 from tests import factories, fakes
 
 MAIN = str(Path(__file__).resolve().parents[2] / "main.py")

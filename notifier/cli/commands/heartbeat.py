@@ -17,7 +17,7 @@ from notifier.cli.output import plain
 from notifier.config import Settings
 from notifier.domain import heartbeat, ports
 from notifier.domain.errors import SetupError
-from notifier.heartbeat_setup import setup
+from notifier.usecases.heartbeat_setup import setup
 
 ACTIONS = ("setup",)
 

@@ -13,7 +13,7 @@ from notifier.cli.command import Command, Context, UsageError
 from notifier.cli.output import plain, summary
 from notifier.cli.parser import positive
 from notifier.config import Settings
-from notifier.operations.redrive import DIRECT, TO_TOPIC, redrive
+from notifier.usecases.redrive import DIRECT, TO_TOPIC, redrive
 
 DEFAULT_TOPIC = "platform-events"
 _COLUMNS = [

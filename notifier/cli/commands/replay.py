@@ -17,7 +17,7 @@ from notifier.domain.claims import REPLAYABLE
 from notifier.domain.events import NO_PUBSUB_DELIVERY, Event
 from notifier.domain.outcomes import Outcome
 from notifier.domain.records import Record
-from notifier.operations.replay import Criteria, Passed, choose, replay
+from notifier.usecases.replay import Criteria, Passed, choose, replay
 
 log = logs.get("replay")
 

@@ -15,7 +15,7 @@ from notifier.config import Settings
 from notifier.domain import heartbeat
 from notifier.domain.claims import STATUSES, RecordStatus
 from notifier.domain.records import Record
-from notifier.operations.status import Status, status
+from notifier.usecases.status import Status, status
 
 # deploy.sh's --heartbeat-minutes=5 and --heartbeat-absent-minutes=15 (its alert's threshold).
 HEARTBEAT_EVERY = timedelta(seconds=heartbeat.DEFAULT_INTERVAL_SECONDS)

@@ -16,7 +16,6 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from notifier.applications import ApplicationDirectory
 from notifier.domain.claims import DEDUP_WINDOW_SECONDS, Claim, ClaimState
 from notifier.domain.errors import (
     BadCredentials,
@@ -30,6 +29,7 @@ from notifier.domain.errors import (
 from notifier.domain.events import Delivery, Event
 from notifier.domain.outcomes import Outcome, OutcomeKind
 from notifier.domain.ports import MessageSender, NotificationStore
+from notifier.usecases.applications import ApplicationDirectory
 
 _BACKOFF_FIRST, _BACKOFF_MAX = 0.5, 8.0
 
@@ -50,7 +50,7 @@ class Notifier:
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         drift: Callable[[Event], str | None] | None = None,
     ) -> None:
-        self._drift = drift  # the catalog check (notifier.drift), run once a delivery is decided
+        self._drift = drift  # the catalog check (DriftWatch), run once a delivery is decided
         self._store = store
         self._sender = sender
         self._applications = applications

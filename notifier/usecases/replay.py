@@ -1,6 +1,6 @@
 """Send failed and stuck notifications again, exactly once: a replay rebuilds the event from its
-stored payload and hands it to :meth:`notifier.service.Notifier.deliver` (taking the same claim as
-any delivery); a failed one is reopened first, under a new idempotency key.
+stored payload and hands it to :meth:`~notifier.usecases.exactly_once.Notifier.deliver` (taking
+the same claim as any delivery); a failed one is reopened first, under a new idempotency key.
 
 Which records are taken is decided on the listing (equality filters in the store; time ranges,
 "stuck" and ordering here, in memory).
@@ -22,9 +22,9 @@ from notifier.domain.events import Event
 from notifier.domain.outcomes import Outcome, OutcomeKind
 from notifier.domain.ports import NotificationQueries
 from notifier.domain.records import Record, StoredNotification
-from notifier.operations.progress import Progress, run_in_parallel
-from notifier.operations.status import sortable
-from notifier.service import Notifier
+from notifier.usecases.exactly_once import Notifier
+from notifier.usecases.progress import Progress, run_in_parallel
+from notifier.usecases.status import sortable
 
 SKIPPED, UNREADABLE = "skipped", "unreadable"  # a replay's outcomes beyond a delivery's
 OnOutcome = Callable[[Event, Outcome, float], None]  # (event, its outcome, monotonic start)

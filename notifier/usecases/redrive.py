@@ -20,7 +20,7 @@ from notifier.domain.events import SAFE_ID
 from notifier.domain.messages import PulledMessage
 from notifier.domain.outcomes import Outcome, OutcomeKind
 from notifier.domain.ports import DeadLetters, Republisher
-from notifier.operations.progress import Progress, run_in_parallel
+from notifier.usecases.progress import Progress, run_in_parallel
 
 TO_TOPIC, DIRECT = "to-topic", "direct"
 ACK_EXTENSION_SECONDS = 600  # Pub/Sub's maximum: what this run holds a pulled message for
