@@ -5,8 +5,11 @@ import flask
 import functions_framework
 from cloudevents.http import CloudEvent
 
-from notifier import canary as canary_handler
-from notifier import http_api, http_guard, logs, pubsub, wiring
+from notifier import logs, wiring
+from notifier.handlers import app_portal as portal_handler
+from notifier.handlers import canary as canary_handler
+from notifier.handlers import http_guard, pubsub
+from notifier.handlers import notifications as notifications_handler
 
 if flask.has_app_context():  # imported by functions-framework, inside the app it builds
     http_guard.install(flask.current_app)
@@ -22,13 +25,13 @@ def on_event(cloud_event: CloudEvent) -> None:
 @functions_framework.http
 def notifications(request: flask.Request) -> flask.Response:
     """``POST`` one event: the original service's contract (see the README's HTTP API)."""
-    return http_api.notifications(request, wiring.dependencies)
+    return notifications_handler.handle(request, wiring.dependencies)
 
 
 @functions_framework.http
 def app_portal(request: flask.Request) -> flask.Response:
     """A Svix App Portal link for a project's application, for the customer dashboard."""
-    return http_api.app_portal(request, wiring.dependencies)
+    return portal_handler.handle(request, wiring.dependencies)
 
 
 @functions_framework.http

@@ -1,4 +1,4 @@
-"""Round trips per event, counted on the function's own code (``notifier.pubsub.handle``).
+"""Round trips per event, counted on the function's own code (``notifier.handlers.pubsub.handle``).
 
 Run in-process against the same emulator and stand-in: Firestore RPCs are counted in the client
 (:mod:`benchmarks.counting`), Svix calls by the stand-in, which records every request it answers.
@@ -60,7 +60,8 @@ class Trips:
 def measure(stack: Stack, variant: str = "function") -> list[Trips]:
     """The cases a delivery can meet, each over a few events, counted per event."""
     assert stack.standin is not None
-    from notifier import pubsub, wiring
+    from notifier import wiring
+    from notifier.handlers import pubsub
 
     swap = claim_variants.read_first() if variant == "read-first" else contextlib.nullcontext()
     results = []

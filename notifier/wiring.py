@@ -23,9 +23,8 @@ from notifier.adapters.svix.event_types import SvixEventTypeRegistry
 from notifier.adapters.svix.heartbeat_admin import SvixHeartbeatAdmin
 from notifier.adapters.svix.messages import SvixSender
 from notifier.config import ConfigError, Settings
-from notifier.dependencies import CanaryDependencies as CanaryDependencies
-from notifier.dependencies import Dependencies as Dependencies
 from notifier.domain import catalog
+from notifier.handlers.dependencies import CanaryDependencies, Dependencies
 from notifier.usecases.applications import ApplicationDirectory
 from notifier.usecases.drift_watch import DriftWatch
 from notifier.usecases.exactly_once import Notifier

@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from notifier.config import Settings
-from notifier.dependencies import Dependencies
 from notifier.domain.claims import Claim, ClaimState, RecordStatus
 from notifier.domain.errors import NotifierError, Rejected, StoreUnavailable
 from notifier.domain.events import Delivery, Event
@@ -23,6 +22,7 @@ from notifier.domain.heartbeat import Arrival
 from notifier.domain.messages import PulledMessage
 from notifier.domain.outcomes import Sent
 from notifier.domain.records import Record, StoredNotification
+from notifier.handlers.dependencies import Dependencies
 from notifier.usecases.applications import ApplicationDirectory
 from notifier.usecases.exactly_once import Notifier
 

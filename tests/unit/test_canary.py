@@ -16,7 +16,7 @@ import pytest
 
 from notifier import logs, wiring
 from notifier.config import ConfigError, Settings
-from notifier.dependencies import CanaryDependencies
+from notifier.handlers.dependencies import CanaryDependencies
 from tests import factories, fakes
 
 MAIN = Path(__file__).resolve().parents[2] / "main.py"
@@ -73,9 +73,9 @@ def log_lines():
 @pytest.fixture(autouse=True)
 def fixed_arrival(monkeypatch):
     """The canary's clock: arrival 1.85 s after publication."""
-    import notifier.canary
+    import notifier.handlers.canary
 
-    monkeypatch.setattr(notifier.canary, "_now", lambda: ARRIVED)
+    monkeypatch.setattr(notifier.handlers.canary, "_now", lambda: ARRIVED)
 
 
 def heartbeat_body(event_id="hb-8123456789012345", published_at=PUBLISHED, **overrides):

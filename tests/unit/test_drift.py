@@ -23,12 +23,12 @@ from functions_framework import create_app
 
 from devstack.cloudevents import pubsub_request
 from notifier import logs, wiring
-from notifier.dependencies import Dependencies
 from notifier.domain import catalog, errors
 from notifier.domain.catalog import Drift
 from notifier.domain.decoding import event_from
 from notifier.domain.errors import Permanent
 from notifier.domain.events import Event
+from notifier.handlers.dependencies import Dependencies
 from notifier.usecases.applications import ApplicationDirectory
 from notifier.usecases.drift_watch import DriftWatch
 from notifier.usecases.exactly_once import Notifier

@@ -18,7 +18,6 @@ from functions_framework import create_app
 
 from devstack.cloudevents import PUBLISHED, pubsub_request
 from notifier import wiring
-from notifier.dependencies import Dependencies
 from notifier.domain.errors import (
     BadCredentials,
     Permanent,
@@ -26,6 +25,7 @@ from notifier.domain.errors import (
     SvixConflict,
     SvixUnavailable,
 )
+from notifier.handlers.dependencies import Dependencies
 from tests import factories, fakes
 
 MAIN = str(Path(__file__).resolve().parents[2] / "main.py")

@@ -14,8 +14,8 @@ from functions_framework import create_app
 from devstack.cloudevents import pubsub_request
 from notifier import wiring
 from notifier.config import ConfigError, Settings
-from notifier.dependencies import Dependencies
 from notifier.domain.errors import SvixUnavailable
+from notifier.handlers.dependencies import Dependencies
 from tests import fakes
 
 MAIN = str(Path(__file__).resolve().parents[2] / "main.py")

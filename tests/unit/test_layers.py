@@ -28,7 +28,7 @@ def loaded_after(statement: str) -> list[str]:
         "notifier.usecases.exactly_once",
         "notifier.domain.ports",
         "notifier.domain.outcomes",
-        "notifier.dependencies",
+        "notifier.handlers.dependencies",
         "notifier.domain.decoding",
         "notifier.usecases.status",
         "notifier.usecases.replay",
@@ -39,8 +39,8 @@ def loaded_after(statement: str) -> list[str]:
         "notifier.domain.catalog",
         "notifier.usecases.catalog_sync",
         "notifier.usecases.catalog_openapi",
-        "notifier.http_body",
-        "notifier.http_guard",
+        "notifier.handlers.http_body",
+        "notifier.handlers.http_guard",
     ],
 )
 def test_the_domain_the_service_and_the_use_cases_load_no_cloud_sdk(module):

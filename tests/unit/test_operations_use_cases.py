@@ -195,7 +195,8 @@ def test_direct_acknowledges_only_final_outcomes_and_an_ack_that_fails_is_said()
     deps.sender.script.extend([accepted, Permanent("no", status=422), SvixUnavailable("down")])
 
     def process(envelope):
-        from notifier import pubsub
+
+        from notifier.handlers import pubsub
 
         return pubsub.process(envelope, deps)
 

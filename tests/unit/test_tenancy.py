@@ -18,8 +18,8 @@ from functions_framework import create_app
 
 from devstack.cloudevents import pubsub_request
 from notifier import wiring
-from notifier.dependencies import Dependencies
 from notifier.domain.outcomes import OutcomeKind
+from notifier.handlers.dependencies import Dependencies
 from notifier.usecases.replay import Criteria, replay, select
 from tests import factories, fakes
 

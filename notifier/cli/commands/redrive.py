@@ -6,13 +6,14 @@ import argparse
 import functools
 from collections import Counter
 
-from notifier import pubsub, wiring
+from notifier import wiring
 from notifier.adapters.pubsub.admin import resource_path
 from notifier.cli import reach
 from notifier.cli.command import Command, Context, UsageError
 from notifier.cli.output import plain, summary
 from notifier.cli.parser import positive
 from notifier.config import Settings
+from notifier.handlers import pubsub
 from notifier.usecases.redrive import DIRECT, TO_TOPIC, redrive
 
 DEFAULT_TOPIC = "platform-events"

@@ -7,7 +7,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
-from notifier import logs, outcomes, wiring
+from notifier import logs, wiring
 from notifier.cli import reach
 from notifier.cli.command import Command, Context, UsageError
 from notifier.cli.output import plain, summary
@@ -17,6 +17,7 @@ from notifier.domain.claims import REPLAYABLE
 from notifier.domain.events import NO_PUBSUB_DELIVERY, Event
 from notifier.domain.outcomes import Outcome
 from notifier.domain.records import Record
+from notifier.handlers import outcome_log
 from notifier.usecases.replay import Criteria, Passed, choose, replay
 
 log = logs.get("replay")
@@ -129,7 +130,7 @@ def run(args: argparse.Namespace, context: Context) -> int:
 
 def _log_outcome(event: Event, outcome: Outcome, started: float) -> None:
     """Each delivery's outcome line, as the function's entries write it (ERRORs on stderr)."""
-    outcomes.log_outcome(event, NO_PUBSUB_DELIVERY, outcome, started, logger=log)
+    outcome_log.log_outcome(event, NO_PUBSUB_DELIVERY, outcome, started, logger=log)
 
 
 def _passed_json(passed: Passed) -> dict[str, Any]:

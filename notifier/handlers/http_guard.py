@@ -8,8 +8,9 @@ Run alike, before Flask or functions-framework read anything:
   buffer on every read: quadratic in the line's length (8 MiB took 8.5 s). So the guard also
   gives gunicorn back a bound, ``MAX_URL_BYTES``, and gunicorn answers 414 itself, cheaply;
 - a declared ``Content-Length`` over ``BODY_CAP`` is a 413 before anything is read;
-- the body is wrapped in :class:`~notifier.http_body.GuardedInput` (cap, deadline), which the
-  handlers read through :func:`notifier.http_body.read` with their own, smaller limits.
+- the body is wrapped in :class:`~notifier.handlers.http_body.GuardedInput` (cap, deadline),
+  which the handlers read through :func:`~notifier.handlers.http_body.read` with their own,
+  smaller limits.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from notifier import http_body, logs
+from notifier import logs
+from notifier.handlers import http_body
 
 log = logs.get("http")
 
@@ -36,7 +38,8 @@ WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 class Guard:
     """WSGI middleware: answers an over-long URL or an over-cap declared body itself (414/413/400)
-    and bounds the reading of every other body (:class:`notifier.http_body.GuardedInput`)."""
+    and bounds the reading of every other body
+    (:class:`~notifier.handlers.http_body.GuardedInput`)."""
 
     def __init__(self, app: WsgiApp, *, cap: int = BODY_CAP, max_url: int = MAX_URL_BYTES):
         self.app = app

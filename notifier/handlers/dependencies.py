@@ -1,11 +1,12 @@
 """What an entry point hands down: the settings and the instance's clients, behind their ports.
 
-Built by :mod:`notifier.wiring` (the only module that knows the concrete clients) or, in tests, of
-in-memory fakes; everything below the entry points receives it and never fetches it.
+Built by :mod:`notifier.bootstrap` (the only module that knows the concrete clients), of in-memory
+fakes in tests; everything below the entry points receives it and never fetches it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from notifier.config import Settings
@@ -31,3 +32,7 @@ class CanaryDependencies:
     settings: Settings
     heartbeats: HeartbeatLog
     secret: str | None = field(default=None, repr=False)
+
+
+Provider = Callable[[], Dependencies]  # the entry point's way to its dependencies, asked on use
+CanaryProvider = Callable[[], CanaryDependencies]  # the canary's, likewise

@@ -16,13 +16,14 @@ from typing import Any
 
 from werkzeug.exceptions import ServiceUnavailable
 
-from notifier import logs, outcomes
-from notifier.dependencies import Dependencies
+from notifier import logs
 from notifier.domain import heartbeat
 from notifier.domain.decoding import decode, delivery_of
 from notifier.domain.errors import Rejected
 from notifier.domain.events import Delivery, Event
 from notifier.domain.outcomes import Outcome
+from notifier.handlers import outcome_log
+from notifier.handlers.dependencies import Dependencies
 
 log = logs.get("pubsub")
 
@@ -57,13 +58,15 @@ def process(envelope: Any, deps: Dependencies) -> Outcome | None:
             )
         except Rejected as rejection:
             raw = raw_message(envelope)
-            outcomes.record_rejection(deps.store, rejection, delivery, raw, started, logger=log)
+            outcome_log.record_rejection(deps.store, rejection, delivery, raw, started, logger=log)
             return None
         outcome = deps.notifier.deliver(event, delivery)
         rejected_id = None
         if isinstance(outcome.error, Rejected):  # its id is another's: kept, acknowledged
             rejected_id = deps.store.reject(outcome.error, delivery, raw_message(envelope))
-        outcomes.log_outcome(event, delivery, outcome, started, logger=log, rejected_id=rejected_id)
+        outcome_log.log_outcome(
+            event, delivery, outcome, started, logger=log, rejected_id=rejected_id
+        )
         return outcome
 
 

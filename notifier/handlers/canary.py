@@ -2,8 +2,8 @@
 
 The function is public (Svix calls it without Google credentials), so the signature is the only
 gate. It is checked by the svix SDK's own verifier with the heartbeat endpoint's ``whsec_`` secret;
-a verified heartbeat is recorded once (:class:`HeartbeatLog`) and logged once, as the latency
-sample of the ``heartbeat_latency`` distribution metric.
+a verified heartbeat is recorded once (:class:`~notifier.domain.ports.HeartbeatLog`) and logged
+once, as the latency sample of the ``heartbeat_latency`` distribution metric.
 
 Answers (Svix treats every non-2xx as a failure and retries it on its schedule, 8 attempts over
 about 28 hours, each attempt signed afresh with the time of that attempt):
@@ -33,11 +33,13 @@ from typing import Any
 import flask
 from svix.webhooks import Webhook, WebhookVerificationError
 
-from notifier import config, http_body, logs
-from notifier.dependencies import CanaryDependencies
-from notifier.domain import heartbeat, ports
+from notifier import config, logs
+from notifier.domain import heartbeat
 from notifier.domain.errors import StoreUnavailable
 from notifier.domain.events import SAFE_ID
+from notifier.domain.ports import HeartbeatLog
+from notifier.handlers import http_body
+from notifier.handlers.dependencies import CanaryProvider
 
 SECRET_ENV = config.CANARY_SECRET_ENV
 # A heartbeat's body is about 300 bytes; Svix adds nothing to it.
@@ -62,8 +64,6 @@ _VERIFIER_REASONS = {
 }
 
 log = logs.get("canary")
-HeartbeatLog = ports.HeartbeatLog  # the port: where verified heartbeats are kept
-Provider = Callable[[], CanaryDependencies]  # the entry point's way to its dependencies
 
 
 def _now() -> datetime:
@@ -72,7 +72,7 @@ def _now() -> datetime:
 
 @http_body.read_by_handler_only
 def handle(
-    request: flask.Request, provide: Provider, *, clock: Callable[[], datetime] | None = None
+    request: flask.Request, provide: CanaryProvider, *, clock: Callable[[], datetime] | None = None
 ) -> flask.Response:
     """One delivery from Svix (or anyone): verified, then recorded if it is a heartbeat.
 
