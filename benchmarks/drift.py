@@ -42,8 +42,8 @@ ONCE = {
 
 
 class _NoWatch:
-    """Stands in for :class:`notifier.usecases.drift_watch.DriftWatch` so that wiring builds no
-    drift check."""
+    """Stands in for :class:`notifier.usecases.drift_watch.DriftWatch` so that bootstrap builds
+    no drift check."""
 
     observe = None
 
@@ -53,9 +53,9 @@ class _NoWatch:
 
 def install_no_drift() -> None:
     """The function as it was before the drift check: its notifier gets no ``drift``."""
-    from notifier import wiring
+    from notifier import bootstrap
 
-    wiring.DriftWatch = _NoWatch  # type: ignore[assignment,misc]
+    bootstrap.DriftWatch = _NoWatch  # type: ignore[assignment,misc]
 
 
 def _fresh(before: str, stmt: str, runs: int) -> float:

@@ -40,7 +40,7 @@ def _fresh(code: str, runs: int) -> float:
 
 def measure(runs: int = 5, threads: int = 16) -> dict:
     """In this process (which has imported nothing of notifier's clients yet) and in fresh ones."""
-    from notifier import wiring
+    from notifier import bootstrap
     from notifier.adapters.firestore import keys
     from notifier.domain import decoding, schema
 
@@ -61,21 +61,21 @@ def measure(runs: int = 5, threads: int = 16) -> dict:
 
     per_event = timeit.timeit(pipeline, number=loops) / (loops * len(envelopes))
 
-    wiring.reset()
+    bootstrap.reset()
     barrier = threading.Barrier(threads)
     seen = []
 
     def ask() -> None:
         barrier.wait()
-        seen.append(id(wiring.dependencies()))
+        seen.append(id(bootstrap.dependencies()))
 
     workers = [threading.Thread(target=ask) for _ in range(threads)]
     for worker in workers:
         worker.start()
     for worker in workers:
         worker.join()
-    deps = wiring._built
-    wiring.reset()
+    deps = bootstrap.built()
+    bootstrap.reset()
     if deps is not None:
         deps.sender.close()
     return {

@@ -468,8 +468,8 @@ class Report:
             "`SVIX_SERVER_URL` pointing at a closed port, it made "
             f"{len(probe['connects'])} `connect()` calls, held {probe['sockets_after']} sockets "
             f"(before: {probe['sockets_before']}) and {probe['threads_after']} thread(s) half a "
-            f"second later, and built no clients (`wiring._built` is "
-            f"{'set' if probe['clients_built'] else 'None'}). They are built on the first "
+            f"second later, and built no clients (`bootstrap.built()` returns "
+            f"{'a set' if probe['clients_built'] else 'None'}). They are built on the first "
             "delivery, once per instance (see below).",
             "",
         ]
@@ -599,7 +599,7 @@ class Report:
             f"it (metaschema check included) took {_ms(once['validator_build'])} ms once; "
             f"validating an event takes {_ms(once['validate'])} ms.",
             f"- **Clients are built lazily, once per instance, and shared by its threads** "
-            f"(`notifier/wiring.py`: double-checked lock). {once['threads']} threads asking for "
+            f"(`notifier/bootstrap.py`: double-checked lock). {once['threads']} threads asking for "
             f"them at once got {once['distinct']} set of clients. The Firestore client, the "
             "Svix SDK with its pooled HTTP client (keep-alive, 32 idle connections) and the "
             "settings are built on the first delivery; the project's application record is read "

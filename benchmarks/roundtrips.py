@@ -60,7 +60,7 @@ class Trips:
 def measure(stack: Stack, variant: str = "function") -> list[Trips]:
     """The cases a delivery can meet, each over a few events, counted per event."""
     assert stack.standin is not None
-    from notifier import wiring
+    from notifier import bootstrap
     from notifier.handlers import pubsub
 
     swap = claim_variants.read_first() if variant == "read-first" else contextlib.nullcontext()
@@ -75,14 +75,14 @@ def measure(stack: Stack, variant: str = "function") -> list[Trips]:
             rpcs.take()
             for event in batch:
                 if fresh_instance:
-                    _forget(wiring)
-                pubsub.handle(events.envelope(event, attempt), wiring.dependencies())
+                    _forget()
+                pubsub.handle(events.envelope(event, attempt), bootstrap.dependencies())
             svix = Counter(call["op"] for call in stack.standin.calls()[before:])
             results.append(Trips(scenario, len(batch), *rpcs.take(), svix))
 
-        _forget(wiring)
+        _forget()
         warm = events.envelope(events.events(f"{variant}-warm", 1, "known")[0])
-        pubsub.handle(warm, wiring.dependencies())
+        pubsub.handle(warm, bootstrap.dependencies())
         sent = events.events(f"{variant}-new", PER_SCENARIO, "known")
         run(NEW, sent)
         run(REDELIVERED, sent, attempt=2)
@@ -94,7 +94,7 @@ def measure(stack: Stack, variant: str = "function") -> list[Trips]:
         run(NEW_PROJECT, new_projects)
         cold = events.events(f"{variant}-cold", 3, "known")
         run(NEW_INSTANCE, cold, fresh_instance=True)
-        _forget(wiring)
+        _forget()
     return results
 
 
@@ -111,10 +111,12 @@ def environment(values: dict[str, str]) -> Iterator[None]:
         os.environ.update(saved)
 
 
-def _forget(wiring) -> None:
+def _forget() -> None:
     """A new instance: the next delivery builds its clients again (the old ones are closed)."""
-    built = wiring._built
-    wiring.reset()
+    from notifier import bootstrap
+
+    built = bootstrap.built()
+    bootstrap.reset()
     if built is not None:
         built.sender.close()
 

@@ -130,6 +130,10 @@ class NotificationQueries(Protocol):
         ...
 
 
+class OperatorStore(Store, NotificationQueries, Protocol):
+    """The store as the operator's commands hold it: the function's, and the queries."""
+
+
 class DeadLetters(Protocol):
     """A Pub/Sub subscription the operator pulls messages back from."""
 

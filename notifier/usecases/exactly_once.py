@@ -34,6 +34,10 @@ from notifier.usecases.applications import ApplicationDirectory
 _BACKOFF_FIRST, _BACKOFF_MAX = 0.5, 8.0
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 class Notifier:
     """Delivers events exactly once over the ports: a store that claims, a sender that sends."""
 
@@ -47,7 +51,7 @@ class Notifier:
         dedup_window: float = DEDUP_WINDOW_SECONDS,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
-        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        now: Callable[[], datetime] | None = None,
         drift: Callable[[Event], str | None] | None = None,
     ) -> None:
         self._drift = drift  # the catalog check (DriftWatch), run once a delivery is decided
@@ -58,7 +62,7 @@ class Notifier:
         self._dedup_window = dedup_window
         self._sleep = sleep
         self._clock = clock
-        self._now = now
+        self._now = now or _utc_now
 
     def deliver(self, event: Event, delivery: Delivery | None = None) -> Outcome:
         """Claims the event, sends it once if this delivery may, records what happened.

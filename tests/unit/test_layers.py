@@ -73,7 +73,7 @@ def test_the_new_adapters_hold_the_sdks_their_use_cases_leave_out(adapter, sdk):
 
 
 def imports_of(path: Path) -> set[str]:
-    """Every module a file imports (``from notifier import wiring`` counts as notifier.wiring)."""
+    """Every module a file imports (``from notifier import x`` counts as notifier.x)."""
     names: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
@@ -85,17 +85,17 @@ def imports_of(path: Path) -> set[str]:
 
 
 def test_nothing_below_the_entry_points_fetches_its_dependencies():
-    """Only the CLI (an entry point) and wiring itself import wiring: the rest is handed deps."""
-    entry_points = {"wiring.py", "cli.py", "__main__.py"}
+    """Only the entry points and bootstrap itself import bootstrap: the rest is handed deps."""
+    entry_points = {"bootstrap.py", "cli.py", "__main__.py"}
     importing = [
         path.relative_to(ROOT).as_posix()
         for path in (ROOT / "notifier").rglob("*.py")
         if path.name not in entry_points
         and "cli" not in path.relative_to(ROOT / "notifier").parts[:-1]
-        and "notifier.wiring" in imports_of(path)
+        and "notifier.bootstrap" in imports_of(path)
     ]
     assert importing == []
-    assert "notifier.wiring" in imports_of(ROOT / "main.py")  # the check can see an import
+    assert "notifier.bootstrap" in imports_of(ROOT / "main.py")  # the check can see an import
 
 
 def test_the_domain_imports_only_the_domain_and_the_error_tree():

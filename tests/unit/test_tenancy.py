@@ -17,7 +17,7 @@ import pytest
 from functions_framework import create_app
 
 from devstack.cloudevents import pubsub_request
-from notifier import wiring
+from notifier import bootstrap
 from notifier.domain.outcomes import OutcomeKind
 from notifier.handlers.dependencies import Dependencies
 from notifier.usecases.replay import Criteria, replay, select
@@ -57,7 +57,7 @@ def lines() -> Iterator[list[dict[str, Any]]]:
 @pytest.fixture
 def deps() -> Iterator[Dependencies]:
     built = fakes.dependencies()
-    with wiring.provided(built):
+    with bootstrap.provided(built):
         yield built
 
 

@@ -30,11 +30,6 @@ def pubsub_module() -> ModuleType:
         ) from exc
 
 
-def resource_path(project: str, kind: str, name: str) -> str:
-    """``name``: a short id, or already a full path such as ``projects/P/topics/T``."""
-    return name if name.startswith("projects/") else f"projects/{project}/{kind}/{name}"
-
-
 class DeadLetterSubscription:
     """A subscription pulled synchronously (:class:`notifier.domain.ports.DeadLetters`)."""
 

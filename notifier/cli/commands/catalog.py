@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from notifier import wiring
+from notifier import bootstrap
 from notifier.cli.command import Command, Context, UsageError
 from notifier.cli.output import Output, summary
 from notifier.config import Settings
@@ -101,8 +101,8 @@ def _sync(args: argparse.Namespace, context: Context) -> int:
         print(f"notifier: the catalog is broken, nothing synced: {exc}", file=sys.stderr)
         return 2
     # Svix only, as `heartbeat setup`: deploy.sh runs it with the Svix token and no Google project.
-    client = wiring.build_svix_client(Settings.from_env(context.env, firestore=False))
-    registry = _Recorded(wiring.event_type_registry(client))
+    client = bootstrap.build_svix_client(Settings.from_env(context.env, firestore=False))
+    registry = _Recorded(bootstrap.event_type_registry(client))
     try:
         changes = catalog_sync.sync(registry, dry_run=args.dry_run, prune=args.prune, types=types)
     except NotifierError as exc:

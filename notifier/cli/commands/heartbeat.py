@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from notifier import wiring
+from notifier import bootstrap
 from notifier.cli.command import Command, Context
 from notifier.cli.output import plain
 from notifier.config import Settings
@@ -41,11 +41,11 @@ def run(args: argparse.Namespace, context: Context) -> int:
     """Makes the heartbeat app, event type and endpoint right; 0 done, 1 a Svix step failed."""
     # Svix only: deploy.sh runs it with the Svix token and no Firestore project.
     settings = Settings.from_env(context.env, firestore=False)
-    client = wiring.build_svix_client(settings)
+    client = bootstrap.build_svix_client(settings)
     out = context.output
     try:
         report = setup(
-            wiring.heartbeat_admin(client),
+            bootstrap.heartbeat_admin(client),
             canary_url=args.canary_url,
             secret_file=args.secret_file,
             app_uid=settings.heartbeat_project,

@@ -7,7 +7,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
-from notifier import logs, wiring
+from notifier import bootstrap, logs
 from notifier.cli import reach
 from notifier.cli.command import Command, Context, UsageError
 from notifier.cli.output import plain, summary
@@ -86,7 +86,7 @@ def run(args: argparse.Namespace, context: Context) -> int:
                 _records_table(context, selected)
             _passed_table(context, passed)
         return 0
-    deps = wiring.build(settings, store=store)
+    deps = bootstrap.build_operator(settings, store)
     try:
         with out.progress("replay", len(selected), args.progress_every) as on_progress:
             results = replay(

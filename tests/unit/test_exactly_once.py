@@ -1,4 +1,5 @@
-"""The Svix outcome table, on the in-memory fakes of the two ports (tests/fakes.py)."""
+"""The Svix outcome table, on the in-memory fakes of the two ports (tests/fakes.py): the use case
+itself, built by hand on purpose (its monotonic clock and sleep are the test's)."""
 
 from __future__ import annotations
 
