@@ -242,12 +242,14 @@ class FirestoreStore:
     # -- applications ---------------------------------------------------------------------------
 
     def application_id(self, project: str) -> str | None:
+        """``applications/{project}``'s Svix application id, if recorded."""
         ref = self._db.collection(APPLICATIONS).document(project)
         with guarded():
             snapshot = ref.get(timeout=TIMEOUT)
         return (snapshot.to_dict() or {}).get("svix_app_id") if snapshot.exists else None
 
     def save_application(self, project: str, svix_app_id: str) -> None:
+        """Records the project's Svix application; the first record stands."""
         ref = self._db.collection(APPLICATIONS).document(project)
         record = {"project": project, "svix_app_id": svix_app_id, "created_at": self._clock()}
         with guarded(), contextlib.suppress(gexc.AlreadyExists):
