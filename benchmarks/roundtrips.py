@@ -1,7 +1,7 @@
 """Round trips per event, counted on the function's own code (``notifier.handlers.pubsub.handle``).
 
-Run in-process against the same emulator and stand-in: Firestore RPCs are counted in the client
-(:mod:`benchmarks.counting`), Svix calls by the stand-in, which records every request it answers.
+Run in-process against the same emulator and twin: Firestore RPCs are counted in the client
+(:mod:`benchmarks.counting`), Svix calls by the twin, which records every request it answers.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ class Trips:
 
 def measure(stack: Stack, variant: str = "function") -> list[Trips]:
     """The cases a delivery can meet, each over a few events, counted per event."""
-    assert stack.standin is not None
+    assert stack.twin is not None
     from notifier import bootstrap
     from notifier.handlers import pubsub
 
@@ -71,13 +71,13 @@ def measure(stack: Stack, variant: str = "function") -> list[Trips]:
         def run(
             scenario: str, batch: list[dict], attempt: int = 1, fresh_instance: bool = False
         ) -> None:
-            before = len(stack.standin.calls())
+            before = len(stack.twin.calls())
             rpcs.take()
             for event in batch:
                 if fresh_instance:
                     _forget()
                 pubsub.handle(events.envelope(event, attempt), bootstrap.dependencies())
-            svix = Counter(call["op"] for call in stack.standin.calls()[before:])
+            svix = Counter(call["op"] for call in stack.twin.calls()[before:])
             results.append(Trips(scenario, len(batch), *rpcs.take(), svix))
 
         _forget()

@@ -1,8 +1,8 @@
 """The fault run: hundreds of events through everything that can go wrong at once, end to end.
 
 Pub/Sub emulator -> push relay (Eventarc's POSTs, exponential backoff) -> functions-framework ->
-Firestore emulator -> Svix stand-in. Events of several projects are published, many of them more
-than once and concurrently, while the stand-in answers a share of calls with 429 + Retry-After,
+Firestore emulator -> Svix twin. Events of several projects are published, many of them more
+than once and concurrently, while the twin answers a share of calls with 429 + Retry-After,
 5xx, non-JSON 502s, answers slower than the client's timeout (which Svix still executes) and
 answers lost after the message was accepted; mid-run the function is SIGKILLed and started again.
 
@@ -120,7 +120,7 @@ def run_faults(load: Load, pubsub_emulator, firestore_emulator, db, svix, tmp_pa
     settings = Settings.from_env(env)
     log_path = tmp_path / "function.log"
     svix.set_faults(FAULTS)
-    clock_offset = time.time() - time.monotonic()  # stand-in times are this process's monotonic
+    clock_offset = time.time() - time.monotonic()  # twin times are this process's monotonic
 
     with contextlib.ExitStack() as stack:
         server = FunctionServer("on_event", env, log_path, threads=load.threads).start()

@@ -1,5 +1,5 @@
 """The outcome table end to end: Eventarc-style deliveries -> functions-framework -> Firestore
-emulator -> Svix stand-in. A 200 acknowledges; anything else makes Pub/Sub deliver again."""
+emulator -> Svix twin. A 200 acknowledges; anything else makes Pub/Sub deliver again."""
 
 from __future__ import annotations
 

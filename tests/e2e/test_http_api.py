@@ -1,5 +1,5 @@
 """The HTTP functions as a client sees them: functions-framework serving ``notifications`` and
-``app_portal`` on the Firestore emulator and the Svix stand-in.
+``app_portal`` on the Firestore emulator and the Svix twin.
 
 The contract's promise is checked as a ``curl --fail`` client checks it: every valid event ends
 in a 2xx, however often (and however concurrently) it is sent, and Svix holds one message."""
@@ -41,7 +41,7 @@ def servers(firestore_emulator, svix_server, logs_dir) -> Iterator[dict[str, Fun
 
 @pytest.fixture
 def api(servers, db, svix) -> Iterator[httpx.Client]:
-    """A client of ``notifications``, with Firestore emptied and the stand-in reset."""
+    """A client of ``notifications``, with Firestore emptied and the twin reset."""
     url = servers["notifications"].url
     with httpx.Client(base_url=url, timeout=60, limits=KEEPALIVE) as client:
         yield client

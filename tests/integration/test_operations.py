@@ -1,7 +1,7 @@
 """The operator tools (``python -m notifier status | replay | redrive``) on the real emulators.
 
 Records are made by the real pipeline (the function as bootstrap builds it) talking to the Svix
-stand-in, with faults to leave some failed or pending; the CLI then runs in-process, as an operator
+twin, with faults to leave some failed or pending; the CLI then runs in-process, as an operator
 would run it, and the tests check what the operator would check: Firestore, Svix, Pub/Sub.
 """
 

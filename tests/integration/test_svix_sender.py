@@ -1,4 +1,4 @@
-"""The Svix adapter through the real SDK against the stand-in: every answer class."""
+"""The Svix adapter through the real SDK against the twin: every answer class."""
 
 from __future__ import annotations
 

@@ -4,9 +4,9 @@ Shapes from the server's source (/work/.mirror/svix+svix-webhooks/repo): errors 
 ``{"code","detail"}`` (error.rs: not_found "Entity not found", conflict on a taken uid via
 http_error_on_conflict, authentication_failed); EndpointOut carries ``eventTypes`` and its
 deprecated twin ``filterTypes`` (v1/endpoints/endpoint/mod.rs EndpointOutCommon); PUT on an
-endpoint replaces its settings (crud.rs update_endpoint). This is not a Svix twin: only what the
-adapter reads and the statuses it must tell apart. The stand-in (twin branch) will cover it end to
-end once it serves endpoints.
+endpoint replaces its settings (crud.rs update_endpoint). This is not the Svix twin: only what the
+adapter reads and the statuses it must tell apart (the twin covers it end to end:
+tests/integration/test_heartbeat_cli.py).
 """
 
 from __future__ import annotations

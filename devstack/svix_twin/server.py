@@ -2,15 +2,15 @@
 
 Every behaviour is copied from svix-server's source and OpenAPI spec (table of sources:
 devstack/SVIX_TWIN.md); the parts live in `devstack/svix_twin/`. The real `svix` SDK talks to it
-(`SvixOptions(server_url=standin.url)`). On top of Svix it injects faults on demand (429, 5xx,
+(`SvixOptions(server_url=twin.url)`). On top of Svix it injects faults on demand (429, 5xx,
 slow or lost answers, non-JSON bodies), records every call, message and delivery attempt, and has
 a clock that tests move forward across Svix's windows (12 h idempotency, 24 h eventId).
 
 Control API (no auth, JSON):
-  `POST/DELETE /_standin/faults`, `POST /_standin/reset`, `GET /_standin/messages`,
-  `GET /_standin/calls`, `GET /_standin/apps`, `GET /_standin/attempts` (delivery attempts),
-  `POST /_standin/clock {"advance_seconds": N}`,
-  `POST /_standin/config {"app_create_race_seconds": 0.2, "retry_schedule": [0.1, 0.5, 1]}`.
+  `POST/DELETE /_twin/faults`, `POST /_twin/reset`, `GET /_twin/messages`,
+  `GET /_twin/calls`, `GET /_twin/apps`, `GET /_twin/attempts` (delivery attempts),
+  `POST /_twin/clock {"advance_seconds": N}`,
+  `POST /_twin/config {"app_create_race_seconds": 0.2, "retry_schedule": [0.1, 0.5, 1]}`.
 A fault rule is `{"op": <op>|"*", "status": 503, "retry_after": 2, "times": N, "rate": 0.3,
 "delay": 1.5, "hold": 6, "lost": true, "body": "<html>"}`, ops from FAULT_OPS (msg.create,
 msg.get, app.create, app.get, app.list, app.update, app.delete, portal, endpoint.*,
@@ -21,8 +21,8 @@ idempotency key's lock meanwhile); `lost` executes the call, then closes the con
 answering; `body` replaces the real-shaped error body. Rules are tried in order; the first that
 matches and fires applies.
 
-CLI: `python -m devstack.svix_standin --port 8071 --token TOKEN [--latency 0.02]
-[--faults-json '[...]']`; the token defaults to `$SVIX_STANDIN_TOKEN`.
+CLI: `python -m devstack.svix_twin.server --port 8071 --token TOKEN [--latency 0.02]
+[--faults-json '[...]']`; the token defaults to `$SVIX_TWIN_TOKEN`.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ from devstack.svix_twin.idempotency import Idempotency
 from devstack.svix_twin.store import Db
 from devstack.svix_twin.validation import parse_body
 
-__all__ = ["FAULT_OPS", "Answer", "FaultRule", "SvixStandin"]
+__all__ = ["FAULT_OPS", "Answer", "FaultRule", "SvixTwin"]
 
 _APP = r"/api/v1/app/([^/]+)"
 _EP = _APP + r"/endpoint/([^/]+)"
@@ -163,7 +163,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         request = _Request(self.command, self.path, self.headers, self.rfile.read(length))
-        answer = self.server.standin.serve(request)
+        answer = self.server.twin.serve(request)
         if answer is None:
             self.close_connection = True  # "lost": close without a single byte of answer
             return
@@ -184,8 +184,8 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], standin: SvixStandin) -> None:
-        self.standin = standin
+    def __init__(self, address: tuple[str, int], twin: SvixTwin) -> None:
+        self.twin = twin
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         super().__init__(address, _Handler)
@@ -198,7 +198,7 @@ class _Server(ThreadingHTTPServer):
                 self._connections.discard(connection)
 
     def close_connections(self) -> None:
-        """Hang up keep-alive connections so a stopped stand-in stops answering."""
+        """Hang up keep-alive connections so a stopped twin stops answering."""
         with self._connections_lock:
             connections = list(self._connections)
         for connection in connections:
@@ -206,10 +206,10 @@ class _Server(ThreadingHTTPServer):
                 connection.shutdown(socket.SHUT_RDWR)
 
 
-# --- the stand-in --------------------------------------------------------------------------
+# --- the twin --------------------------------------------------------------------------
 
 
-class SvixStandin:
+class SvixTwin:
     """The Svix twin; binds at construction, serves from a daemon thread after start()."""
 
     def __init__(
@@ -246,12 +246,12 @@ class SvixStandin:
         self.url = f"http://{host}:{self._server.server_address[1]}"
         self._thread: threading.Thread | None = None
 
-    def start(self) -> SvixStandin:
+    def start(self) -> SvixTwin:
         if self._thread is None:
             self._thread = threading.Thread(
                 target=self._server.serve_forever,
                 kwargs={"poll_interval": 0.05},  # how long stop() waits for the loop
-                name="svix-standin",
+                name="svix-twin",
                 daemon=True,
             )
             self._thread.start()
@@ -266,7 +266,7 @@ class SvixStandin:
         self._server.close_connections()
         self._server.server_close()
 
-    def __enter__(self) -> SvixStandin:
+    def __enter__(self) -> SvixTwin:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
@@ -348,7 +348,7 @@ class SvixStandin:
 
     def serve(self, request: _Request) -> Answer | None:
         """Answer one HTTP request; None means "close the connection without answering"."""
-        if request.url.path.startswith("/_standin/"):
+        if request.url.path.startswith("/_twin/"):
             return self._control(request)
         with self._busy:
             self._inflight += 1
@@ -468,24 +468,24 @@ class SvixStandin:
     def _control(self, request: _Request) -> Answer:
         path, method = request.url.path.rstrip("/"), request.method
         try:
-            if (method, path) == ("POST", "/_standin/faults"):
+            if (method, path) == ("POST", "/_twin/faults"):
                 rules = json.loads(request.body or b"[]")
                 if not isinstance(rules, list):
                     raise ValueError("expected a JSON list of fault rules")
                 self.set_faults(rules)
                 return json_answer(200, {"rules": len(rules)})
-            if (method, path) == ("DELETE", "/_standin/faults"):
+            if (method, path) == ("DELETE", "/_twin/faults"):
                 self.clear_faults()
                 return json_answer(200, {"rules": 0})
-            if (method, path) == ("POST", "/_standin/reset"):
+            if (method, path) == ("POST", "/_twin/reset"):
                 self.reset()
                 return json_answer(200, {"reset": True})
-            if (method, path) == ("POST", "/_standin/clock"):
+            if (method, path) == ("POST", "/_twin/clock"):
                 seconds = _control_object(request.body, {"advance_seconds"})["advance_seconds"]
                 if isinstance(seconds, bool) or not isinstance(seconds, int | float):
                     raise ValueError("advance_seconds must be a number")
                 return json_answer(200, {"now": self.advance_clock(seconds)})
-            if (method, path) == ("POST", "/_standin/config"):
+            if (method, path) == ("POST", "/_twin/config"):
                 options = _control_object(
                     request.body, {"app_create_race_seconds", "retry_schedule"}
                 )
@@ -498,7 +498,7 @@ class SvixStandin:
             "apps": self.apps,
             "attempts": self.attempts,
         }
-        name = path.removeprefix("/_standin/")
+        name = path.removeprefix("/_twin/")
         if method == "GET" and name in listings:
             return json_answer(200, listings[name]())
         return http_error(404, detail=f"No control endpoint {method} {path}")
@@ -523,22 +523,24 @@ def _limit(raw: str | None) -> int:
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m devstack.svix_standin", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m devstack.svix_twin.server", description=__doc__
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8071)
-    parser.add_argument("--token", default=os.environ.get("SVIX_STANDIN_TOKEN"))
+    parser.add_argument("--token", default=os.environ.get("SVIX_TWIN_TOKEN"))
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to answers")
     parser.add_argument("--faults-json", default="[]", help="JSON list of fault rules")
     parser.add_argument("--seed", type=int, default=0, help="seed for rate-based faults")
     args = parser.parse_args(argv)
     if not args.token:
-        parser.error("--token or $SVIX_STANDIN_TOKEN is required")
+        parser.error("--token or $SVIX_TWIN_TOKEN is required")
     return args
 
 
 def main(argv: list[str] | None = None) -> None:
     args = _parse_args(argv)
-    standin = SvixStandin(
+    twin = SvixTwin(
         args.token,
         host=args.host,
         port=args.port,
@@ -548,8 +550,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _exit_on_signal)
-    with standin:
-        print(f"svix-standin listening on {standin.url}", flush=True)
+    with twin:
+        print(f"svix-twin listening on {twin.url}", flush=True)
         while True:
             signal.pause()
 

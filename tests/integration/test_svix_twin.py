@@ -1,4 +1,4 @@
-"""The Svix stand-in, driven by the real svix SDK: if these pass, the notifier's integration
+"""The Svix twin, driven by the real svix SDK: if these pass, the notifier's integration
 tests exercise the same status codes, shapes, retries and idempotency as against real Svix."""
 
 import contextlib
@@ -31,34 +31,34 @@ from svix.api import (
 from svix.exceptions import HttpError, HTTPValidationError
 from svix.webhooks import Webhook, WebhookVerificationError
 
-from devstack.svix_standin import SvixStandin
+from devstack.svix_twin.server import SvixTwin
 
 ROOT = Path(__file__).resolve().parents[2]
-TOKEN = "testsk_standin"
+TOKEN = "testsk_twin"
 FORBIDDEN_TOKEN = "testsk_forbidden"
 
 
 @pytest.fixture
-def standin():
-    with SvixStandin(TOKEN, forbidden_tokens=[FORBIDDEN_TOKEN]) as server:
+def twin():
+    with SvixTwin(TOKEN, forbidden_tokens=[FORBIDDEN_TOKEN]) as server:
         yield server
 
 
-def make_sdk(standin, token=TOKEN, **options):
+def make_sdk(twin, token=TOKEN, **options):
     options = {"retry_schedule": [0.01, 0.01], "timeout": 2, **options}
-    return Svix(token, SvixOptions(server_url=standin.url, **options))
+    return Svix(token, SvixOptions(server_url=twin.url, **options))
 
 
 @pytest.fixture
-def http(standin):
+def http(twin):
     """A raw client, for what the SDK hides (headers) and for the control API."""
-    with httpx.Client(base_url=standin.url, headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+    with httpx.Client(base_url=twin.url, headers={"Authorization": f"Bearer {TOKEN}"}) as client:
         yield client
 
 
 @pytest.fixture
-def sdk(standin):
-    return make_sdk(standin)
+def sdk(twin):
+    return make_sdk(twin)
 
 
 @pytest.fixture
@@ -78,14 +78,14 @@ def create(sdk, app, msg=None, key=None, **options):
 # --- applications ----------------------------------------------------------------------------
 
 
-def test_get_or_create_twice_returns_the_same_app(sdk, standin):
+def test_get_or_create_twice_returns_the_same_app(sdk, twin):
     first = sdk.application.get_or_create(ApplicationIn(name="Acme", uid="acme"))
     second = sdk.application.get_or_create(ApplicationIn(name="Other name", uid="acme"))
 
     assert second.id == first.id
     assert first.id.startswith("app_") and len(first.id) == 31
     assert (second.uid, second.name, second.metadata) == ("acme", "Acme", {})
-    assert [c["status"] for c in standin.calls()] == [201, 200]
+    assert [c["status"] for c in twin.calls()] == [201, 200]
     assert sdk.application.get("acme").id == first.id
 
 
@@ -110,7 +110,7 @@ def test_app_validation_and_unknown_app(sdk):
 # --- messages --------------------------------------------------------------------------------
 
 
-def test_message_create_returns_message_out(sdk, standin, app):
+def test_message_create_returns_message_out(sdk, twin, app):
     out = create(sdk, app, message("evt-1", order=7))
     with_content = create(sdk, app, message("evt-2", order=8), with_content=True)
 
@@ -119,26 +119,26 @@ def test_message_create_returns_message_out(sdk, standin, app):
     assert (out.event_id, out.event_type) == ("evt-1", "order.created")
     assert out.payload == {}  # the v2 SDK sends with_content=false by default
     assert with_content.payload == {"order": 8}
-    stored = standin.messages()[0]
+    stored = twin.messages()[0]
     assert (stored["id"], stored["app_uid"], stored["payload"]) == (out.id, "acme", {"order": 7})
 
 
-def test_duplicate_event_id_conflicts(sdk, standin, app):
+def test_duplicate_event_id_conflicts(sdk, twin, app):
     create(sdk, app)
     with pytest.raises(HttpError) as err:
         create(sdk, app)
 
     assert (err.value.status_code, err.value.code) == (409, "conflict")
-    assert len(standin.messages()) == 1
+    assert len(twin.messages()) == 1
 
 
-def test_same_idempotency_key_replays_and_stores_once(sdk, standin, app):
+def test_same_idempotency_key_replays_and_stores_once(sdk, twin, app):
     first = create(sdk, app, key="key-1")
     second = create(sdk, app, key="key-1")
 
     assert second.id == first.id
-    assert [m["idempotency_key"] for m in standin.messages()] == ["key-1"]
-    assert [(c["status"], c["replayed"]) for c in standin.calls()[-2:]] == [
+    assert [m["idempotency_key"] for m in twin.messages()] == ["key-1"]
+    assert [(c["status"], c["replayed"]) for c in twin.calls()[-2:]] == [
         (202, False),
         (202, True),
     ]
@@ -163,12 +163,12 @@ def test_message_for_unknown_app_is_404(sdk):
     assert err.value.status_code == 404
 
 
-def test_payload_over_one_mib_is_413(sdk, standin, app):
+def test_payload_over_one_mib_is_413(sdk, twin, app):
     with pytest.raises(HttpError) as err:
         create(sdk, app, message(blob="x" * (1024 * 1024)))
 
     assert (err.value.status_code, err.value.code) == (413, "payload_too_large")
-    assert standin.messages() == []
+    assert twin.messages() == []
 
 
 def test_bad_event_type_is_422(sdk, app):
@@ -180,7 +180,7 @@ def test_bad_event_type_is_422(sdk, app):
     assert err.value.detail[0].loc == ["body", "event_type", "__all__"]
 
 
-def test_concurrent_duplicates_store_exactly_once(sdk, standin, app):
+def test_concurrent_duplicates_store_exactly_once(sdk, twin, app):
     barrier = threading.Barrier(16)
 
     def send(_):
@@ -191,17 +191,17 @@ def test_concurrent_duplicates_store_exactly_once(sdk, standin, app):
         ids = set(pool.map(send, range(16)))
 
     assert len(ids) == 1
-    assert [m["id"] for m in standin.messages()] == list(ids)
-    assert sum(not c["replayed"] for c in standin.calls() if c["op"] == "msg.create") == 1
+    assert [m["id"] for m in twin.messages()] == list(ids)
+    assert sum(not c["replayed"] for c in twin.calls() if c["op"] == "msg.create") == 1
 
 
 # --- auth and portal -------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(("token", "status"), [("testsk_wrong", 401), (FORBIDDEN_TOKEN, 403)])
-def test_bad_tokens_are_rejected(standin, token, status):
+def test_bad_tokens_are_rejected(twin, token, status):
     with pytest.raises(HttpError) as err:
-        make_sdk(standin, token).application.get("acme")
+        make_sdk(twin, token).application.get("acme")
 
     assert err.value.status_code == status
 
@@ -219,63 +219,63 @@ def test_app_portal_access(sdk, app):
 # --- faults ----------------------------------------------------------------------------------
 
 
-def test_rate_limit_fault_is_not_retried_by_the_sdk(sdk, standin, app, http):
-    standin.set_faults([{"op": "msg.create", "status": 429, "retry_after": 2}])
+def test_rate_limit_fault_is_not_retried_by_the_sdk(sdk, twin, app, http):
+    twin.set_faults([{"op": "msg.create", "status": 429, "retry_after": 2}])
     with pytest.raises(HttpError) as err:
         create(sdk, app)
     raw = http.post("/api/v1/app/acme/msg", json={"eventType": "order.created", "payload": {}})
 
     assert (err.value.status_code, err.value.code) == (429, "rate_limited")
     assert (raw.status_code, raw.headers["Retry-After"]) == (429, "2")
-    assert [c["status"] for c in standin.calls() if c["op"] == "msg.create"] == [429, 429]
-    assert standin.messages() == []
+    assert [c["status"] for c in twin.calls() if c["op"] == "msg.create"] == [429, 429]
+    assert twin.messages() == []
 
 
-def test_server_errors_are_retried_by_the_sdk(sdk, standin, app):
-    standin.set_faults([{"op": "msg.create", "status": 500, "times": 2}])
+def test_server_errors_are_retried_by_the_sdk(sdk, twin, app):
+    twin.set_faults([{"op": "msg.create", "status": 500, "times": 2}])
     out = create(sdk, app)
 
-    calls = [c for c in standin.calls() if c["op"] == "msg.create"]
+    calls = [c for c in twin.calls() if c["op"] == "msg.create"]
     assert [(c["status"], c["retry_count"]) for c in calls] == [(500, 0), (500, 1), (202, 2)]
     assert len({c["idempotency_key"] for c in calls}) == 1  # the SDK's auto_ key, reused
-    assert [m["id"] for m in standin.messages()] == [out.id]
+    assert [m["id"] for m in twin.messages()] == [out.id]
 
 
-def test_lost_answer_is_replayed_on_the_sdk_retry(sdk, standin, app):
-    standin.set_faults([{"op": "msg.create", "lost": True, "times": 1}])
+def test_lost_answer_is_replayed_on_the_sdk_retry(sdk, twin, app):
+    twin.set_faults([{"op": "msg.create", "lost": True, "times": 1}])
     out = create(sdk, app)
 
-    calls = [c for c in standin.calls() if c["op"] == "msg.create"]
+    calls = [c for c in twin.calls() if c["op"] == "msg.create"]
     assert [(c["status"], c["replayed"]) for c in calls] == [("lost", False), (202, True)]
-    assert [m["id"] for m in standin.messages()] == [out.id]
+    assert [m["id"] for m in twin.messages()] == [out.id]
 
 
-def test_lost_answer_is_a_transport_error_without_retries(standin, app):
-    standin.set_faults([{"op": "msg.create", "lost": True}])
+def test_lost_answer_is_a_transport_error_without_retries(twin, app):
+    twin.set_faults([{"op": "msg.create", "lost": True}])
     with pytest.raises(httpx.RemoteProtocolError):
-        create(make_sdk(standin, retry_schedule=[]), app)
+        create(make_sdk(twin, retry_schedule=[]), app)
 
-    assert len(standin.messages()) == 1  # stored, only the answer was lost
+    assert len(twin.messages()) == 1  # stored, only the answer was lost
 
 
-def test_delay_beyond_timeout_times_out_and_server_survives(sdk, standin, app):
-    standin.set_faults([{"op": "msg.create", "delay": 0.5, "times": 1}])
+def test_delay_beyond_timeout_times_out_and_server_survives(sdk, twin, app):
+    twin.set_faults([{"op": "msg.create", "delay": 0.5, "times": 1}])
     with pytest.raises(httpx.TimeoutException):
-        create(make_sdk(standin, retry_schedule=[], timeout=0.1), app)
+        create(make_sdk(twin, retry_schedule=[], timeout=0.1), app)
 
     assert sdk.application.get("acme").id == app.id
 
 
-def test_non_json_error_body_surfaces_as_json_decode_error(sdk, standin, app):
-    standin.set_faults([{"op": "*", "status": 502, "body": "<html>502 Bad Gateway</html>"}])
+def test_non_json_error_body_surfaces_as_json_decode_error(sdk, twin, app):
+    twin.set_faults([{"op": "*", "status": 502, "body": "<html>502 Bad Gateway</html>"}])
     with pytest.raises(json.JSONDecodeError):
         create(sdk, app)
 
-    assert [c["retry_count"] for c in standin.calls() if c["op"] == "msg.create"] == [0, 1, 2]
+    assert [c["retry_count"] for c in twin.calls() if c["op"] == "msg.create"] == [0, 1, 2]
 
 
-def test_rate_rules_fire_with_a_seeded_probability(standin, http):
-    standin.set_faults([{"op": "app.get", "status": 503, "rate": 0.5}])
+def test_rate_rules_fire_with_a_seeded_probability(twin, http):
+    twin.set_faults([{"op": "app.get", "status": 503, "rate": 0.5}])
     statuses = [http.get("/api/v1/app/x").status_code for _ in range(40)]
 
     assert set(statuses) == {503, 404}
@@ -284,28 +284,28 @@ def test_rate_rules_fire_with_a_seeded_probability(standin, http):
 # --- control API and CLI ---------------------------------------------------------------------
 
 
-def test_control_api_over_http(standin, sdk, app, http):
-    bad = http.post("/_standin/faults", json=[{"op": "msg.create", "stauts": 500}])
-    ok = http.post("/_standin/faults", json=[{"op": "app.get", "status": 503}])
+def test_control_api_over_http(twin, sdk, app, http):
+    bad = http.post("/_twin/faults", json=[{"op": "msg.create", "stauts": 500}])
+    ok = http.post("/_twin/faults", json=[{"op": "app.get", "status": 503}])
     faulted = http.get("/api/v1/app/acme")
-    http.delete("/_standin/faults")
+    http.delete("/_twin/faults")
     create(sdk, app)
 
     assert (bad.status_code, ok.status_code, faulted.status_code) == (400, 200, 503)
-    assert len(http.get("/_standin/messages").json()) == 1
-    assert http.get("/_standin/apps").json()[0]["uid"] == "acme"
-    http.post("/_standin/reset")
-    assert http.get("/_standin/calls").json() == []
-    assert standin.apps() == standin.messages() == []
+    assert len(http.get("/_twin/messages").json()) == 1
+    assert http.get("/_twin/apps").json()[0]["uid"] == "acme"
+    http.post("/_twin/reset")
+    assert http.get("/_twin/calls").json() == []
+    assert twin.apps() == twin.messages() == []
 
 
 def test_cli_serves_until_sigterm():
-    env = {**os.environ, "SVIX_STANDIN_TOKEN": TOKEN}
-    cmd = [sys.executable, "-m", "devstack.svix_standin", "--port", "0", "--latency", "0.01"]
+    env = {**os.environ, "SVIX_TWIN_TOKEN": TOKEN}
+    cmd = [sys.executable, "-m", "devstack.svix_twin.server", "--port", "0", "--latency", "0.01"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline().strip()
-        url = line.removeprefix("svix-standin listening on ")
+        url = line.removeprefix("svix-twin listening on ")
         status = httpx.get(f"{url}/api/v1/app/x", headers={"Authorization": f"Bearer {TOKEN}"})
         proc.send_signal(signal.SIGTERM)
         returncode = proc.wait(timeout=5)
@@ -313,7 +313,7 @@ def test_cli_serves_until_sigterm():
         proc.kill()
         proc.communicate()
 
-    assert line.startswith("svix-standin listening on http://127.0.0.1:")
+    assert line.startswith("svix-twin listening on http://127.0.0.1:")
     assert status.status_code == 404
     assert returncode == 0
 
@@ -334,8 +334,8 @@ def _concurrently(n, call):
         return list(pool.map(run, range(n)))
 
 
-def test_concurrent_app_creates_race_and_the_loser_gets_the_generic_conflict(standin, http):
-    standin.configure(app_create_race_seconds=0.2)
+def test_concurrent_app_creates_race_and_the_loser_gets_the_generic_conflict(twin, http):
+    twin.configure(app_create_race_seconds=0.2)
     answers = _concurrently(
         2,
         lambda _: http.post("/api/v1/app?get_if_exists=true", json={"name": "Acme", "uid": "acme"}),
@@ -343,11 +343,11 @@ def test_concurrent_app_creates_race_and_the_loser_gets_the_generic_conflict(sta
 
     assert sorted(a.status_code for a in answers) == [201, 409]
     assert [a.json() for a in answers if a.status_code == 409] == [CONFLICT]
-    assert [a["uid"] for a in standin.apps()] == ["acme"]
+    assert [a["uid"] for a in twin.apps()] == ["acme"]
 
 
-def test_inline_app_creation_races_the_same_way_and_the_conflict_says_nothing_more(standin, http):
-    http.post("/_standin/config", json={"app_create_race_seconds": 0.2}).raise_for_status()
+def test_inline_app_creation_races_the_same_way_and_the_conflict_says_nothing_more(twin, http):
+    http.post("/_twin/config", json={"app_create_race_seconds": 0.2}).raise_for_status()
     body = {
         "eventType": "order.created",
         "payload": {},
@@ -359,11 +359,11 @@ def test_inline_app_creation_races_the_same_way_and_the_conflict_says_nothing_mo
 
     assert sorted(a.status_code for a in answers) == [202, 409]
     assert [a.json() for a in answers if a.status_code == 409] == [CONFLICT]
-    assert len(standin.messages()) == 1  # the loser's event is not in Svix
+    assert len(twin.messages()) == 1  # the loser's event is not in Svix
 
 
-def test_portal_inline_app_races_too(standin, http):
-    standin.configure(app_create_race_seconds=0.2)
+def test_portal_inline_app_races_too(twin, http):
+    twin.configure(app_create_race_seconds=0.2)
     body = {"application": {"name": "A", "uid": "acme"}}
     answers = _concurrently(
         2, lambda _: http.post("/api/v1/auth/app-portal-access/acme", json=body)
@@ -391,7 +391,7 @@ def test_plain_create_of_an_existing_uid_says_so(http, app):
     }
 
 
-def test_deleted_app_takes_its_messages_and_frees_its_uid(sdk, standin, http, app):
+def test_deleted_app_takes_its_messages_and_frees_its_uid(sdk, twin, http, app):
     create(sdk, app)
     deleted = http.delete("/api/v1/app/acme")
     gone = http.get("/api/v1/app/acme/msg/evt-1")
@@ -405,27 +405,27 @@ def test_deleted_app_takes_its_messages_and_frees_its_uid(sdk, standin, http, ap
     )
     assert missing.json() == {"code": "not_found", "detail": "Application not found"}
     assert again.id != app.id
-    assert standin.messages() == []
+    assert twin.messages() == []
 
 
-def test_idempotent_replay_within_12_hours_not_after(sdk, standin, app):
+def test_idempotent_replay_within_12_hours_not_after(sdk, twin, app):
     first = create(sdk, app, key="k")
-    standin.advance_clock(12 * 3600 - 60)
+    twin.advance_clock(12 * 3600 - 60)
     replay = create(sdk, app, key="k")
-    standin.advance_clock(120)
+    twin.advance_clock(120)
     with pytest.raises(HttpError) as err:  # the key expired: the request runs, eventId conflicts
         create(sdk, app, key="k")
 
     assert replay.id == first.id
     assert (err.value.status_code, err.value.code) == (409, "conflict")
-    assert [c["replayed"] for c in standin.calls() if c["op"] == "msg.create"] == [
+    assert [c["replayed"] for c in twin.calls() if c["op"] == "msg.create"] == [
         False,
         True,
         False,
     ]
 
 
-def test_errors_are_not_replayed_and_free_the_key(http, standin):
+def test_errors_are_not_replayed_and_free_the_key(http, twin):
     headers = {"idempotency-key": "k"}
     body = {
         "eventType": "order.created",
@@ -443,7 +443,7 @@ def test_errors_are_not_replayed_and_free_the_key(http, standin):
     assert third.json()["id"] == second.json()["id"]  # the 2xx is
 
 
-def test_key_is_per_token_key_and_uri(sdk, standin, http, app):
+def test_key_is_per_token_key_and_uri(sdk, twin, http, app):
     headers = {"idempotency-key": "k"}
     one = http.post("/api/v1/app/acme/msg", json={"eventType": "t", "payload": {}}, headers=headers)
     other_uri = http.post(
@@ -455,8 +455,8 @@ def test_key_is_per_token_key_and_uri(sdk, standin, http, app):
     assert one.json()["id"] != other_uri.json()["id"]
 
 
-def test_in_progress_duplicate_polls_then_gets_the_first_answer(standin, http, app):
-    standin.set_faults([{"op": "msg.create", "hold": 1.0, "times": 1}])
+def test_in_progress_duplicate_polls_then_gets_the_first_answer(twin, http, app):
+    twin.set_faults([{"op": "msg.create", "hold": 1.0, "times": 1}])
     body = {"eventType": "t", "eventId": "e", "payload": {}}
     headers = {"idempotency-key": "k"}
     with ThreadPoolExecutor(2) as pool:
@@ -471,16 +471,16 @@ def test_in_progress_duplicate_polls_then_gets_the_first_answer(standin, http, a
 
     assert first.status_code == second.status_code == 202
     assert first.json() == second.json()
-    assert [c["replayed"] for c in standin.calls() if c["op"] == "msg.create"] == [False, True]
-    assert len(standin.messages()) == 1
+    assert [c["replayed"] for c in twin.calls() if c["op"] == "msg.create"] == [False, True]
+    assert len(twin.messages()) == 1
 
 
-def test_in_progress_duplicate_runs_itself_once_the_5_second_lock_expires(standin, http, app):
+def test_in_progress_duplicate_runs_itself_once_the_5_second_lock_expires(twin, http, app):
     """idempotency.rs: the Start lock lives 5 s; a waiter that finds it gone runs the request."""
     started = threading.Event()
 
     def slow_first():
-        standin.set_faults([{"op": "msg.create", "hold": 6.5, "times": 1}])
+        twin.set_faults([{"op": "msg.create", "hold": 6.5, "times": 1}])
         started.set()
         return http.post(
             "/api/v1/app/acme/msg",
@@ -503,12 +503,12 @@ def test_in_progress_duplicate_runs_itself_once_the_5_second_lock_expires(standi
 
     assert second.status_code == 202 and first.status_code == 202
     assert second.json()["id"] != first.json()["id"]  # executed twice: the key did not protect
-    assert sorted(m["eventId"] for m in standin.messages()) == ["a", "b"]
+    assert sorted(m["eventId"] for m in twin.messages()) == ["a", "b"]
 
 
-def test_in_progress_duplicate_gets_an_empty_500_when_another_took_the_lock(standin):
+def test_in_progress_duplicate_gets_an_empty_500_when_another_took_the_lock(twin):
     """idempotency.rs: after lock_loop, failing set_if_not_exists is a bare 500, empty body."""
-    idem = standin._idempotency
+    idem = twin._idempotency
     key = idem.key("Bearer x", "k", "/u")
     assert idem._set_if_not_exists(key)
     # the lock is held past the loop (re-taken by a third request each time it expires)
@@ -543,28 +543,28 @@ def patch_expiry(seconds):
         idempotency.EXPIRY_STARTING = old
 
 
-def test_event_id_is_unique_for_24_hours_only(sdk, standin, app):
+def test_event_id_is_unique_for_24_hours_only(sdk, twin, app):
     first = create(sdk, app)
-    standin.advance_clock(24 * 3600 - 60)
+    twin.advance_clock(24 * 3600 - 60)
     with pytest.raises(HttpError) as err:
         create(sdk, app)
-    standin.advance_clock(120)
+    twin.advance_clock(120)
     second = create(sdk, app)
     found = sdk.message.get("acme", "evt-1")
 
     assert err.value.status_code == 409
     assert second.id != first.id
     assert found.id == second.id
-    assert [m["eventId"] for m in standin.messages()] == ["evt-1", "evt-1"]
+    assert [m["eventId"] for m in twin.messages()] == ["evt-1", "evt-1"]
 
 
-def test_clock_over_the_control_api(standin, http):
-    before = standin.clock.utcnow()
-    answer = http.post("/_standin/clock", json={"advance_seconds": 3600})
-    bad = http.post("/_standin/clock", json={"advance_seconds": -1})
+def test_clock_over_the_control_api(twin, http):
+    before = twin.clock.utcnow()
+    answer = http.post("/_twin/clock", json={"advance_seconds": 3600})
+    bad = http.post("/_twin/clock", json={"advance_seconds": -1})
 
     assert answer.status_code == 200
-    assert (standin.clock.utcnow() - before).total_seconds() >= 3600
+    assert (twin.clock.utcnow() - before).total_seconds() >= 3600
     assert bad.status_code == 400
 
 
@@ -614,9 +614,9 @@ def test_message_identifier_rules(http, body, loc, type_):
     assert [(d["loc"], d["type"]) for d in answer.json()["detail"]] == [(loc, type_)]
 
 
-def test_error_bodies_have_the_real_shapes(standin, http):
+def test_error_bodies_have_the_real_shapes(twin, http):
     unauthorized = http.get("/api/v1/app/acme", headers={"Authorization": "Bearer nope"})
-    standin.set_faults(
+    twin.set_faults(
         [
             {"op": "app.get", "status": 500, "times": 1},
             {"op": "app.get", "status": 429, "retry_after": 1, "times": 1},
@@ -636,8 +636,8 @@ def test_error_bodies_have_the_real_shapes(standin, http):
     }
 
 
-def test_sdk_reads_the_injected_422_reason(sdk, standin, app):
-    standin.set_faults([{"op": "msg.create", "status": 422}])
+def test_sdk_reads_the_injected_422_reason(sdk, twin, app):
+    twin.set_faults([{"op": "msg.create", "status": 422}])
     with pytest.raises(HTTPValidationError) as err:
         create(sdk, app)
 
@@ -738,7 +738,7 @@ def test_channels_lists_are_bounded_as_message_in_and_endpoint_in_say(http, app,
     assert http.post(path, json={**body, "channels": ["c0"]}).status_code < 300
 
 
-def test_messages_are_delivered_signed_to_matching_endpoints(sdk, standin, app, receiver):
+def test_messages_are_delivered_signed_to_matching_endpoints(sdk, twin, app, receiver):
     sdk.event_type.create(EventTypeIn(name="order.created", description="An order"))
     sdk.event_type.create(EventTypeIn(name="order.deleted", description="Gone"))
     subscribed = sdk.endpoint.create(
@@ -749,7 +749,7 @@ def test_messages_are_delivered_signed_to_matching_endpoints(sdk, standin, app, 
         sdk.endpoint.create("acme", EndpointIn(url=other.url, event_types=["order.deleted"]))
         sdk.endpoint.create("acme", EndpointIn(url=other.url, disabled=True))
         out = create(sdk, app, message("evt-1", order=7))
-        assert standin.wait_for_deliveries(5)
+        assert twin.wait_for_deliveries(5)
     finally:
         other.close()
     secret = sdk.endpoint.get_secret("acme", subscribed.id).key
@@ -763,40 +763,38 @@ def test_messages_are_delivered_signed_to_matching_endpoints(sdk, standin, app, 
         Webhook("whsec_" + "A" * 32).verify(body, headers)
     assert other.received == []
     assert [
-        (a["endpoint_id"], a["msg_id"], a["status_code"], a["attempt"]) for a in standin.attempts()
+        (a["endpoint_id"], a["msg_id"], a["status_code"], a["attempt"]) for a in twin.attempts()
     ] == [(subscribed.id, out.id, 204, 1)]
 
 
-def test_failed_deliveries_are_retried_on_the_short_schedule(sdk, standin, http, app):
+def test_failed_deliveries_are_retried_on_the_short_schedule(sdk, twin, http, app):
     receiver = Receiver([500, 503])
     try:
-        http.post(
-            "/_standin/config", json={"retry_schedule": [0.05, 0.05, 0.05]}
-        ).raise_for_status()
+        http.post("/_twin/config", json={"retry_schedule": [0.05, 0.05, 0.05]}).raise_for_status()
         sdk.endpoint.create("acme", EndpointIn(url=receiver.url))
         out = create(sdk, app)
-        assert standin.wait_for_deliveries(5)
+        assert twin.wait_for_deliveries(5)
     finally:
         receiver.close()
-    attempts = http.get("/_standin/attempts").json()
+    attempts = http.get("/_twin/attempts").json()
 
     assert [(a["attempt"], a["status_code"]) for a in attempts] == [(1, 500), (2, 503), (3, 204)]
     assert {a["msg_id"] for a in attempts} == {out.id}
     assert len({h["svix-id"] for h, _ in receiver.received}) == 1  # the same message each time
 
 
-def test_deliveries_give_up_after_the_schedule_and_never_leave_loopback(sdk, standin, app):
+def test_deliveries_give_up_after_the_schedule_and_never_leave_loopback(sdk, twin, app):
     receiver = Receiver([500] * 10)
     try:
-        standin.configure(retry_schedule=[0.01, 0.01])
+        twin.configure(retry_schedule=[0.01, 0.01])
         sdk.endpoint.create("acme", EndpointIn(url=receiver.url))
         sdk.endpoint.create("acme", EndpointIn(url="https://example.com/hook"))
         create(sdk, app)
-        assert standin.wait_for_deliveries(5)
+        assert twin.wait_for_deliveries(5)
     finally:
         receiver.close()
     by_url = {}
-    for a in standin.attempts():
+    for a in twin.attempts():
         by_url.setdefault(a["url"], []).append((a["attempt"], a["status_code"], a["error"]))
 
     assert by_url[receiver.url] == [(1, 500, None), (2, 500, None), (3, 500, None)]
