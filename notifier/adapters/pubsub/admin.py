@@ -2,7 +2,8 @@
 back to the topic.
 
 ``google-cloud-pubsub`` is needed by ``redrive`` only and is not in the function's
-requirements.txt (it comes with requirements-dev.txt): it is imported when a client is opened.
+requirements.txt (it comes with the ``notifier`` command, pyproject.toml, and with
+requirements-dev.txt): it is imported when a client is opened.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ def pubsub_module() -> ModuleType:
         return importlib.import_module("google.cloud.pubsub_v1")
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ConfigError(
-            "redrive needs google-cloud-pubsub: pip install -r requirements-dev.txt"
+            "redrive needs google-cloud-pubsub: pip install . (or -r requirements-dev.txt)"
         ) from exc
 
 
