@@ -1,25 +1,9 @@
-"""The Svix server's twin, because no Svix server can run in tests or on a laptop.
+"""The Svix server's twin, because no Svix server can run in tests or on a laptop
+(docs/decisions/svix-twin.md): the entry, the HTTP server, faults and the control API.
 
-Every behaviour is copied from svix-server's source and OpenAPI spec (table of sources:
-devstack/SVIX_TWIN.md); the parts live in `devstack/svix_twin/`. The real `svix` SDK talks to it
-(`SvixOptions(server_url=twin.url)`). On top of Svix it injects faults on demand (429, 5xx,
-slow or lost answers, non-JSON bodies), records every call, message and delivery attempt, and has
-a clock that tests move forward across Svix's windows (12 h idempotency, 24 h eventId).
-
-Control API (no auth, JSON):
-  `POST/DELETE /_twin/faults`, `POST /_twin/reset`, `GET /_twin/messages`,
-  `GET /_twin/calls`, `GET /_twin/apps`, `GET /_twin/attempts` (delivery attempts),
-  `POST /_twin/clock {"advance_seconds": N}`,
-  `POST /_twin/config {"app_create_race_seconds": 0.2, "retry_schedule": [0.1, 0.5, 1]}`.
-A fault rule is `{"op": <op>|"*", "status": 503, "retry_after": 2, "times": N, "rate": 0.3,
-"delay": 1.5, "hold": 6, "lost": true, "body": "<html>"}`, ops from FAULT_OPS (msg.create,
-msg.get, app.create, app.get, app.list, app.update, app.delete, portal, endpoint.*,
-event_type.*). `times` limits it to the next N matching calls; `rate` fires it with a (seeded)
-probability; `delay` sleeps before the request reaches the server (a slow network; alone, a slow
-but normal answer); `hold` sleeps inside the server's handler (a slow server: it holds the
-idempotency key's lock meanwhile); `lost` executes the call, then closes the connection without
-answering; `body` replaces the real-shaped error body. Rules are tried in order; the first that
-matches and fires applies.
+Every behaviour is copied from svix-server (sources: devstack/SVIX_TWIN.md, which also describes
+the control API and the fault rules); the parts live beside this module. The real `svix` SDK
+talks to it (`SvixOptions(server_url=twin.url)`).
 
 CLI: `python -m devstack.svix_twin.server --port 8071 --token TOKEN [--latency 0.02]
 [--faults-json '[...]']`; the token defaults to `$SVIX_TWIN_TOKEN`.

@@ -1,13 +1,8 @@
 """Request bodies read within a size cap and a deadline, whatever the client declares or sends.
 
-Two things in front of our code read bodies without bounds: functions-framework answers only
-after reading the whole body into memory (its ``read_request`` after-request hook calls
-``request.get_data()``), and gunicorn's threads read from a blocking socket with no timeout. So
-the body a handler sees goes through :class:`GuardedInput`: never past the cap (one byte more, to
-tell "too large"), never past the declared ``Content-Length``, never after the handler is done
-with it, and never longer than ``READ_SECONDS``: then the socket's read side is shut, which
-wakes the blocked read. A body that did not arrive whole is an error of the transport, never an
-event nor a rejection: it is answered (408 or 400) and dropped, and nothing is recorded.
+In front of our code nothing bounds a body (docs/decisions/bounded-requests.md): the body a
+handler sees goes through :class:`GuardedInput`, and a body that did not arrive whole is answered
+(408 or 400) and dropped, never recorded.
 """
 
 from __future__ import annotations

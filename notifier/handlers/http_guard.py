@@ -1,16 +1,10 @@
 """The WSGI guard in front of every function: bounded URLs, bounded bodies, bounded reading time.
 
-Installed by ``main.py`` on the app functions-framework builds, so it runs locally and on Cloud
-Run alike, before Flask or functions-framework read anything:
-
-- a URL (path and query) over ``MAX_URL_BYTES`` is a 414. functions-framework starts gunicorn with
-  ``limit_request_line=0`` (unlimited), and gunicorn's request-line parser copies and rescans its
-  buffer on every read: quadratic in the line's length (8 MiB took 8.5 s). So the guard also
-  gives gunicorn back a bound, ``MAX_URL_BYTES``, and gunicorn answers 414 itself, cheaply;
-- a declared ``Content-Length`` over ``BODY_CAP`` is a 413 before anything is read;
-- the body is wrapped in :class:`~notifier.handlers.http_body.GuardedInput` (cap, deadline),
-  which the handlers read through :func:`~notifier.handlers.http_body.read` with their own,
-  smaller limits.
+Installed by ``main.py`` on the app functions-framework builds, before Flask or functions-framework
+read anything (docs/decisions/bounded-requests.md): a URL over ``MAX_URL_BYTES`` is a 414 (and
+gunicorn gets that bound back), a declared ``Content-Length`` over ``BODY_CAP`` a 413, and every
+other body is wrapped in :class:`~notifier.handlers.http_body.GuardedInput`, which the handlers
+read through :func:`~notifier.handlers.http_body.read` with their own, smaller limits.
 """
 
 from __future__ import annotations
