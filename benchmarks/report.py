@@ -329,7 +329,8 @@ class Report:
             "## Round trips per event",
             "",
             "Counted, not read from the code: every RPC of the Firestore client and every request "
-            "the Svix twin answered, while `notifier.pubsub.handle` (what `on_event` calls) "
+            "the Svix twin answered, while `notifier.handlers.pubsub.handle` (what `on_event` "
+            "calls) "
             f"handled {self.f.trips['function'][0].events} events per case, divided by the "
             "number of events. A refused call (a create of a document that exists) is counted "
             "among the writes and again under *refused*. The Svix calls per event of the served "
@@ -382,7 +383,8 @@ class Report:
             f"costs every new event a read ({_n(old.firestore_calls)} Firestore calls instead of "
             f"{_n(new.firestore_calls)}); creating first costs a known event a refused create "
             f"before its read ({_n(again.firestore_calls)} instead of 1). The store "
-            "(`notifier/store.py`, `claim`) uses what Pub/Sub tells it: a first delivery "
+            "(`notifier/adapters/firestore/store.py`, `claim`) uses what Pub/Sub tells it: a first "
+            "delivery "
             "creates first; a redelivery (`deliveryAttempt` 2 or more, set on subscriptions with "
             "a dead-letter policy, as `deploy.sh` makes them) reads first, since its record most "
             "likely exists. Only a duplicate that arrives as a *new* message (the same event "
@@ -501,7 +503,8 @@ class Report:
             "## The drift check (the event catalog)",
             "",
             "After each event Svix was given, the function checks its `data` against the "
-            "catalog (`notifier/drift.py`, `notifier/catalog.py`). *Before* is the same function "
+            "catalog (`notifier/usecases/drift_watch.py`, `notifier/domain/catalog.py`). *Before* "
+            "is the same function "
             f"without the check (`{NO_DRIFT}`, `benchmarks/no_drift_main.py`), served beside it "
             "in the same interleaved rounds; the ratios are what to read (the machine is shared "
             "with other work, and absolute figures move from run to run: the spread column says "
@@ -593,7 +596,8 @@ class Report:
         return [
             "## Done once, not per event",
             "",
-            f"- **The schema validator is compiled once per process** (`notifier/schema.py`, "
+            "- **The schema validator is compiled once per process** "
+            "(`notifier/domain/schema.py`, "
             f"`functools.cache`): the second call returns the same object "
             f"({'verified' if once['validator_cached'] else 'NOT the same object'}). Compiling "
             f"it (metaschema check included) took {_ms(once['validator_build'])} ms once; "
@@ -603,7 +607,8 @@ class Report:
             f"them at once got {once['distinct']} set of clients. The Firestore client, the "
             "Svix SDK with its pooled HTTP client (keep-alive, 32 idle connections) and the "
             "settings are built on the first delivery; the project's application record is read "
-            "once per project per instance (`notifier/applications.py`), so steady state costs "
+            "once per project per instance (`notifier/usecases/applications.py`), so steady state "
+            "costs "
             "no call for it.",
             "- **Fixed:** the Svix sender built the SDK's own HTTP client (with a TLS context "
             "loaded from the CA bundle) and then replaced it with its own: now it builds only "
@@ -616,7 +621,8 @@ class Report:
             "canonical JSON of the event and its compressed copy in the pending record (so it can "
             "be sent again without Pub/Sub), the Svix request models, one log line. Together "
             f"they cost {_ms(once['pipeline'])} ms of CPU per event "
-            "(`notifier.events.decode` plus `notifier.store.pack`, measured in-process), "
+            "(`notifier.domain.decoding.decode` plus `notifier.adapters.firestore.keys.pack`, "
+            "measured in-process), "
             "small beside the calls.",
             "",
         ]
