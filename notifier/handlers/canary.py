@@ -33,7 +33,8 @@ from typing import Any
 import flask
 from svix.webhooks import Webhook, WebhookVerificationError
 
-from notifier import config, logs
+from notifier import logs
+from notifier.config import CANARY_SECRET_ENV
 from notifier.domain import heartbeat
 from notifier.domain.errors import StoreUnavailable
 from notifier.domain.events import SAFE_ID
@@ -41,7 +42,6 @@ from notifier.domain.ports import HeartbeatLog
 from notifier.handlers import http_body
 from notifier.handlers.dependencies import CanaryProvider
 
-SECRET_ENV = config.CANARY_SECRET_ENV
 # A heartbeat's body is about 300 bytes; Svix adds nothing to it.
 MAX_BODY_BYTES = 16 * 1024
 # The headers the verifier reads: Svix's own, and the Standard Webhooks names a white-labelled
@@ -151,12 +151,12 @@ def _verifier(secret: str | None) -> Webhook | None:
     """The SDK's verifier for the configured secret; None (and one ERROR line) without one."""
     problem = None
     if not secret or not secret.strip():
-        problem = f"{SECRET_ENV} is not set"
+        problem = f"{CANARY_SECRET_ENV} is not set"
     else:
         try:
             return Webhook(secret.strip())
         except Exception:  # noqa: BLE001 - binascii.Error, EmptyWebhookSecretError, RuntimeError
-            problem = f"{SECRET_ENV} is not a whsec_ signing secret"
+            problem = f"{CANARY_SECRET_ENV} is not a whsec_ signing secret"
     logs.log(log, logging.ERROR, f"canary is misconfigured: {problem}", reason="misconfigured")
     return None
 

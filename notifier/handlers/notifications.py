@@ -28,7 +28,7 @@ log = logs.get("http")
 
 PATHS = ("/", "/notifications")
 # A push envelope carries a Pub/Sub message (up to 10 MB, in base64) and its attributes.
-PUSH_ENVELOPE_LIMIT = http_guard.BODY_CAP
+_PUSH_ENVELOPE_LIMIT = http_guard.BODY_CAP
 
 
 @http_body.read_by_handler_only
@@ -52,7 +52,7 @@ def handle(request: flask.Request, provide: Provider) -> flask.Response:
 def _notify(request: flask.Request, deps: Dependencies, started: float) -> flask.Response:
     limit = deps.settings.max_payload_bytes
     try:  # read whole or not at all; a declared length over the limit is refused unread
-        raw = http_body.read(request.environ, max(PUSH_ENVELOPE_LIMIT, limit))
+        raw = http_body.read(request.environ, max(_PUSH_ENVELOPE_LIMIT, limit))
     except http_body.BodyTooLarge as exc:
         return _too_large(exc.size, limit, started)
     try:
