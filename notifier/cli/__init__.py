@@ -38,7 +38,7 @@ from notifier.cli.output import Output
 from notifier.cli.parser import PROG, build_parser
 from notifier.cli.reach import CREDENTIALS_HELP, CloudError
 from notifier.config import ConfigError
-from notifier.errors import StoreUnavailable
+from notifier.domain.errors import StoreUnavailable
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from notifier import heartbeat
 from notifier.cli.commands import status
-from notifier.errors import Rejected
-from notifier.events import decode, delivery_of, event_from
+from notifier.domain import heartbeat
+from notifier.domain.decoding import decode, delivery_of, event_from
+from notifier.domain.errors import Rejected
 from tests import factories
 
 # The shape Eventarc hands on_event (cloud_event.data), after the conformance fixture

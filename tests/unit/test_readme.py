@@ -56,7 +56,7 @@ def test_the_layout_parser_sees_the_nesting():
     assert "notifier/domain/claims.py" in entries
     assert "devstack/svix_twin/" in entries
     assert "tests/keyspace.py" in entries
-    assert "notifier/events.py" in entries and "notifier/schema.py" in entries
+    assert "notifier/domain/decoding.py" in entries and "notifier/domain/schema.py" in entries
 
 
 def test_every_path_in_the_layout_exists():
@@ -191,11 +191,12 @@ def test_every_file_the_readme_links_exists():
 
 
 def test_the_limits_table_has_the_code_s_limits():
-    from notifier import canary, http_api, http_body, http_guard
+
+    from notifier.handlers import app_portal, canary, http_body, http_guard
 
     limits = section("HTTP API").split("### Limits of the HTTP functions", 1)[1].split("\n### ")[0]
     assert f"| {http_guard.MAX_URL_BYTES} bytes |" in limits
     assert f"{http_guard.BODY_CAP:,} bytes (push envelope)" in limits
-    assert http_api._PORTAL_BODY_LIMIT == canary.MAX_BODY_BYTES == 16 * 1024
+    assert app_portal.MAX_BODY_BYTES == canary.MAX_BODY_BYTES == 16 * 1024
     assert "`app_portal` and `canary` 16 KiB" in limits
     assert f"| {http_body.READ_SECONDS:g} s from the first read |" in limits
