@@ -1,11 +1,13 @@
-"""The docs' checkable claims, where the text lives: README.md is the front door, docs/ holds the
-rest. Every link and anchor resolves; the Layout block is the repository's, the configuration
-tables name exactly the variables the code reads (with config.py's defaults), and the limits and
-commands they name are the code's."""
+"""The docs' checkable claims, where the text lives: README.md is the front door (short), docs/
+holds the rest. Every link and anchor resolves, every repository path they name exists, no page is
+an orphan; the Layout block is the repository's, the configuration tables name exactly the
+variables the code reads (with config.py's defaults), and the limits, commands and metrics they
+name are the code's."""
 
 from __future__ import annotations
 
 import ast
+import os
 import re
 import shutil
 import subprocess
@@ -20,9 +22,14 @@ from notifier.config import Settings
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 DOCS = ROOT / "docs"
+README_MAX_LINES = 250
 ENV_NAME = re.compile(r"(?:NOTIFIER|SVIX|GOOGLE|GCLOUD|FIRESTORE|PUBSUB|K)_[A-Z0-9_]+")
 # Files the layout leaves out on purpose.
 UNLISTED = {"README.md", ".gitignore"}
+# Untracked folders a checkout grows (never part of the repository's paths).
+UNTRACKED = {".git", ".venv", ".run", ".pytest_cache", ".ruff_cache", ".mypy_cache", ".hypothesis"}
+# A bare file name in backticks with one of these endings names a file of the repository.
+REPO_FILE = re.compile(r"[\w.-]+\.(?:py|sh|md|json|toml|txt)")
 FENCE = re.compile(r"^(```|~~~)[^\n]*\n.*?^\1[ \t]*$", re.M | re.S)
 CODE_SPAN = re.compile(r"`([^`]+)`")
 LINK = re.compile(r"!?\[(?:[^\[\]]|\[[^\[\]]*\])*\]\(\s*<?([^()\s<>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
@@ -44,6 +51,14 @@ def prose(text: str) -> str:
     """The text without its fenced blocks (their lines kept, blank), where links and headings
     count."""
     return FENCE.sub(lambda m: "\n" * m.group(0).count("\n"), text)
+
+
+def fenced_blocks(text: str) -> list[str]:
+    return [m.group(0) for m in FENCE.finditer(text)]
+
+
+def code_spans(text: str) -> list[str]:
+    return [" ".join(span.split()) for span in CODE_SPAN.findall(prose(text))]
 
 
 def section(text: str, title: str) -> str:
@@ -110,6 +125,21 @@ def broken_links(root: Path, files: Iterable[Path]) -> list[str]:
     return problems
 
 
+def orphans(root: Path) -> list[str]:
+    """Pages under docs/ that neither README.md nor an index reachable from it links. An index is
+    a folder's README.md: the map of docs/, the runbook, the decision records."""
+    reached, todo = set(), [(root / "README.md").resolve()]
+    while todo:
+        index = todo.pop()
+        for _, target, _ in local_links(index):
+            if target in reached or target == index:
+                continue
+            reached.add(target)
+            if target.name == "README.md" and target.exists():
+                todo.append(target)
+    return [relative(p, root) for p in pages(root)[1:] if p.resolve() not in reached]
+
+
 def test_github_anchors_are_made_as_github_makes_them():
     assert github_anchor("`notifications`: the original service's contract") == (
         "notifications-the-original-services-contract"
@@ -124,8 +154,12 @@ def test_every_link_in_the_readme_and_the_docs_reaches_a_file_and_its_heading():
     assert broken_links(ROOT, pages()) == []
 
 
+def test_every_docs_page_is_linked_from_the_readme_or_an_index():
+    assert orphans(ROOT) == []
+
+
 def test_the_link_checks_can_fail(tmp_path):
-    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "deep").mkdir(parents=True)
     (tmp_path / "README.md").write_text(
         "# Project\n\n[map](docs/README.md) [gone](docs/gone.md) [bad anchor](#nowhere)\n"
         "[outside](../elsewhere.md) [site](https://example.com/x.md)\n"
@@ -135,12 +169,117 @@ def test_the_link_checks_can_fail(tmp_path):
         "```\n[in a code block](not-a-link.md)\n```\n"
     )
     (tmp_path / "docs" / "page.md").write_text("# Page\n\n## A heading\n\n[up](../README.md)\n")
+    (tmp_path / "docs" / "deep" / "orphan.md").write_text("# Orphan\n")
     assert broken_links(tmp_path, pages(tmp_path)) == [
         "README.md: (docs/gone.md) reaches no file of the repository",
         "README.md: (#nowhere) reaches no heading #nowhere",
         "README.md: (../elsewhere.md) reaches no file of the repository",
         "docs/README.md: (page.md#no-such-heading) reaches no heading #no-such-heading",
     ]
+    assert orphans(tmp_path) == ["docs/deep/orphan.md"]
+
+
+# -- Paths the docs name --------------------------------------------------------------------------
+
+
+def tracked_files(root: Path) -> set[str]:
+    """The repository's files: git's list in a checkout, else what is on disk."""
+    if shutil.which("git") is not None and (root / ".git").exists():
+        listed = subprocess.run(
+            ["git", "ls-files"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.split()
+        return {name for name in listed if (root / name).exists()}
+    return {
+        relative(path, root)
+        for path in root.rglob("*")
+        if path.is_file() and not set(path.relative_to(root).parts) & UNTRACKED
+    }
+
+
+def missing_paths(root: Path, files: Iterable[Path], tracked: set[str]) -> list[str]:
+    """Repository paths the pages name that do not exist. A path is one that starts at a
+    top-level file or folder of the repository (``notifier/store.py``, ``monitoring/``), in
+    backticks or in a code block, or a bare file name in backticks (``wiring.py``), which must be
+    some file's name; other paths (``notifications/{key}``, Svix's ``core/idempotency.rs``) are
+    not the repository's."""
+    top = sorted({name.split("/")[0] for name in tracked}, key=len, reverse=True)
+    names = {name.rsplit("/", 1)[-1] for name in tracked}
+    starts = "|".join(re.escape(t) for t in top)
+    in_code = re.compile(rf"(?<![\w./-])((?:{starts})(?:/[\w.-]*)*)(?![\w-])")
+    problems = []
+    for path in files:
+        text = path.read_text()
+        named = [span for span in code_spans(text) if re.fullmatch(r"[\w./-]+", span)]
+        named += [m for block in fenced_blocks(text) for m in in_code.findall(block) if "/" in m]
+        for name in dict.fromkeys(n.removeprefix("./").rstrip(".") for n in named):
+            first = name.split("/")[0]
+            if first in top and "/" in name:
+                found = (root / name).exists()
+            elif first in top or REPO_FILE.fullmatch(name):
+                found = name in names or (root / name).exists()
+            else:
+                continue
+            if not found:
+                problems.append(f"{relative(path, root)}: {name}")
+    return problems
+
+
+def test_every_repository_path_the_docs_name_exists():
+    assert missing_paths(ROOT, pages(), tracked_files(ROOT)) == []
+
+
+def test_the_path_check_can_fail(tmp_path):
+    for name in ("notifier/store.py", "deploy.sh", "monitoring/dashboard.json"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("")
+    tracked = {"notifier/store.py", "deploy.sh", "monitoring/dashboard.json"}
+    (tmp_path / "README.md").write_text(
+        "`notifier/store.py`, `deploy.sh`, `monitoring/`, `store.py`, `notifications/{key}`,\n"
+        "`core/idempotency.rs`, `notifier/gone.py`, `wiring.py`, `./deploy.sh`.\n"
+        "```sh\ncat notifier/store.py monitoring/missing.json .venv/bin/notifier\n```\n"
+    )
+    assert missing_paths(tmp_path, [tmp_path / "README.md"], tracked) == [
+        "README.md: notifier/gone.py",
+        "README.md: wiring.py",
+        "README.md: monitoring/missing.json",
+    ]
+
+
+# -- The front door -------------------------------------------------------------------------------
+
+
+def test_the_readme_is_a_short_front_door():
+    assert len(README.read_text().splitlines()) <= README_MAX_LINES
+
+
+def test_the_readme_links_the_docs_map_the_runbook_and_the_decision_records():
+    linked = {reached for _, reached, _ in local_links(README)}
+    for index in ("docs/README.md", "docs/operations/README.md", "docs/decisions/README.md"):
+        assert (ROOT / index).resolve() in linked, index
+
+
+def makefile_targets() -> set[str]:
+    return set(re.findall(r"^([\w-]+):", (ROOT / "Makefile").read_text(), flags=re.M))
+
+
+def test_every_make_target_the_docs_name_exists():
+    named = set()
+    for path in pages():
+        text = path.read_text()
+        for snippet in [*code_spans(text), *fenced_blocks(text)]:
+            named.update(re.findall(r"(?<![\w-])make (\w+)", snippet))
+    assert named >= {"run", "test", "unit", "lint", "serve", "bench"}
+    assert named <= makefile_targets()
+
+
+def test_every_notifier_command_the_docs_name_is_registered():
+    named = set()
+    for path in pages():
+        text = path.read_text()
+        for snippet in [*code_spans(text), *fenced_blocks(text)]:
+            named.update(re.findall(r"(?<![\w./-])(?:\S*/)?notifier (\w[\w-]*)", snippet))
+    assert named >= set(REGISTERED)
+    assert named <= set(REGISTERED)
 
 
 # -- Layout (docs/architecture.md) ---------------------------------------------------------------
@@ -184,9 +323,7 @@ def test_every_path_in_the_layout_exists():
     shutil.which("git") is None or not (ROOT / ".git").exists(), reason="not a git checkout"
 )
 def test_every_file_in_the_repository_is_in_the_layout():
-    tracked = subprocess.run(
-        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout.split()
+    tracked = tracked_files(ROOT)
     entries = layout_entries()
     files = {e for e in entries if not e.endswith("/")}
     folders = tuple(e for e in entries if e.endswith("/"))
@@ -272,6 +409,8 @@ def test_the_longest_delivery_the_docs_name_is_the_defaults():
     settings = Settings(gcp_project="p", svix_api_key="k")
     longest = f"{settings.longest_delivery_seconds:g}"
     assert f"({longest} s with the defaults" in page("docs/configuration.md")
+    named = {m for p in pages() for m in re.findall(r"([\d.]+) s with the defaults", p.read_text())}
+    assert named == {longest}
 
 
 # -- Operator tools (docs/operator-tools.md) -----------------------------------------------------
@@ -281,6 +420,20 @@ def test_every_registered_command_is_in_the_operator_tools_page():
     text = page("docs/operator-tools.md")
     for name in REGISTERED:
         assert f"notifier {name}" in text, name
+
+
+# -- What happens to an event (docs/delivery.md) -------------------------------------------------
+
+
+def test_the_identifier_rule_and_the_depth_limit_are_the_decoder_s():
+    from notifier import events
+
+    text = " ".join(page("docs/delivery.md").split())
+    assert f"(`{events.SAFE_ID.pattern}`)" in text
+    assert f"nesting deeper than {events.MAX_DEPTH} levels" in text
+    prefixes = events.SVIX_RESERVED_PREFIXES
+    assert f"an event id starting `{prefixes['id']}`" in text
+    assert f"a project starting `{prefixes['project']}`" in text
 
 
 # -- Limits of the HTTP functions (docs/http-api.md) ---------------------------------------------
@@ -295,3 +448,36 @@ def test_the_limits_table_has_the_code_s_limits():
     assert http_api._PORTAL_BODY_LIMIT == canary.MAX_BODY_BYTES == 16 * 1024
     assert "`app_portal` and `canary` 16 KiB" in limits
     assert f"| {http_body.READ_SECONDS:g} s from the first read |" in limits
+
+
+# -- Metrics (docs/logs.md, docs/operations/alerts.md) -------------------------------------------
+
+
+def metrics_deploy_sh_creates(tmp: Path) -> set[str]:
+    """The log-based metrics in ``./deploy.sh --dry-run``'s plan (no credentials, no gcloud
+    configuration read)."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp),
+        "CLOUDSDK_CONFIG": str(tmp / "gcloud-config"),
+        "LANG": "C.UTF-8",
+    }
+    done = subprocess.run(
+        [str(ROOT / "deploy.sh"), "--dry-run", "--project", "demo-proj"],
+        env=env,
+        cwd=tmp,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return set(re.findall(r"^\+ gcloud logging metrics create (\S+)", done.stdout, flags=re.M))
+
+
+def test_the_metrics_the_docs_name_are_those_deploy_sh_creates(tmp_path):
+    created = metrics_deploy_sh_creates(tmp_path)
+    assert "notifier_sent" in created
+    metric = re.compile(r"notifier_[a-z_]+[a-z]")
+    table = section(page("docs/logs.md"), "Log-based metrics")
+    assert set(metric.findall(table)) == created
+    assert set(metric.findall(page("docs/operations/alerts.md"))) == created
