@@ -24,7 +24,7 @@ def on_event(cloud_event: CloudEvent) -> None:
 
 @functions_framework.http
 def notifications(request: flask.Request) -> flask.Response:
-    """``POST`` one event: the original service's contract (see the README's HTTP API)."""
+    """``POST`` one event: the original service's contract (docs/http-api.md)."""
     return notifications_handler.handle(request, bootstrap.dependencies)
 
 

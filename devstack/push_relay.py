@@ -1,6 +1,7 @@
 """Pub/Sub push, done right against the emulator: pull, then POST as Eventarc would.
 
-Why a relay rather than the emulator's push subscriptions: docs/decisions/push-relay.md. It POSTs
+Why a relay rather than the emulator's push subscriptions:
+docs/decisions/push-relay-for-redelivery.md. It POSTs
 each message as a binary-mode CloudEvent whose JSON body is the push envelope, with push
 semantics:
 

@@ -1,5 +1,6 @@
 """The Svix server's twin, because no Svix server can run in tests or on a laptop
-(docs/decisions/svix-twin.md): the entry, the HTTP server, faults and the control API.
+(docs/decisions/svix-twin-copied-from-source.md): the entry, the HTTP server, faults and the
+control API.
 
 Every behaviour is copied from svix-server (sources: devstack/SVIX_TWIN.md, which also describes
 the control API and the fault rules); the parts live beside this module. The real `svix` SDK

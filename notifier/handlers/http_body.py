@@ -1,7 +1,7 @@
 """Request bodies read within a size cap and a deadline, whatever the client declares or sends.
 
-In front of our code nothing bounds a body (docs/decisions/bounded-requests.md): the body a
-handler sees goes through :class:`GuardedInput`, and a body that did not arrive whole is answered
+In front of our code nothing bounds a body (docs/decisions/http-limits-in-the-function.md): the body
+a handler sees goes through :class:`GuardedInput`, and a body that did not arrive whole is answered
 (408 or 400) and dropped, never recorded.
 """
 

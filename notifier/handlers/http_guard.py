@@ -1,10 +1,10 @@
 """The WSGI guard in front of every function: bounded URLs, bounded bodies, bounded reading time.
 
 Installed by ``main.py`` on the app functions-framework builds, before Flask or functions-framework
-read anything (docs/decisions/bounded-requests.md): a URL over ``MAX_URL_BYTES`` is a 414 (and
-gunicorn gets that bound back), a declared ``Content-Length`` over ``BODY_CAP`` a 413, and every
-other body is wrapped in :class:`~notifier.handlers.http_body.GuardedInput`, which the handlers
-read through :func:`~notifier.handlers.http_body.read` with their own, smaller limits.
+read anything (docs/decisions/http-limits-in-the-function.md): a URL over ``MAX_URL_BYTES`` is a 414
+(and gunicorn gets that bound back), a declared ``Content-Length`` over ``BODY_CAP`` a 413, and
+every other body is wrapped in :class:`~notifier.handlers.http_body.GuardedInput`, which the
+handlers read through :func:`~notifier.handlers.http_body.read` with their own, smaller limits.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ _PUSH_ENVELOPE_LIMIT = http_guard.BODY_CAP
 
 @http_body.read_by_handler_only
 def handle(request: flask.Request, provide: Provider) -> flask.Response:
-    """``POST`` one event (its JSON as the body), or a Pub/Sub push envelope; see the README."""
+    """``POST`` one event (its JSON as the body), or a Pub/Sub push envelope (docs/http-api.md)."""
     with logs.traced(request.headers):
         if request.path not in PATHS:
             return answer(404, {"error": "not_found"})

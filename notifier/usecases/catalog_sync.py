@@ -1,6 +1,6 @@
 """``catalog sync``: Svix made to hold the catalog, by per-type calls that change only what differs.
 
-Per-type calls rather than Svix's bulk import: see docs/decisions/catalog-sync-per-type.md.
+Per-type calls rather than Svix's bulk import: see docs/decisions/per-type-catalog-sync.md.
 """
 
 from __future__ import annotations

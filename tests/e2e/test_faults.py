@@ -10,7 +10,7 @@ Afterwards every event must be in Svix exactly once, in its project's applicatio
 Firestore; claims held by the killed process must have been taken over once their lease ran out;
 and neither the function nor the relay may have called again sooner than its backoff (or Svix's
 Retry-After) allows, nor waited beyond its budget. The figures go to ``.run/fault-run.json`` and
-the README's Reliability section. ``NOTIFIER_HEAVY=1`` adds a heavier run.
+docs/reliability.md. ``NOTIFIER_HEAVY=1`` adds a heavier run.
 """
 
 from __future__ import annotations
@@ -328,7 +328,7 @@ def check_waits(seq: list[dict], settings: Settings) -> None:
 
 
 def report(name: str, figures: dict, capsys) -> None:
-    """One summary line on the terminal, and the figures as JSON for the README."""
+    """One summary line on the terminal, and the figures as JSON for docs/reliability.md."""
     summary = (
         "fault run: {events} events ({published} published), {deliveries} deliveries, "
         "{svix_calls} Svix calls, {answers_429} x 429 ({retry_after_waited_in_process} waited "

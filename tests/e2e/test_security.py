@@ -9,7 +9,7 @@ the function wrote is searched.
 Where personal data may be, and why (anything else fails the test):
 
 * ``notifications/{id}.payload`` while the event is not ``sent``: the event itself, compressed,
-  so that it can be sent again without Pub/Sub (the README's replay); dropped once sent.
+  so that it can be sent again without Pub/Sub (docs/operator-tools.md's replay); dropped once sent.
 * ``rejected/{id}.raw``: the message as received (truncated), for an operator to inspect.
 
 Not in ``last_error``, ``detail``, ``errors`` or any other field, and never in a log line: those
