@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 .PHONY: help run serve test unit lint format bench clean
 
 help:
-	@echo "make run    - the function on the emulators and the Svix stand-in, shown on sample events"
+	@echo "make run    - the function on the emulators and the Svix twin, shown on sample events"
 	@echo "make serve  - the same stack, kept up for manual publishing (Ctrl-C stops it)"
 	@echo "make test   - lint, then unit, integration and end-to-end tests on the real emulators"
 	@echo "make unit   - the fast tests only (no emulators)"

@@ -7,7 +7,7 @@
 # run looks up what exists, updates or skips it, and never fails because it is there):
 # the APIs; the Firestore database (created only if missing: its location is
 # permanent); a check of the Svix API key secret and the version to pin; one service
-# account per function with only what it uses (README "IAM"); the event topic, its
+# account per function with only what it uses (docs/operations/iam.md); the event topic, its
 # dead-letter topic and pull subscription; Firestore index exemptions and TTL policies,
 # before any traffic; the event function (Pub/Sub trigger via Eventarc, --retry, sized
 # by --target-rate) and its trigger subscription (retention, dead-lettering, backoff);

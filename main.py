@@ -5,8 +5,11 @@ import flask
 import functions_framework
 from cloudevents.http import CloudEvent
 
-from notifier import canary as canary_handler
-from notifier import http_api, http_guard, logs, pubsub, wiring
+from notifier import bootstrap, logs
+from notifier.handlers import app_portal as portal_handler
+from notifier.handlers import canary as canary_handler
+from notifier.handlers import http_guard, pubsub
+from notifier.handlers import notifications as notifications_handler
 
 if flask.has_app_context():  # imported by functions-framework, inside the app it builds
     http_guard.install(flask.current_app)
@@ -16,23 +19,23 @@ if flask.has_app_context():  # imported by functions-framework, inside the app i
 def on_event(cloud_event: CloudEvent) -> None:
     """Pub/Sub "message published": returns to acknowledge, raises to have it redelivered."""
     with logs.traced(flask.request.headers, cloud_event.get("traceparent")):
-        pubsub.handle(cloud_event.data, wiring.dependencies())
+        pubsub.handle(cloud_event.data, bootstrap.dependencies())
 
 
 @functions_framework.http
 def notifications(request: flask.Request) -> flask.Response:
-    """``POST`` one event: the original service's contract (see the README's HTTP API)."""
-    return http_api.notifications(request, wiring.dependencies)
+    """``POST`` one event: the original service's contract (docs/http-api.md)."""
+    return notifications_handler.handle(request, bootstrap.dependencies)
 
 
 @functions_framework.http
 def app_portal(request: flask.Request) -> flask.Response:
     """A Svix App Portal link for a project's application, for the customer dashboard."""
-    return http_api.app_portal(request, wiring.dependencies)
+    return portal_handler.handle(request, bootstrap.dependencies)
 
 
 @functions_framework.http
 def canary(request: flask.Request) -> flask.Response:
     """Svix delivers heartbeats here (public): only a valid Svix signature gets one recorded."""
     with logs.traced(request.headers):
-        return canary_handler.handle(request, wiring.canary_dependencies)
+        return canary_handler.handle(request, bootstrap.canary_dependencies)

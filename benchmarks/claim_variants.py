@@ -1,7 +1,8 @@
 """The claim the function does not use, for comparison: always read first, create if missing.
 
-``notifier.store`` creates first on a first delivery (one write for a new event; the refused
-create and a read for a known one) and reads first only on a Pub/Sub redelivery. Reading first
+``notifier.adapters.firestore.store`` creates first on a first delivery (one write for a new
+event; the refused create and a read for a known one) and reads first only on a Pub/Sub
+redelivery. Reading first
 every time costs each new event one more round trip. The benchmark measures both, so the choice
 stays backed by figures. This wraps the store's own claim (its create path is unchanged):
 measurement only, never deployed.
@@ -13,15 +14,16 @@ import contextlib
 import dataclasses
 from collections.abc import Iterator
 
-from notifier import store
+from notifier.adapters.firestore import calls, keys, store
+from notifier.domain import claims
 
 _create_first = store.FirestoreStore.claim
 
 
-def read_first_claim(self: store.FirestoreStore, event, delivery) -> store.Claim:
-    ref = self._db.collection(store.NOTIFICATIONS).document(store.document_key(event.id))
-    with store._firestore():
-        snapshot = ref.get(timeout=store._TIMEOUT)
+def read_first_claim(self: store.FirestoreStore, event, delivery) -> claims.Claim:
+    ref = self._db.collection(store.NOTIFICATIONS).document(keys.document_key(event.id))
+    with calls.guarded():
+        snapshot = ref.get(timeout=calls.TIMEOUT)
     if snapshot.exists:
         return self._claim_existing(ref, snapshot)
     # As a first delivery, so that the store's claim goes straight to its create.

@@ -42,10 +42,10 @@ def sockets():
 before, threads = sockets(), threading.active_count()
 import main
 time.sleep(0.5)  # time for any background connection to start
-from notifier import wiring
+from notifier import bootstrap
 print(json.dumps({"connects": opened, "sockets_before": before, "sockets_after": sockets(),
                   "threads_before": threads, "threads_after": threading.active_count(),
-                  "clients_built": wiring._built is not None}))
+                  "clients_built": bootstrap.built() is not None}))
 """
 
 

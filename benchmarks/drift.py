@@ -25,24 +25,25 @@ HEAVY = "subscription.renewed"
 MIX = "platform mix"  # the 50 platform samples, mean per event
 _TIMED = "import time\n{before}\n_t = time.perf_counter()\n{stmt}\nprint(time.perf_counter() - _t)"
 ONCE = {
-    "import jsonschema_rs": ("import jsonschema, notifier.catalog", "import jsonschema_rs"),
+    "import jsonschema_rs": ("import jsonschema, notifier.domain.catalog", "import jsonschema_rs"),
     "runtime catalog, jsonschema-rs (its import included)": (
-        "from notifier import catalog",
+        "from notifier.domain import catalog",
         "catalog.load(verify=False)",
     ),
     "runtime catalog, jsonschema alone": (
-        "from notifier import catalog",
+        "from notifier.domain import catalog",
         "catalog.load(verify=False, accelerate=False)",
     ),
     "verified catalog (metaschema and examples; tests and sync only)": (
-        "from notifier import catalog",
+        "from notifier.domain import catalog",
         "catalog.load(accelerate=False)",
     ),
 }
 
 
 class _NoWatch:
-    """Stands in for :class:`notifier.drift.DriftWatch` so that wiring builds no drift check."""
+    """Stands in for :class:`notifier.usecases.drift_watch.DriftWatch` so that bootstrap builds
+    no drift check."""
 
     observe = None
 
@@ -52,9 +53,9 @@ class _NoWatch:
 
 def install_no_drift() -> None:
     """The function as it was before the drift check: its notifier gets no ``drift``."""
-    from notifier import wiring
+    from notifier import bootstrap
 
-    wiring.DriftWatch = _NoWatch  # type: ignore[assignment,misc]
+    bootstrap.DriftWatch = _NoWatch  # type: ignore[assignment,misc]
 
 
 def _fresh(before: str, stmt: str, runs: int) -> float:
@@ -99,7 +100,7 @@ def _size(package: str) -> float:
 
 def measure(runs: int = 7, loops: int = 200) -> dict[str, Any]:
     """Per event (seconds, by type), once per instance (seconds), and the package's size (MiB)."""
-    from notifier import catalog
+    from notifier.domain import catalog
 
     platform = [json.loads(p.read_text()) for p in sorted(PLATFORM.glob("event-*.json"))]
     heavy = next(d for d in platform if d["type"] == HEAVY)

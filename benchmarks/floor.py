@@ -17,7 +17,7 @@ import httpx
 from google.cloud import firestore
 from svix.api import ApplicationIn, MessageCreateOptions, MessageIn, Svix, SvixOptions
 
-from notifier.store import document_key
+from notifier.adapters.firestore.keys import document_key
 
 
 def svix_client(token: str, server_url: str) -> Svix:

@@ -4,6 +4,6 @@ from benchmarks.drift import install_no_drift
 
 install_no_drift()
 
-from main import on_event  # noqa: E402  (the entry point, once wiring builds no drift check)
+from main import on_event  # noqa: E402  (the entry point, once bootstrap builds no drift check)
 
 __all__ = ["on_event"]

@@ -12,9 +12,9 @@ from benchmarks import events, stats
 from devstack.function_server import ROOT
 
 _SENDER = (
-    "import time\nfrom notifier.svix_sender import SvixSender\n"
+    "import time\nfrom notifier.adapters.svix.client import SvixClient\n"
     "t = time.perf_counter()\n"
-    "SvixSender('testsk_x', server_url='http://127.0.0.1:9', timeout=10, retry_schedule=(0.05,))\n"
+    "SvixClient('testsk_x', server_url='http://127.0.0.1:9', timeout=10, retry_schedule=(0.05,))\n"
     "print(time.perf_counter() - t)"
 )
 # What the sender used to do: let the SDK build its own HTTP client, then replace it.
@@ -40,8 +40,9 @@ def _fresh(code: str, runs: int) -> float:
 
 def measure(runs: int = 5, threads: int = 16) -> dict:
     """In this process (which has imported nothing of notifier's clients yet) and in fresh ones."""
-    from notifier import events as notifier_events
-    from notifier import schema, store, wiring
+    from notifier import bootstrap
+    from notifier.adapters.firestore import keys
+    from notifier.domain import decoding, schema
 
     schema.validator.cache_clear()
     started = time.perf_counter()
@@ -56,25 +57,25 @@ def measure(runs: int = 5, threads: int = 16) -> dict:
 
     def pipeline() -> None:
         for envelope in envelopes:
-            store.pack(notifier_events.decode(envelope, max_bytes=1 << 20).body)
+            keys.pack(decoding.decode(envelope, max_bytes=1 << 20).body)
 
     per_event = timeit.timeit(pipeline, number=loops) / (loops * len(envelopes))
 
-    wiring.reset()
+    bootstrap.reset()
     barrier = threading.Barrier(threads)
     seen = []
 
     def ask() -> None:
         barrier.wait()
-        seen.append(id(wiring.dependencies()))
+        seen.append(id(bootstrap.dependencies()))
 
     workers = [threading.Thread(target=ask) for _ in range(threads)]
     for worker in workers:
         worker.start()
     for worker in workers:
         worker.join()
-    deps = wiring._built
-    wiring.reset()
+    deps = bootstrap.built()
+    bootstrap.reset()
     if deps is not None:
         deps.sender.close()
     return {

@@ -1,7 +1,7 @@
-"""Round trips per event, counted on the function's own code (``notifier.pubsub.handle``).
+"""Round trips per event, counted on the function's own code (``notifier.handlers.pubsub.handle``).
 
-Run in-process against the same emulator and stand-in: Firestore RPCs are counted in the client
-(:mod:`benchmarks.counting`), Svix calls by the stand-in, which records every request it answers.
+Run in-process against the same emulator and twin: Firestore RPCs are counted in the client
+(:mod:`benchmarks.counting`), Svix calls by the twin, which records every request it answers.
 """
 
 from __future__ import annotations
@@ -59,8 +59,9 @@ class Trips:
 
 def measure(stack: Stack, variant: str = "function") -> list[Trips]:
     """The cases a delivery can meet, each over a few events, counted per event."""
-    assert stack.standin is not None
-    from notifier import pubsub, wiring
+    assert stack.twin is not None
+    from notifier import bootstrap
+    from notifier.handlers import pubsub
 
     swap = claim_variants.read_first() if variant == "read-first" else contextlib.nullcontext()
     results = []
@@ -70,18 +71,18 @@ def measure(stack: Stack, variant: str = "function") -> list[Trips]:
         def run(
             scenario: str, batch: list[dict], attempt: int = 1, fresh_instance: bool = False
         ) -> None:
-            before = len(stack.standin.calls())
+            before = len(stack.twin.calls())
             rpcs.take()
             for event in batch:
                 if fresh_instance:
-                    _forget(wiring)
-                pubsub.handle(events.envelope(event, attempt), wiring.dependencies())
-            svix = Counter(call["op"] for call in stack.standin.calls()[before:])
+                    _forget()
+                pubsub.handle(events.envelope(event, attempt), bootstrap.dependencies())
+            svix = Counter(call["op"] for call in stack.twin.calls()[before:])
             results.append(Trips(scenario, len(batch), *rpcs.take(), svix))
 
-        _forget(wiring)
+        _forget()
         warm = events.envelope(events.events(f"{variant}-warm", 1, "known")[0])
-        pubsub.handle(warm, wiring.dependencies())
+        pubsub.handle(warm, bootstrap.dependencies())
         sent = events.events(f"{variant}-new", PER_SCENARIO, "known")
         run(NEW, sent)
         run(REDELIVERED, sent, attempt=2)
@@ -93,7 +94,7 @@ def measure(stack: Stack, variant: str = "function") -> list[Trips]:
         run(NEW_PROJECT, new_projects)
         cold = events.events(f"{variant}-cold", 3, "known")
         run(NEW_INSTANCE, cold, fresh_instance=True)
-        _forget(wiring)
+        _forget()
     return results
 
 
@@ -110,10 +111,12 @@ def environment(values: dict[str, str]) -> Iterator[None]:
         os.environ.update(saved)
 
 
-def _forget(wiring) -> None:
+def _forget() -> None:
     """A new instance: the next delivery builds its clients again (the old ones are closed)."""
-    built = wiring._built
-    wiring.reset()
+    from notifier import bootstrap
+
+    built = bootstrap.built()
+    bootstrap.reset()
     if built is not None:
         built.sender.close()
 

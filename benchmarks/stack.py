@@ -1,8 +1,8 @@
-"""The stack the benchmark runs on: the Firestore emulator, the Svix stand-in, function servers.
+"""The stack the benchmark runs on: the Firestore emulator, the Svix twin, function servers.
 
-The stand-in runs in its own process (``python -m devstack.svix_standin``), not as a thread of the
+The twin runs in its own process (``python -m devstack.svix_twin.server``), not as a thread of the
 benchmark: the in-process floor and the HTTP clients would otherwise share one GIL with it, and
-the floor would pay for the stand-in's work while the function did not.
+the floor would pay for the twin's work while the function did not.
 """
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ from devstack import emulators
 from devstack.function_server import ROOT, FunctionServer, free_port
 
 PROJECT = "notifier-bench"
-TOKEN = "testsk_bench.standin-token"  # noqa: S105 (the stand-in's, not a secret)
-SVIX_LATENCY = 0.02  # seconds the stand-in waits before each answer: a fast, nearby Svix
+TOKEN = "testsk_bench.twin-token"  # noqa: S105 (the twin's, not a secret)
+SVIX_LATENCY = 0.02  # seconds the twin waits before each answer: a fast, nearby Svix
 
 
-class Standin:
-    """The Svix stand-in as a child process, with its control API as methods."""
+class Twin:
+    """The Svix twin as a child process, with its control API as methods."""
 
     def __init__(self, log_path: Path, latency: float = SVIX_LATENCY) -> None:
         self.port = free_port()
@@ -40,11 +40,11 @@ class Standin:
         self._process: subprocess.Popen | None = None
         self._control = httpx.Client(base_url=self.url, timeout=30)
 
-    def start(self) -> Standin:
+    def start(self) -> Twin:
         command = [
             sys.executable,
             "-m",
-            "devstack.svix_standin",
+            "devstack.svix_twin.server",
             f"--port={self.port}",
             f"--token={TOKEN}",
             f"--latency={self.latency}",
@@ -56,12 +56,12 @@ class Standin:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                raise RuntimeError(f"the Svix stand-in exited: see {self._log_path}")
+                raise RuntimeError(f"the Svix twin exited: see {self._log_path}")
             with contextlib.suppress(OSError):
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
                 return self
             time.sleep(0.05)
-        raise RuntimeError("the Svix stand-in did not start")
+        raise RuntimeError("the Svix twin did not start")
 
     @property
     def pgid(self) -> int:
@@ -69,10 +69,10 @@ class Standin:
         return self._process.pid
 
     def reset(self) -> None:
-        self._control.post("/_standin/reset").raise_for_status()
+        self._control.post("/_twin/reset").raise_for_status()
 
     def calls(self) -> list[dict[str, Any]]:
-        response = self._control.get("/_standin/calls")
+        response = self._control.get("/_twin/calls")
         response.raise_for_status()
         return response.json()
 
@@ -95,13 +95,13 @@ class Stack:
     def __init__(self) -> None:
         self.logs = Path(tempfile.mkdtemp(prefix="notifier-bench-"))
         self.firestore: emulators.Emulator | None = None
-        self.standin: Standin | None = None
+        self.twin: Twin | None = None
         self._servers: list[FunctionServer] = []
 
     def __enter__(self) -> Stack:
         emulators.check_prerequisites()
         self.firestore = emulators.start_firestore(PROJECT, log_path=self.logs / "firestore.log")
-        self.standin = Standin(self.logs / "standin.log").start()
+        self.twin = Twin(self.logs / "twin.log").start()
         os.environ.update(self.firestore.env)  # for the in-process clients (floor, counting)
         os.environ["GOOGLE_CLOUD_PROJECT"] = PROJECT
         return self
@@ -109,8 +109,8 @@ class Stack:
     def __exit__(self, exc_type: object, *exc: object) -> None:
         for server in self._servers:
             server.stop()
-        if self.standin is not None:
-            self.standin.stop()
+        if self.twin is not None:
+            self.twin.stop()
         if self.firestore is not None:
             self.firestore.stop()
         if exc_type is None:
@@ -119,13 +119,13 @@ class Stack:
             print(f"benchmark logs kept in {self.logs}", file=sys.stderr)
 
     def env(self, **overrides: str) -> dict[str, str]:
-        """What the function needs: the emulator, the stand-in, the token; defaults otherwise."""
-        assert self.firestore is not None and self.standin is not None
+        """What the function needs: the emulator, the twin, the token; defaults otherwise."""
+        assert self.firestore is not None and self.twin is not None
         return {
             **self.firestore.env,
             "GOOGLE_CLOUD_PROJECT": PROJECT,
             "SVIX_API_KEY": TOKEN,
-            "SVIX_SERVER_URL": self.standin.url,
+            "SVIX_SERVER_URL": self.twin.url,
             **overrides,
         }
 
@@ -136,7 +136,7 @@ class Stack:
         return server.start()
 
     def reset(self) -> None:
-        """Empty Firestore and the stand-in between setups, so each starts from the same state."""
-        assert self.firestore is not None and self.standin is not None
+        """Empty Firestore and the twin between setups, so each starts from the same state."""
+        assert self.firestore is not None and self.twin is not None
         self.firestore.reset()
-        self.standin.reset()
+        self.twin.reset()

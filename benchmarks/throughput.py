@@ -115,7 +115,7 @@ def _in_process(floor: Floor) -> _Setup:
 
 
 def measure(stack: Stack, plan: Plan, progress: Callable[[str], None]) -> dict[tuple, Result]:
-    assert stack.firestore is not None and stack.standin is not None
+    assert stack.firestore is not None and stack.twin is not None
     function = stack.server("on_event", plan.threads, "function")
     read_first = stack.server(
         "on_event", plan.threads, "read_first", FUNCTION_SOURCE="benchmarks/read_first_main.py"
@@ -126,7 +126,7 @@ def measure(stack: Stack, plan: Plan, progress: Callable[[str], None]) -> dict[t
     http_floor = stack.server(
         "floor", plan.threads, "http_floor", FUNCTION_SOURCE="benchmarks/http_floor.py"
     )
-    floor = Floor(firestore.Client(project=PROJECT), svix_client(TOKEN, stack.standin.url))
+    floor = Floor(firestore.Client(project=PROJECT), svix_client(TOKEN, stack.twin.url))
     setups = [
         _served(FUNCTION, function.url, _pgid(function)),
         _served(NO_DRIFT, no_drift.url, _pgid(no_drift)),
@@ -138,10 +138,10 @@ def measure(stack: Stack, plan: Plan, progress: Callable[[str], None]) -> dict[t
 
     def sample(setup: _Setup, batch: list[dict], concurrency: int, kind: str) -> None:
         before = _cpu(stack, setup)
-        calls = len(stack.standin.calls())
+        calls = len(stack.twin.calls())
         run = setup.run(batch, concurrency, kind)
         after = _cpu(stack, setup)
-        svix = len(stack.standin.calls()) - calls
+        svix = len(stack.twin.calls()) - calls
         key = (setup.name, concurrency, kind)
         result = results.setdefault(key, Result(setup.name, concurrency, kind))
         result.add(run, {k: after[k] - before[k] for k in after}, svix)
@@ -170,11 +170,11 @@ def _pgid(server) -> int:
 
 
 def _cpu(stack: Stack, setup: _Setup) -> dict[str, float]:
-    assert stack.firestore is not None and stack.standin is not None
+    assert stack.firestore is not None and stack.twin is not None
     return {
         "function": group_cpu(setup.pgid) if setup.pgid else 0.0,
         "emulator": group_cpu(stack.firestore.pgid),
-        "stand-in": group_cpu(stack.standin.pgid),
+        "twin": group_cpu(stack.twin.pgid),
         "benchmark": own_cpu(),
     }
 

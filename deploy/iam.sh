@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# iam.sh - one service account per function, each granted only what it uses (README "IAM"),
+# iam.sh - one service account per function, each granted only what it uses (docs/operations/iam.md),
 # and the invokers of a function's Cloud Run service, converged to exactly the ones asked for.
 
 # ensure_sa EMAIL DESCRIPTION: create the service account EMAIL unless it exists.

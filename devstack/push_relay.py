@@ -1,25 +1,18 @@
 """Pub/Sub push, done right against the emulator: pull, then POST as Eventarc would.
 
-Why not the emulator's own push subscriptions? Once two or more messages fail at the same time
-they stop being redelivered, so retries - the thing tests need to exercise - silently stop. This
-relay pulls from a pull subscription on the emulator and POSTs each message to an HTTP endpoint
-the way Eventarc invokes a Cloud Functions 2nd gen CloudEvent function (binary-mode CloudEvent
-whose JSON body is the Pub/Sub push envelope), with push semantics:
+Why a relay rather than the emulator's push subscriptions:
+docs/decisions/push-relay-for-redelivery.md. It POSTs
+each message as a binary-mode CloudEvent whose JSON body is the push envelope, with push
+semantics:
 
 * 102/200/201/202/204 -> ack; any other status, a connection error or a timeout -> retry.
 * Retries back off exponentially per message: ``min_backoff * 2**(failures-1)``, capped at
-  ``max_backoff``, without jitter so tests can assert on the gaps.
+  ``max_backoff``, without jitter so tests can assert on the gaps; the message is held (its ack
+  deadline extended) meanwhile, and a copy the emulator redelivers is merged.
 * At most ``concurrency`` POSTs are in flight at once.
 
-Retries are done by holding the message and re-POSTing it after the backoff while extending its
-ack deadline, rather than by ``modify_ack_deadline`` redelivery: ack deadlines are whole seconds,
-which cannot express sub-second test backoffs, and holding keeps the timing exact. If the emulator
-redelivers a held message anyway (lost lease), the copy is merged, not delivered twice.
-
 Clients: every function takes ``emulator_host``; without it ``PUBSUB_EMULATOR_HOST`` is used. One
-of the two is required - this module refuses to talk to real Pub/Sub. The host is given to the
-google clients as an explicit insecure gRPC channel, so ``os.environ`` is neither needed nor
-modified.
+of the two is required - this module refuses to talk to real Pub/Sub.
 """
 
 from __future__ import annotations

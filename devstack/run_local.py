@@ -1,6 +1,6 @@
 """``make run`` / ``make serve``: the functions on their real dependencies, shown working.
 
-Starts the Firestore and Pub/Sub emulators and the Svix stand-in, serves ``on_event`` under
+Starts the Firestore and Pub/Sub emulators and the Svix twin, serves ``on_event`` under
 functions-framework, wires a Pub/Sub push subscription (with a retry policy) to it, publishes the
 sample events plus a duplicate and two bad messages, and prints what happened to each. Webhooks
 really arrive: a sample customer endpoint (devstack/customer_endpoint.py, verifying signatures
@@ -34,13 +34,13 @@ from devstack import emulators
 from devstack.customer_endpoint import CustomerEndpoint
 from devstack.function_server import ROOT, FunctionServer
 from devstack.push_relay import ensure_topic_and_subscription, publish
-from devstack.svix_standin import SvixStandin
-from notifier.store import document_key, natural_id
+from devstack.svix_twin.server import SvixTwin
+from notifier.adapters.firestore.keys import document_key, natural_id
 
 PROJECT = "notifier-local"
 TOPIC = "platform-events"
 SUBSCRIPTION = "notifier-push"
-TOKEN = "testsk_local-standin-token"
+TOKEN = "testsk_local-twin-token"
 SAMPLES = ROOT / "samples" / "events"
 # What deploy.sh's Cloud Scheduler job publishes to the platform topic, every time the same.
 HEARTBEAT_REQUEST = b'{"object":"heartbeat"}'
@@ -94,9 +94,9 @@ def wait_for(db, messages: list[Published], timeout: float) -> bool:
     return False
 
 
-def report(db, standin: SvixStandin, messages: list[Published]) -> bool:
+def report(db, twin: SvixTwin, messages: list[Published]) -> bool:
     in_svix: dict[str, int] = {}
-    for message in standin.messages():
+    for message in twin.messages():
         in_svix[message["eventId"]] = in_svix.get(message["eventId"], 0) + 1
     rejected = {
         d.get("pubsub_message_id"): d.get("reason")
@@ -121,11 +121,11 @@ def report(db, standin: SvixStandin, messages: list[Published]) -> bool:
 
 
 def register_customer_endpoints(
-    standin: SvixStandin, customer: CustomerEndpoint, projects: set[str]
+    twin: SvixTwin, customer: CustomerEndpoint, projects: set[str]
 ) -> None:
     """Each project's application gets the sample customer's endpoint, through the calls a
     customer's App Portal makes against Svix (create application, endpoint, read its secret)."""
-    svix = Svix(TOKEN, SvixOptions(server_url=standin.url))
+    svix = Svix(TOKEN, SvixOptions(server_url=twin.url))
     for project in sorted(projects):
         svix.application.get_or_create(ApplicationIn(uid=project, name=project))
         endpoint = EndpointIn(
@@ -139,7 +139,7 @@ def register_customer_endpoints(
     print(f"sample customer endpoint {customer.url}/<project> registered in {len(projects)} apps")
 
 
-def heartbeat_setup(standin: SvixStandin, canary_url: str, secret_file: Path) -> None:
+def heartbeat_setup(twin: SvixTwin, canary_url: str, secret_file: Path) -> None:
     """``python -m notifier heartbeat setup``, exactly as deploy.sh runs it, against the twin."""
     done = subprocess.run(
         [
@@ -147,7 +147,7 @@ def heartbeat_setup(standin: SvixStandin, canary_url: str, secret_file: Path) ->
             f"--canary-url={canary_url}", f"--secret-file={secret_file}",
         ],
         cwd=ROOT,
-        env={**os.environ, "SVIX_API_KEY": TOKEN, "SVIX_SERVER_URL": standin.url},
+        env={**os.environ, "SVIX_API_KEY": TOKEN, "SVIX_SERVER_URL": twin.url},
         capture_output=True,
         text=True,
         check=False,
@@ -171,12 +171,12 @@ def publish_heartbeat() -> Published:
 
 
 def show_customer_deliveries(
-    customer: CustomerEndpoint, standin: SvixStandin, messages: list[Published], timeout: float
+    customer: CustomerEndpoint, twin: SvixTwin, messages: list[Published], timeout: float
 ) -> bool:
     """What the sample customer's endpoint received: each sample event once, signature valid."""
     wanted = {m.event_id: m for m in messages if m.event_id and m.project != HEARTBEAT_PROJECT}
     customer.wait(lambda got: set(wanted) <= {r.event_id for r in got}, timeout)
-    standin.wait_for_deliveries(5.0)  # let any second delivery land before counting
+    twin.wait_for_deliveries(5.0)  # let any second delivery land before counting
     received = customer.received()
     rows, ok = [], True
     for event_id, m in wanted.items():
@@ -240,7 +240,7 @@ def _json_lines(path: Path, offset: int = 0) -> list[dict]:
 HTTP_FUNCTIONS = ("notifications", "app_portal")
 
 
-def show_http(notifications_url: str, portal_url: str, standin: SvixStandin) -> bool:
+def show_http(notifications_url: str, portal_url: str, twin: SvixTwin) -> bool:
     """Calls the HTTP functions as a client would; prints each answer and whether it is right."""
     event = json.loads((SAMPLES / "03-payment.succeeded.json").read_text())
     event["id"] = "evt_http_demo_1"  # new: not among the published events
@@ -263,7 +263,7 @@ def show_http(notifications_url: str, portal_url: str, standin: SvixStandin) -> 
             rows.append(
                 (label, answer.status_code, _summary(answer), "ok" if good else "UNEXPECTED")
             )
-    count = sum(1 for m in standin.messages() if m["eventId"] == event["id"])
+    count = sum(1 for m in twin.messages() if m["eventId"] == event["id"])
     ok &= count == 1
     rows.append(
         ("Svix messages for the POSTed event", count, "", "ok" if count == 1 else "UNEXPECTED")
@@ -296,7 +296,7 @@ def _table(headers: tuple[str, ...], rows: list[tuple]) -> None:
 
 def operator_environment(svix_url: str) -> str:
     """Shell lines that point the operator tools (``notifier``, ``python -m notifier``) at this
-    stack: the emulators this process exported, and the stand-in for replay / redrive --direct."""
+    stack: the emulators this process exported, and the twin for replay / redrive --direct."""
     names = ("FIRESTORE_EMULATOR_HOST", "PUBSUB_EMULATOR_HOST", "GOOGLE_CLOUD_PROJECT")
     command = os.path.join(os.path.dirname(sys.executable), "notifier")
     return "\n".join(
@@ -331,29 +331,29 @@ def main(argv: list[str] | None = None) -> int:
     run_dir = ROOT / ".run"
     run_dir.mkdir(exist_ok=True)
     with contextlib.ExitStack() as stack:
-        print("starting the Firestore and Pub/Sub emulators and the Svix stand-in ...", flush=True)
+        print("starting the Firestore and Pub/Sub emulators and the Svix twin ...", flush=True)
         firestore = stack.enter_context(
             emulators.start_firestore(PROJECT, log_path=run_dir / "firestore.log")
         )
         pubsub = stack.enter_context(
             emulators.start_pubsub(PROJECT, log_path=run_dir / "pubsub.log")
         )
-        standin = stack.enter_context(SvixStandin(TOKEN))
+        twin = stack.enter_context(SvixTwin(TOKEN))
         os.environ.update({**firestore.env, **pubsub.env, "GOOGLE_CLOUD_PROJECT": PROJECT})
         env = {
             **firestore.env,
             "GOOGLE_CLOUD_PROJECT": PROJECT,
             "SVIX_API_KEY": TOKEN,
-            "SVIX_SERVER_URL": standin.url,
+            "SVIX_SERVER_URL": twin.url,
         }
         messages = sample_messages()
         customer = stack.enter_context(CustomerEndpoint(run_dir / "customer-endpoint.log"))
-        register_customer_endpoints(standin, customer, {m.project for m in messages if m.event_id})
+        register_customer_endpoints(twin, customer, {m.project for m in messages if m.event_id})
         canary_log = run_dir / "canary.log"
         canary_log_offset = canary_log.stat().st_size if canary_log.exists() else 0
         canary_port = emulators.free_port()
         secret_file = run_dir / "canary-secret"
-        heartbeat_setup(standin, f"http://127.0.0.1:{canary_port}/", secret_file)
+        heartbeat_setup(twin, f"http://127.0.0.1:{canary_port}/", secret_file)
         # The canary as deployed: Firestore and its signing secret, no Svix token.
         canary_env = {
             **firestore.env,
@@ -399,21 +399,21 @@ def main(argv: list[str] | None = None) -> int:
 
         db = fs.Client(project=PROJECT)
         settled = wait_for(db, messages, args.timeout)
-        ok = report(db, standin, messages) and settled
-        ok = show_customer_deliveries(customer, standin, messages, args.timeout) and ok
+        ok = report(db, twin, messages) and settled
+        ok = show_customer_deliveries(customer, twin, messages, args.timeout) and ok
         ok = show_heartbeat(db, heartbeat, canary_log, canary_log_offset, args.timeout) and ok
         print(
             f"\nHTTP functions: notifications on {http['notifications'].url}, "
             f"app_portal on {http['app_portal'].url}\n"
         )
-        ok = show_http(http["notifications"].url, http["app_portal"].url, standin) and ok
+        ok = show_http(http["notifications"].url, http["app_portal"].url, twin) and ok
         names = ("function", "canary", *HTTP_FUNCTIONS)
         logs = ", ".join(str(run_dir / f"{name}.log") for name in names)
         print(f"\nfunction logs: {logs}")
         print("all as expected" if ok else "SOMETHING WENT WRONG (see the logs above)")
         if args.serve:
             serve_until_interrupted(
-                function, pubsub, standin, http, firestore=firestore, every=args.heartbeat_every
+                function, pubsub, twin, http, firestore=firestore, every=args.heartbeat_every
             )
         return 0 if ok else 1
 
@@ -421,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
 def serve_until_interrupted(
     function: FunctionServer,
     pubsub,
-    standin: SvixStandin,
+    twin: SvixTwin,
     http: dict[str, FunctionServer],
     *,
     firestore,
@@ -429,7 +429,7 @@ def serve_until_interrupted(
 ) -> None:
     print(
         "\nThe operator tools: point them at this stack in another shell with\n"
-        f"{operator_environment(standin.url)}\n"
+        f"{operator_environment(twin.url)}\n"
         "\nThe stack stays up. Publish more events from another shell with:\n"
         f"  PUBSUB_EMULATOR_HOST={pubsub.host_port} .venv/bin/python -m devstack.publish "
         f"--project {PROJECT} --topic {TOPIC} samples/events/03-payment.succeeded.json\n"
@@ -437,7 +437,7 @@ def serve_until_interrupted(
         "  curl --fail -H 'Content-Type: application/json' --data-binary "
         f"@samples/events/03-payment.succeeded.json {http['notifications'].url}/notifications\n"
         f"  curl --fail '{http['app_portal'].url}/app-portal?project=acme'\n"
-        f"Svix stand-in: {standin.url}/_standin/messages lists what Svix received.\n"
+        f"Svix twin: {twin.url}/_twin/messages lists what Svix received.\n"
         f"\nThe heartbeat ticks: a heartbeat request every {every:g} s (the Scheduler's message).\n"
         "Watch it arrive (the first line: last heartbeat, latency, healthy or late):\n"
         f"  GOOGLE_CLOUD_PROJECT={PROJECT} {_env_line(firestore.env)} "

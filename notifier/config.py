@@ -14,10 +14,12 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from notifier import heartbeat
+from notifier.domain import heartbeat
 from notifier.domain.claims import DEDUP_WINDOW_SECONDS
-from notifier.events import SAFE_ID, SVIX_RESERVED_PREFIXES
+from notifier.domain.events import SAFE_ID, SVIX_RESERVED_PREFIXES
 
+HEARTBEAT_PROJECT_ENV = "NOTIFIER_HEARTBEAT_PROJECT"  # the project id / Svix app uid of heartbeats
+CANARY_SECRET_ENV = "NOTIFIER_CANARY_SECRET"  # noqa: S105 - the variable's name, not a secret
 # Svix accepts App Portal links valid for 1 hour to 7 days.
 PORTAL_EXPIRY_RANGE = (3600, 7 * 24 * 3600)
 # Svix keeps an eventId unique for a day; the dedup window must close well before that (1 h at
@@ -106,12 +108,12 @@ class Settings:
         if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             problems.append("NOTIFIER_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
 
-        heartbeat_project = env.get(heartbeat.PROJECT_ENV, "").strip() or cls.heartbeat_project
+        heartbeat_project = env.get(HEARTBEAT_PROJECT_ENV, "").strip() or cls.heartbeat_project
         if not SAFE_ID.fullmatch(heartbeat_project) or heartbeat_project.startswith(
             SVIX_RESERVED_PREFIXES["project"]
         ):
             problems.append(
-                f"{heartbeat.PROJECT_ENV} must be a project id "
+                f"{HEARTBEAT_PROJECT_ENV} must be a project id "
                 f"({SAFE_ID.pattern}, not starting with {SVIX_RESERVED_PREFIXES['project']})"
             )
 

@@ -79,7 +79,7 @@ def _reported_error(record: logging.LogRecord) -> dict[str, Any]:
 
 
 def _relative(path: str) -> str:
-    """``notifier/pubsub.py`` rather than the instance's absolute path: stable across deploys.
+    """``notifier/handlers/pubsub.py``, not the instance's absolute path: stable across deploys.
 
     Judged by where this package really is, never by folder names: a checkout may itself live
     in a folder called ``notifier``.

@@ -1,6 +1,6 @@
-"""Shared fixtures: the real emulators and the Svix stand-in, started once per test session.
+"""Shared fixtures: the real emulators and the Svix twin, started once per test session.
 
-Each test gets clean data: Firestore is emptied and the stand-in reset before it runs.
+Each test gets clean data: Firestore is emptied and the twin reset before it runs.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from devstack import emulators
-from devstack.svix_standin import SvixStandin
+from devstack.svix_twin.server import SvixTwin
 
 PROJECT = "notifier-test"
 TOKEN = "testsk_notifier.secret-canary-7f3a9"
@@ -70,12 +70,12 @@ def db(firestore_emulator):
 
 
 @pytest.fixture(scope="session")
-def svix_server() -> Iterator[SvixStandin]:
-    with SvixStandin(TOKEN) as standin:
-        yield standin
+def svix_server() -> Iterator[SvixTwin]:
+    with SvixTwin(TOKEN) as twin:
+        yield twin
 
 
 @pytest.fixture
-def svix(svix_server) -> SvixStandin:
+def svix(svix_server) -> SvixTwin:
     svix_server.reset()
     return svix_server

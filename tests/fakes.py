@@ -14,17 +14,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from notifier.applications import ApplicationDirectory
+from notifier import bootstrap
 from notifier.config import Settings
-from notifier.dependencies import Dependencies
 from notifier.domain.claims import Claim, ClaimState, RecordStatus
+from notifier.domain.errors import NotifierError, Rejected, StoreUnavailable
 from notifier.domain.events import Delivery, Event
+from notifier.domain.heartbeat import Arrival
 from notifier.domain.messages import PulledMessage
 from notifier.domain.outcomes import Sent
+from notifier.domain.ports import Checker
 from notifier.domain.records import Record, StoredNotification
-from notifier.errors import NotifierError, Rejected, StoreUnavailable
-from notifier.heartbeat import Arrival
-from notifier.service import Notifier
+from notifier.handlers.dependencies import Dependencies
 
 
 @dataclass
@@ -216,6 +216,9 @@ class MemoryDeadLetters:
             self.acked.append(self.leased.pop(ack_id).message_id)
         return accepted
 
+    def close(self) -> None:
+        pass
+
 
 @dataclass
 class MemoryTopic:
@@ -233,6 +236,9 @@ class MemoryTopic:
             self.published.append((data, attributes))
             results.append(f"new-{len(self.published)}")
         return results
+
+    def close(self) -> None:
+        pass
 
 
 @dataclass
@@ -290,22 +296,23 @@ class ScriptedSvix:
 
 
 def dependencies(
-    store: MemoryStore | None = None, sender: ScriptedSvix | None = None, **settings: Any
+    store: MemoryStore | None = None,
+    sender: ScriptedSvix | None = None,
+    *,
+    load_catalog: Callable[[], Checker] | None = None,
+    **settings: Any,
 ) -> Dependencies:
-    """A function instance's dependencies made of the fakes (no retry budget unless asked)."""
-    store = store if store is not None else MemoryStore()
-    sender = sender if sender is not None else ScriptedSvix()
+    """A function instance's dependencies as bootstrap builds them, on the fakes (no retry
+    budget unless asked, no real sleeping); ``load_catalog``: the drift check's catalog."""
     config = Settings(
         gcp_project="notifier-test",
         svix_api_key="testsk_unused",
         **{"retry_budget_seconds": 0.0, **settings},
     )
-    notifier = Notifier(
-        store,
-        sender,
-        ApplicationDirectory(store, sender),
-        retry_budget=config.retry_budget_seconds,
-        dedup_window=config.svix_dedup_window_seconds,
+    return bootstrap.build(
+        config,
+        store=store if store is not None else MemoryStore(),
+        sender=sender if sender is not None else ScriptedSvix(),
         sleep=lambda seconds: None,
+        load_catalog=load_catalog,
     )
-    return Dependencies(config, store, sender, notifier)

@@ -19,7 +19,7 @@ RULE_KEYS = frozenset(
 
 @dataclass
 class FaultRule:
-    """One fault rule, as described in devstack/svix_standin.py's docstring."""
+    """One fault rule, as devstack/SVIX_TWIN.md describes it."""
 
     op: str = "*"
     status: int | None = None

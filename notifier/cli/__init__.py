@@ -78,7 +78,7 @@ def _failed_call(exc: Exception) -> int | None:
     from google.auth.exceptions import DefaultCredentialsError
 
     from notifier.cli.reach import CREDENTIALS_HELP, CloudError
-    from notifier.errors import StoreUnavailable
+    from notifier.domain.errors import StoreUnavailable
 
     if isinstance(exc, CloudError):  # one line naming what could not be reached, or what failed
         print(f"notifier: {exc}", file=sys.stderr)

@@ -2,8 +2,8 @@
 
 To add one: a module in :mod:`notifier.cli.commands` that defines ``COMMAND = Command(...)``, and
 its name in that package's ``REGISTERED``. ``run`` gets the parsed arguments and a
-:class:`Context`; it builds what it needs (through :mod:`notifier.wiring`, the CLI being an entry
-point), writes through ``context.output`` and returns the exit status.
+:class:`Context`; it builds what it needs (through :mod:`notifier.bootstrap`, the CLI being an
+entry point), writes through ``context.output`` and returns the exit status.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from notifier.operations.progress import Progress as OnProgress
+from notifier.usecases.progress import Progress as OnProgress
 
 CELL_WIDTH = 60  # a cell longer than this is cut, with an ellipsis
 

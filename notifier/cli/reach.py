@@ -18,12 +18,10 @@ from typing import Any, TypeVar, cast
 
 from google.api_core import exceptions as gexc
 
-from notifier import wiring
+from notifier import bootstrap
 from notifier.config import Settings
-from notifier.errors import StoreUnavailable
-from notifier.heartbeat import HeartbeatLog
-from notifier.pubsub_admin import DeadLetterSubscription, TopicRepublisher
-from notifier.store import FirestoreStore
+from notifier.domain.errors import StoreUnavailable
+from notifier.domain.ports import DeadLetters, HeartbeatLog, OperatorStore, Republisher
 
 CREDENTIALS_HELP = (
     "no Google credentials: run `gcloud auth application-default login`, or set "
@@ -63,29 +61,29 @@ def pubsub_name(kind: str, path: str, env: Mapping[str, str]) -> str:
     return f"Pub/Sub {kind} {path} at {host}"
 
 
-def store(settings: Settings, env: Mapping[str, str], seconds: float) -> FirestoreStore:
+def store(settings: Settings, env: Mapping[str, str], seconds: float) -> OperatorStore:
     """The function's Firestore store, each of its calls bounded and named."""
     name = firestore_name(settings, env)
-    return cast(FirestoreStore, Bounded(wiring.build_store(settings), name, seconds))
+    return cast(OperatorStore, Bounded(bootstrap.build_store(settings), name, seconds))
 
 
 def heartbeats(settings: Settings, env: Mapping[str, str], seconds: float) -> HeartbeatLog:
     """``heartbeats/`` (the last arrival, for ``status``), its calls bounded and named."""
     name = firestore_name(settings, env)
-    return cast(HeartbeatLog, Bounded(wiring.build_heartbeat_log(settings), name, seconds))
+    return cast(HeartbeatLog, Bounded(bootstrap.build_heartbeat_log(settings), name, seconds))
 
 
-def dead_letters(path: str, env: Mapping[str, str], seconds: float) -> DeadLetterSubscription:
+def dead_letters(path: str, env: Mapping[str, str], seconds: float) -> DeadLetters:
     """The dead-letter subscription; ``pull`` keeps its own wait (it never retries)."""
     name = pubsub_name("subscription", path, env)
-    adapter = DeadLetterSubscription(path)
-    return cast(DeadLetterSubscription, Bounded(adapter, name, seconds, own_deadline={"pull"}))
+    adapter = bootstrap.dead_letters(path)
+    return cast(DeadLetters, Bounded(adapter, name, seconds, own_deadline={"pull"}))
 
 
-def topic(path: str, env: Mapping[str, str], seconds: float) -> TopicRepublisher:
+def topic(path: str, env: Mapping[str, str], seconds: float) -> Republisher:
     """The topic dead letters are published back to."""
     name = pubsub_name("topic", path, env)
-    return cast(TopicRepublisher, Bounded(TopicRepublisher(path), name, seconds))
+    return cast(Republisher, Bounded(bootstrap.republisher(path), name, seconds))
 
 
 class Bounded:

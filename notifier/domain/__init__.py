@@ -1,8 +1,7 @@
-"""The domain: the words the notifier speaks, and the ports its adapters plug into.
+"""The domain: the words the notifier speaks, and every port its adapters plug into.
 
-Nothing here imports a cloud SDK: ``events`` (what arrives), ``claims`` (who may send, and the
-record statuses), ``outcomes`` (what one delivery ended in), ``ports`` (what the service and the
-operations need from a store and a sender). The error tree is :mod:`notifier.errors`, which imports
-nothing either. Adapters (:mod:`notifier.store`, :mod:`notifier.svix_sender`) import the domain,
+Pure: nothing here imports a cloud SDK, the logs or the configuration, and nothing outside the
+domain. Events and their decoding, claims, outcomes, records, the error tree, the heartbeat's and
+the catalog's models, and :mod:`~notifier.domain.ports`; the use cases and the adapters import it,
 never the other way round.
 """

@@ -1,9 +1,18 @@
-"""What arrives: a validated platform event, and what Pub/Sub says about its delivery."""
+"""What arrives: a validated platform event, what Pub/Sub says about its delivery, and the ids
+an event may carry."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
+
+# Schema patterns use `$`, which Python lets match before a trailing newline: check again strictly.
+# These ids become Firestore document ids and Svix identifiers, so nothing else may pass.
+SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+# Svix refuses a uid that starts like its own ids ("Uids are not allowed to have the same prefix as
+# the ID"): the project is the application's uid and the event id the message's eventId.
+SVIX_RESERVED_PREFIXES = {"id": "msg_", "project": "app_"}
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from notifier.errors import NotifierError
+from notifier.domain.errors import NotifierError
 
 
 class OutcomeKind(enum.StrEnum):

@@ -1,20 +1,22 @@
-"""What the service, the entries and the operations need from the outside world, as protocols.
+"""What the use cases and the handlers need from the outside world, as protocols: every port.
 
-Adapters implement them (:class:`notifier.store.FirestoreStore`,
-:class:`notifier.svix_sender.SvixSender`); tests implement them in memory.
+Adapters (:mod:`notifier.adapters`) implement them; tests implement them in memory.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Protocol
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Protocol
 
+from notifier.domain.catalog import Drift, RegisteredEventType
 from notifier.domain.claims import Claim, RecordStatus
+from notifier.domain.errors import NotifierError, Rejected
 from notifier.domain.events import Delivery, Event
+from notifier.domain.heartbeat import Arrival, EndpointState
 from notifier.domain.messages import PulledMessage
 from notifier.domain.outcomes import Sent
 from notifier.domain.records import Record, StoredNotification
-from notifier.errors import NotifierError, Rejected
 
 
 class NotificationStore(Protocol):
@@ -128,6 +130,10 @@ class NotificationQueries(Protocol):
         ...
 
 
+class OperatorStore(Store, NotificationQueries, Protocol):
+    """The store as the operator's commands hold it: the function's, and the queries."""
+
+
 class DeadLetters(Protocol):
     """A Pub/Sub subscription the operator pulls messages back from."""
 
@@ -148,10 +154,95 @@ class DeadLetters(Protocol):
         """Acknowledges the messages; returns the ack ids that were accepted."""
         ...
 
+    def close(self) -> None:
+        """Closes its connections."""
+        ...
+
 
 class Republisher(Protocol):
     """A Pub/Sub topic the operator publishes messages back to."""
 
     def publish(self, messages: list[tuple[bytes, dict[str, str]]]) -> list[str | Exception]:
         """Publishes each (data, attributes); the new message id, or why it failed, for each."""
+        ...
+
+    def close(self) -> None:
+        """Sends what is batched, then closes its connections."""
+        ...
+
+
+class HeartbeatLog(Protocol):
+    """Where verified heartbeats are kept (Firestore ``heartbeats/`` in production)."""
+
+    def record(self, event_id: str, published_at: datetime, arrived_at: datetime) -> bool:
+        """Records one arrival; False when this event was already recorded (nothing changes).
+
+        Raises :class:`~notifier.domain.errors.StoreUnavailable` when it cannot tell.
+        """
+        ...
+
+    def latest(self) -> Arrival | None:
+        """The heartbeat that arrived last; None when none is kept."""
+        ...
+
+
+class HeartbeatSvix(Protocol):
+    """The few Svix operations ``heartbeat setup`` needs; each raises
+    :class:`~notifier.domain.errors.SetupError` on failure."""
+
+    def ensure_application(self, uid: str) -> bool:
+        """Makes sure the application exists; True if it had to be created."""
+        ...
+
+    def ensure_event_type(self, name: str, description: str) -> bool:
+        """Makes sure the event type exists; True if it had to be created."""
+        ...
+
+    def get_endpoint(self, app_uid: str, endpoint_uid: str) -> EndpointState | None:
+        """The endpoint's state, or None when it does not exist."""
+        ...
+
+    def create_endpoint(
+        self, app_uid: str, endpoint_uid: str, url: str, filter_types: list[str], description: str
+    ) -> None:
+        """Creates the endpoint, subscribed to ``filter_types`` only."""
+        ...
+
+    def update_endpoint(
+        self, app_uid: str, endpoint_uid: str, url: str, filter_types: list[str], description: str
+    ) -> None:
+        """Sets URL, filter and description and enables it (Svix disables an endpoint failing
+        for 5 days)."""
+        ...
+
+    def endpoint_secret(self, app_uid: str, endpoint_uid: str) -> str:
+        """The endpoint's ``whsec_`` signing secret."""
+        ...
+
+
+class EventTypeRegistry(Protocol):
+    """Svix's event types, as a sync needs them (an adapter over the svix SDK implements it)."""
+
+    def list_all(self) -> Sequence[RegisteredEventType]:
+        """Every event type, archived ones included, with schemas."""
+        ...
+
+    def create(self, body: Mapping[str, Any]) -> None:
+        """POST /api/v1/event-type: creates, or unarchives an archived type of that name."""
+        ...
+
+    def update(self, name: str, body: Mapping[str, Any]) -> None:
+        """PUT /api/v1/event-type/{name}."""
+        ...
+
+    def archive(self, name: str) -> None:
+        """DELETE /api/v1/event-type/{name} (without ``expunge``: archives)."""
+        ...
+
+
+class Checker(Protocol):
+    """The catalog as the drift watch needs it (:class:`notifier.domain.catalog.Catalog`)."""
+
+    def drift(self, event_type: str, data: Any) -> Drift | None:
+        """None when the type is catalogued and ``data`` matches; else why, with schema paths."""
         ...

@@ -1,4 +1,4 @@
-"""The function under functions-framework, on the emulators and the Svix stand-in."""
+"""The function under functions-framework, on the emulators and the Svix twin."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def function_server(firestore_emulator, svix_server, logs_dir) -> Iterator[Funct
 
 @pytest.fixture
 def function(function_server, db, svix) -> FunctionServer:
-    """The shared function, with Firestore emptied and the stand-in reset for this test."""
+    """The shared function, with Firestore emptied and the twin reset for this test."""
     return function_server
 
 

@@ -1,5 +1,5 @@
 """The keys the served function writes spread time-ordered events (issue 11.1), end to end:
-Eventarc-style deliveries -> functions-framework -> Firestore emulator -> Svix stand-in.
+Eventarc-style deliveries -> functions-framework -> Firestore emulator -> Svix twin.
 
 300 consecutive platform-like events (10 per millisecond); their documents are read back from
 the emulator and measured in the events' time order. With 300 keys sampling noise alone is
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from notifier.store import document_key
+from notifier.adapters.firestore.keys import document_key
 from tests import factories
 from tests.keyspace import HEX, largest_window_share, platform_event_ids, spearman
 

@@ -1,8 +1,8 @@
 """The fault run: hundreds of events through everything that can go wrong at once, end to end.
 
 Pub/Sub emulator -> push relay (Eventarc's POSTs, exponential backoff) -> functions-framework ->
-Firestore emulator -> Svix stand-in. Events of several projects are published, many of them more
-than once and concurrently, while the stand-in answers a share of calls with 429 + Retry-After,
+Firestore emulator -> Svix twin. Events of several projects are published, many of them more
+than once and concurrently, while the twin answers a share of calls with 429 + Retry-After,
 5xx, non-JSON 502s, answers slower than the client's timeout (which Svix still executes) and
 answers lost after the message was accepted; mid-run the function is SIGKILLed and started again.
 
@@ -10,7 +10,7 @@ Afterwards every event must be in Svix exactly once, in its project's applicatio
 Firestore; claims held by the killed process must have been taken over once their lease ran out;
 and neither the function nor the relay may have called again sooner than its backoff (or Svix's
 Retry-After) allows, nor waited beyond its budget. The figures go to ``.run/fault-run.json`` and
-the README's Reliability section. ``NOTIFIER_HEAVY=1`` adds a heavier run.
+docs/reliability.md. ``NOTIFIER_HEAVY=1`` adds a heavier run.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 
 from devstack.function_server import ROOT, FunctionServer
 from devstack.push_relay import PushRelay, ensure_topic_and_subscription, publish
+from notifier.adapters.firestore.keys import natural_id
 from notifier.config import Settings
-from notifier.store import natural_id
 from tests import factories
 from tests.conftest import PROJECT, TOKEN
 from tests.e2e.conftest import function_env, log_lines
@@ -120,7 +120,7 @@ def run_faults(load: Load, pubsub_emulator, firestore_emulator, db, svix, tmp_pa
     settings = Settings.from_env(env)
     log_path = tmp_path / "function.log"
     svix.set_faults(FAULTS)
-    clock_offset = time.time() - time.monotonic()  # stand-in times are this process's monotonic
+    clock_offset = time.time() - time.monotonic()  # twin times are this process's monotonic
 
     with contextlib.ExitStack() as stack:
         server = FunctionServer("on_event", env, log_path, threads=load.threads).start()
@@ -312,7 +312,7 @@ def delivery_calls(lines, creates, key_event, clock_offset) -> list[list[dict]]:
 def check_waits(seq: list[dict], settings: Settings) -> None:
     """One delivery's calls: the SDK's quick retries kept their schedule, each in-process retry
     waited its backoff (or the Retry-After a 429 asked for), and all of it fit in the budget."""
-    backoff = 0.5  # notifier.service's first backoff, doubled after every retry
+    backoff = 0.5  # exactly_once's first backoff, doubled after every retry
     at_once = True  # but the first 409 without the message (an application race): at once
     for a, b in itertools.pairwise(seq):
         gap = b["at"] - a["at"]
@@ -328,7 +328,7 @@ def check_waits(seq: list[dict], settings: Settings) -> None:
 
 
 def report(name: str, figures: dict, capsys) -> None:
-    """One summary line on the terminal, and the figures as JSON for the README."""
+    """One summary line on the terminal, and the figures as JSON for docs/reliability.md."""
     summary = (
         "fault run: {events} events ({published} published), {deliveries} deliveries, "
         "{svix_calls} Svix calls, {answers_429} x 429 ({retry_after_waited_in_process} waited "

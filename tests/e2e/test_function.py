@@ -1,5 +1,5 @@
 """The outcome table end to end: Eventarc-style deliveries -> functions-framework -> Firestore
-emulator -> Svix stand-in. A 200 acknowledges; anything else makes Pub/Sub deliver again."""
+emulator -> Svix twin. A 200 acknowledges; anything else makes Pub/Sub deliver again."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from svix.api import ApplicationIn, MessageIn, Svix, SvixOptions
 
 from devstack.cloudevents import pubsub_request
 from devstack.function_server import FunctionServer
-from notifier.store import document_key
+from notifier.adapters.firestore.keys import document_key
 from tests import factories
 from tests.conftest import TOKEN
 from tests.e2e.conftest import Deliverer, function_env, log_lines

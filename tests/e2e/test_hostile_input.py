@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from devstack.cloudevents import pubsub_request
-from notifier.store import document_key, natural_id
+from notifier.adapters.firestore.keys import document_key, natural_id
 from tests import factories
 from tests.e2e.conftest import log_lines
 

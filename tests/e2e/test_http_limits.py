@@ -22,8 +22,8 @@ import pytest
 
 from devstack.cloudevents import pubsub_request
 from devstack.function_server import FunctionServer
-from notifier import http_guard
-from notifier.store import document_key
+from notifier.adapters.firestore.keys import document_key
+from notifier.handlers import http_guard
 from tests import factories
 from tests.e2e.conftest import KEEPALIVE, function_env, log_lines
 

@@ -7,7 +7,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 from devstack.push_relay import PushRelay, ensure_topic_and_subscription, publish
-from notifier.store import document_key, natural_id
+from notifier.adapters.firestore.keys import document_key, natural_id
 from tests import factories
 from tests.conftest import PROJECT
 from tests.support import eventually, unique_suffix

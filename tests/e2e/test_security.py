@@ -9,7 +9,7 @@ the function wrote is searched.
 Where personal data may be, and why (anything else fails the test):
 
 * ``notifications/{id}.payload`` while the event is not ``sent``: the event itself, compressed,
-  so that it can be sent again without Pub/Sub (the README's replay); dropped once sent.
+  so that it can be sent again without Pub/Sub (docs/operator-tools.md's replay); dropped once sent.
 * ``rejected/{id}.raw``: the message as received (truncated), for an operator to inspect.
 
 Not in ``last_error``, ``detail``, ``errors`` or any other field, and never in a log line: those
@@ -30,8 +30,8 @@ import pytest
 
 from devstack.cloudevents import pubsub_request
 from devstack.function_server import FunctionServer, free_port
-from devstack.svix_standin import SvixStandin
-from notifier.store import document_key, natural_id
+from devstack.svix_twin.server import SvixTwin
+from notifier.adapters.firestore.keys import document_key, natural_id
 from tests import factories
 from tests.e2e.conftest import KEEPALIVE, function_env, log_lines
 
@@ -71,15 +71,15 @@ class Run:
 
 
 @pytest.fixture
-def standin() -> Iterator[SvixStandin]:
-    with SvixStandin(TOKEN) as server:
+def twin() -> Iterator[SvixTwin]:
+    with SvixTwin(TOKEN) as server:
         yield server
 
 
-def function_server(firestore_emulator, standin, log_path: Path, **overrides) -> FunctionServer:
+def function_server(firestore_emulator, twin, log_path: Path, **overrides) -> FunctionServer:
     env = function_env(
         firestore_emulator,
-        standin,
+        twin,
         SVIX_API_KEY=TOKEN,
         NOTIFIER_RETRY_BUDGET_SECONDS="1.5",
         NOTIFIER_LOG_LEVEL="DEBUG",  # whatever is logged at any level is searched
@@ -89,7 +89,7 @@ def function_server(firestore_emulator, standin, log_path: Path, **overrides) ->
 
 
 def test_token_and_personal_data_stay_out_of_logs_records_and_answers(
-    firestore_emulator, db, standin, tmp_path
+    firestore_emulator, db, twin, tmp_path
 ):
     log_path = tmp_path / "function.log"
     outcomes: dict[str, tuple[list[dict], dict, int]] = {
@@ -119,17 +119,17 @@ def test_token_and_personal_data_stay_out_of_logs_records_and_answers(
         "pii-too-large": event(data={**PII, "blob": "x" * 1024 * 1024}),
         "pii-lone-surrogate": json.dumps(event()).replace("Canary", "\\ud800Canary").encode(),
     }
-    with function_server(firestore_emulator, standin, log_path) as server:
+    with function_server(firestore_emulator, twin, log_path) as server:
         run = Run(server.url)
         for name, (faults, document, expected) in outcomes.items():
-            standin.set_faults(faults)
+            twin.set_faults(faults)
             assert run.deliver(document, f"m-{name}") == expected, name
-        standin.clear_faults()
+        twin.clear_faults()
         assert run.deliver(outcomes["sent"][1], "m-sent-again") == 200  # a duplicate
         for name, data in hostile.items():
             assert run.deliver(data, f"m-{name}") == 200, name
         run.client.close()  # no idle keep-alive connection to hold up the server's stop
-    assert standin.messages(), "the token was not in use: the search would prove nothing"
+    assert twin.messages(), "the token was not in use: the search would prove nothing"
 
     # Firestore: every field of every document in every collection.
     found = search_firestore(db, [*SECRETS.values(), *PII.values()])
@@ -176,11 +176,11 @@ def test_token_and_personal_data_stay_out_of_logs_records_and_answers(
     ],
 )
 def test_failures_outside_the_outcome_table_leak_no_token(
-    firestore_emulator, db, standin, tmp_path, overrides
+    firestore_emulator, db, twin, tmp_path, overrides
 ):
     """A configuration error (raised, with a traceback) and a Svix that cannot be reached."""
     log_path = tmp_path / "function.log"
-    with function_server(firestore_emulator, standin, log_path, **overrides) as server:
+    with function_server(firestore_emulator, twin, log_path, **overrides) as server:
         run = Run(server.url)
         status = run.deliver(event(), "m-1")
         run.client.close()

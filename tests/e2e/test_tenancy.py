@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from devstack.function_server import FunctionServer
-from notifier.store import document_key
+from notifier.adapters.firestore.keys import document_key
 from tests import factories
 from tests.e2e.conftest import KEEPALIVE, function_env, log_lines
 

@@ -16,8 +16,15 @@ import pytest
 from google.cloud.firestore_v1.services.firestore.client import FirestoreClient
 from google.cloud.firestore_v1.types import StructuredQuery
 
-from tests.conftest import TOKEN
+from notifier.config import Settings
+from tests.conftest import PROJECT, TOKEN
 from tests.indexes import deployed_exemptions, structured_query, unserved
+
+
+def settings_on(svix, **overrides: Any) -> Settings:
+    """The function's settings against the twin, with ``overrides`` (budgets, timeouts)."""
+    return Settings(gcp_project=PROJECT, svix_api_key=TOKEN, svix_server_url=svix.url, **overrides)
+
 
 FAST = {
     "NOTIFIER_RETRY_BUDGET_SECONDS": "0",

@@ -1,4 +1,4 @@
-"""The canary with its real wiring: a signed heartbeat lands in the Firestore emulator."""
+"""The canary as bootstrap builds it: a signed heartbeat lands in the Firestore emulator."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 import functions_framework
 import pytest
 
-from notifier import wiring
-from notifier.heartbeat_store import FirestoreHeartbeatLog
+from notifier import bootstrap
+from notifier.adapters.firestore.heartbeats import FirestoreHeartbeatLog
 from tests import factories
 
 MAIN = Path(__file__).resolve().parents[2] / "main.py"
@@ -22,10 +22,10 @@ def client(db, monkeypatch):
     """As deployed: no Svix token, the secret as Secret Manager mounts a file's content."""
     monkeypatch.setenv("NOTIFIER_CANARY_SECRET", SECRET + "\n")
     monkeypatch.delenv("SVIX_API_KEY", raising=False)
-    wiring.reset()
+    bootstrap.reset()
     app = functions_framework.create_app(target="canary", source=str(MAIN), signature_type="http")
     yield app.test_client()
-    wiring.reset()
+    bootstrap.reset()
 
 
 def signed_post(client, body, *, secret=SECRET, msg_id="msg_2hb"):

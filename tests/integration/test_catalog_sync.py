@@ -12,12 +12,13 @@ import pytest
 from svix.api import EventTypeIn, EventTypeUpsertIn, Svix, SvixOptions
 from svix.api.event_type import EventTypeListOptions
 
-from notifier import catalog
-from notifier.catalog import load
+from notifier.adapters.svix.client import SvixClient
+from notifier.adapters.svix.event_types import SvixEventTypeRegistry
 from notifier.cli import main
-from notifier.errors import RateLimited
-from notifier.svix_event_types import SvixEventTypeRegistry
-from notifier.svix_sender import SvixSender
+from notifier.domain import catalog
+from notifier.domain.catalog import load
+from notifier.domain.errors import RateLimited
+from notifier.usecases import catalog_openapi
 from tests.conftest import TOKEN, environment
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -123,18 +124,18 @@ def test_listing_follows_svix_pages(svix):
     for index in range(7):
         client.event_type.create(EventTypeIn(name=f"thing.t{index}", description="d"))
     client.event_type.delete("thing.t3")
-    sender = SvixSender(TOKEN, server_url=svix.url, timeout=2.0, retry_schedule=(0.01,))
-    found = SvixEventTypeRegistry(sender, page_size=2).list_all()
+    client = SvixClient(TOKEN, server_url=svix.url, timeout=2.0, retry_schedule=(0.01,))
+    found = SvixEventTypeRegistry(client, page_size=2).list_all()
     assert [t.name for t in found] == [f"thing.t{i}" for i in range(7)]
     assert [t.name for t in found if t.archived] == ["thing.t3"]
     assert len([c for c in svix.calls() if c["op"] == "event_type.list"]) == 4
 
 
-def test_svix_failures_are_classified_as_the_sender_does(svix):
+def test_svix_failures_are_classified_as_messages_are(svix):
     svix.set_faults([{"op": "event_type.list", "status": 429, "times": 1}])
-    sender = SvixSender(TOKEN, server_url=svix.url, timeout=2.0, retry_schedule=(0.01,))
+    client = SvixClient(TOKEN, server_url=svix.url, timeout=2.0, retry_schedule=(0.01,))
     with pytest.raises(RateLimited):
-        SvixEventTypeRegistry(sender).list_all()
+        SvixEventTypeRegistry(client).list_all()
 
 
 def test_a_failed_call_exits_1_and_says_what_was_done_before(svix, capsys):
@@ -174,7 +175,7 @@ def test_openapi_writes_the_document_to_a_file_or_stdout(tmp_path, capsys):
     target = tmp_path / "webhooks.json"
     assert main(["catalog", "openapi", "--out", str(target)]) == 0
     document = json.loads(target.read_text())
-    assert document == catalog.openapi_document()
+    assert document == catalog_openapi.openapi_document()
     assert sorted(document["webhooks"]) == load().names()
     assert main(["catalog", "openapi"]) == 0
     assert json.loads(capsys.readouterr().out) == document

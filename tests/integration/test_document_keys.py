@@ -1,8 +1,9 @@
 """The keys the store really writes to the Firestore emulator spread time-ordered ids (issue 11.1).
 
 2,000 consecutive platform-like event ids (10 per millisecond: 10,000 events/s) claimed through
-:class:`notifier.store.FirestoreStore`; the document ids are read back from the emulator, put in
-the events' time order (by their ``event_id`` field) and measured as in tests/keyspace.py.
+:class:`notifier.adapters.firestore.store.FirestoreStore`; the document ids are read back from the
+emulator, put in the events' time order (by their ``event_id`` field) and measured as in
+tests/keyspace.py.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from benchmarks.counting import firestore_rpcs
-from notifier.errors import Rejected
-from notifier.events import Delivery, event_from
-from notifier.operations.replay import Criteria, replay, select
-from notifier.store import FirestoreStore, document_key
+from notifier.adapters.firestore.keys import document_key
+from notifier.adapters.firestore.store import FirestoreStore
+from notifier.domain.decoding import event_from
+from notifier.domain.errors import Rejected
+from notifier.domain.events import Delivery
+from notifier.usecases.replay import Criteria, replay, select
 from tests import factories
 from tests.integration.test_operations import Pipeline
 from tests.keyspace import HEX, largest_window_share, platform_event_ids, spearman

@@ -1,8 +1,8 @@
 """Issue 8: exactly once against the Svix twin's unkind parts, on the Firestore emulator.
 
-The function's own parts (Notifier, FirestoreStore, SvixSender, ApplicationDirectory) in-process,
-with one clock for the store, the service and the twin, so that tests move time forward for
-everyone at once across Svix's windows (idempotency keys 12 h, ``eventId`` one day). Every test
+The function as bootstrap builds it (Notifier, FirestoreStore, SvixSender, ApplicationDirectory),
+in-process, with one clock for the store, the service and the twin, so that tests move time forward
+for everyone at once across Svix's windows (idempotency keys 12 h, ``eventId`` one day). Every test
 ends on what a user checks: Svix holds exactly one message per event, and every ``sent`` record
 names a message Svix holds.
 """
@@ -10,6 +10,7 @@ names a message Svix holds.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -19,15 +20,15 @@ import httpx
 import pytest
 from google.cloud import firestore
 
-from notifier.applications import ApplicationDirectory
+from notifier import bootstrap
+from notifier.adapters.firestore.keys import document_key
+from notifier.adapters.firestore.store import FirestoreStore
+from notifier.domain.decoding import event_from
 from notifier.domain.events import Delivery, Event
 from notifier.domain.outcomes import Outcome
-from notifier.events import event_from
-from notifier.service import Notifier
-from notifier.store import FirestoreStore, document_key
-from notifier.svix_sender import SvixSender
 from tests import factories
 from tests.conftest import TOKEN
+from tests.integration.conftest import settings_on
 
 HOUR = 3600.0
 
@@ -48,24 +49,20 @@ class SharedClock:
 
 
 class Pipeline:
-    """One function instance's parts on the emulator and the twin (small budgets and lease)."""
+    """One function instance as bootstrap builds it, on the emulator and the twin (small budgets
+    and lease), its store and notifier on the shared clock."""
 
-    def __init__(self, db, svix, *, budget: float = 0.5, sleep=None) -> None:
+    def __init__(self, db, svix, *, budget: float = 0.5, sleep=time.sleep) -> None:
         self.db, self.svix = db, svix
         self.clock = SharedClock(svix)
         self.store = FirestoreStore(
             db, lease_seconds=10.0, ttl_days=30, raw_limit=1024, clock=self.clock.now
         )
-        self.sender = SvixSender(TOKEN, server_url=svix.url, timeout=1.0, retry_schedule=(0.01,))
-        extra = {} if sleep is None else {"sleep": sleep}
-        self.notifier = Notifier(
-            self.store,
-            self.sender,
-            ApplicationDirectory(self.store, self.sender),
-            retry_budget=budget,
-            now=self.clock.now,
-            **extra,
+        settings = settings_on(
+            svix, svix_timeout_seconds=1.0, svix_retry_schedule=(0.01,), retry_budget_seconds=budget
         )
+        built = bootstrap.build(settings, store=self.store, sleep=sleep, now=self.clock.now)
+        self.sender, self.notifier = built.sender, built.notifier
 
     def deliver(self, event: Event) -> Outcome:
         return self.notifier.deliver(event, Delivery(message_id=uuid.uuid4().hex[:12]))

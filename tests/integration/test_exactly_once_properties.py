@@ -17,7 +17,7 @@ from collections import Counter
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from notifier.store import document_key
+from notifier.adapters.firestore.keys import document_key
 from tests.integration.test_exactly_once import HOUR, Pipeline, an_event
 
 PROPERTY = settings(

@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from svix.api import Svix, SvixOptions
 
+from notifier.adapters.firestore.heartbeats import FirestoreHeartbeatLog
 from notifier.cli import main
-from notifier.heartbeat_store import FirestoreHeartbeatLog
 from tests.conftest import TOKEN
 from tests.support import run_cli
 

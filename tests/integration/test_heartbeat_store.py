@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from notifier.errors import StoreUnavailable
-from notifier.heartbeat import judge
-from notifier.heartbeat_store import FirestoreHeartbeatLog
+from notifier.adapters.firestore.heartbeats import FirestoreHeartbeatLog
+from notifier.domain.errors import StoreUnavailable
+from notifier.domain.heartbeat import judge
 from tests.conftest import PROJECT
 
 PUBLISHED = datetime(2026, 11, 30, 10, 5, 0, 123000, tzinfo=UTC)

@@ -15,11 +15,12 @@ from datetime import UTC, datetime, timedelta
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
+from notifier.adapters.firestore.heartbeats import FirestoreHeartbeatLog
+from notifier.adapters.firestore.store import FirestoreStore
 from notifier.domain.claims import RecordStatus
-from notifier.errors import Permanent, Rejected, SvixUnavailable
-from notifier.events import Delivery, event_from
-from notifier.heartbeat_store import FirestoreHeartbeatLog
-from notifier.store import FirestoreStore
+from notifier.domain.decoding import event_from
+from notifier.domain.errors import Permanent, Rejected, SvixUnavailable
+from notifier.domain.events import Delivery
 from tests import factories
 from tests.indexes import deployed_exemptions, equalities, unserved
 from tests.keyspace import platform_event_ids

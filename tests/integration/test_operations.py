@@ -1,7 +1,7 @@
 """The operator tools (``python -m notifier status | replay | redrive``) on the real emulators.
 
-Records are made by the real pipeline (Notifier, FirestoreStore, SvixSender) talking to the Svix
-stand-in, with faults to leave some failed or pending; the CLI then runs in-process, as an operator
+Records are made by the real pipeline (the function as bootstrap builds it) talking to the Svix
+twin, with faults to leave some failed or pending; the CLI then runs in-process, as an operator
 would run it, and the tests check what the operator would check: Firestore, Svix, Pub/Sub.
 """
 
@@ -17,16 +17,17 @@ from google.cloud import pubsub_v1
 from svix.api import MessageIn, Svix, SvixOptions
 
 from devstack.push_relay import ensure_topic_and_subscription, publish
-from notifier.applications import ApplicationDirectory
+from notifier import bootstrap
+from notifier.adapters.firestore.keys import document_key
+from notifier.adapters.firestore.store import FirestoreStore
 from notifier.cli import main
-from notifier.errors import Rejected
-from notifier.events import Delivery, event_from
-from notifier.operations.replay import Criteria, replay, select
-from notifier.service import Notifier
-from notifier.store import FirestoreStore, document_key
-from notifier.svix_sender import SvixSender
+from notifier.domain.decoding import event_from
+from notifier.domain.errors import Rejected
+from notifier.domain.events import Delivery
+from notifier.usecases.replay import Criteria, replay, select
 from tests import factories
 from tests.conftest import PROJECT, TOKEN
+from tests.integration.conftest import settings_on
 from tests.support import run_cli, run_cli_json, unique_suffix
 
 
@@ -39,16 +40,18 @@ class Clock:
 
 
 class Pipeline:
-    """The function's own parts, with a clock that can make records as old as a test needs."""
+    """The function as bootstrap builds it, on a store whose clock can make records as old as a
+    test needs."""
 
     def __init__(self, db, svix, lease_seconds=10.0):
         self.db, self.svix, self.clock = db, svix, Clock()
         self.store = FirestoreStore(
             db, lease_seconds=lease_seconds, ttl_days=30, raw_limit=1024, clock=self.clock
         )
-        sender = SvixSender(TOKEN, server_url=svix.url, timeout=2.0, retry_schedule=(0.01,))
-        directory = ApplicationDirectory(self.store, sender)
-        self.notifier = Notifier(self.store, sender, directory, retry_budget=0)
+        settings = settings_on(
+            svix, svix_timeout_seconds=2.0, svix_retry_schedule=(0.01,), retry_budget_seconds=0.0
+        )
+        self.notifier = bootstrap.build(settings, store=self.store).notifier
 
     def deliver(self, age=timedelta(0), fault=None, **overrides):
         """An event through the pipeline as if ``age`` ago; ``fault``: Svix's answer, e.g. 503."""

@@ -220,7 +220,7 @@ def test_the_lines_make_serve_prints_point_the_cli_at_the_stack(
     tmp_path, firestore_emulator, pubsub_emulator, svix_server, db
 ):
     """Pasted into a bare shell (nothing but PATH and HOME), they make ``notifier`` talk to the
-    stack: the emulators' hosts, the project, the stand-in and its token."""
+    stack: the emulators' hosts, the project, the twin and its token."""
     from devstack.run_local import operator_environment
 
     lines = operator_environment(svix_server.url)

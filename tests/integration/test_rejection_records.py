@@ -3,9 +3,9 @@ count themselves, whoever sends them (issue 10, finding 3)."""
 
 from __future__ import annotations
 
-from notifier.errors import Rejected
-from notifier.events import Delivery
-from notifier.store import document_key
+from notifier.adapters.firestore.keys import document_key
+from notifier.domain.errors import Rejected
+from notifier.domain.events import Delivery
 from tests.integration.test_store import Clock, make_store
 
 FIRST = Delivery(

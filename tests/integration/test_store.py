@@ -9,9 +9,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from notifier.errors import Rejected, SvixUnavailable
-from notifier.events import Delivery, event_from
-from notifier.store import ClaimState, FirestoreStore, document_key, natural_id, unpack
+from notifier.adapters.firestore.keys import document_key, natural_id, unpack
+from notifier.adapters.firestore.store import FirestoreStore
+from notifier.domain.claims import ClaimState
+from notifier.domain.decoding import event_from
+from notifier.domain.errors import Rejected, SvixUnavailable
+from notifier.domain.events import Delivery
 from tests import factories
 
 
@@ -79,7 +82,7 @@ def test_sent_is_final_and_drops_the_payload(db):
 def test_failed_is_final_with_the_error(db):
     store, event = make_store(db), an_event()
     claim = store.claim(event, Delivery())
-    from notifier.errors import Permanent
+    from notifier.domain.errors import Permanent
 
     assert store.mark_failed(claim, Permanent("validation: bad", status=422))
     saved = record(db, event.id)

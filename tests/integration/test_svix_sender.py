@@ -1,4 +1,4 @@
-"""The Svix adapter through the real SDK against the stand-in: every answer class."""
+"""The Svix adapter through the real SDK against the twin: every answer class."""
 
 from __future__ import annotations
 
@@ -8,21 +8,23 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from svix.api import MessageIn, Svix, SvixOptions
 
-from notifier.errors import (
+from notifier.adapters.svix.client import SvixClient
+from notifier.adapters.svix.messages import SvixSender
+from notifier.domain.decoding import event_from
+from notifier.domain.errors import (
     BadCredentials,
     Permanent,
     RateLimited,
     SvixConflict,
     SvixUnavailable,
 )
-from notifier.events import event_from
-from notifier.svix_sender import SvixSender
 from tests import factories
 from tests.conftest import TOKEN
 
 
 def sender_for(svix, token=TOKEN, timeout=2.0):
-    return SvixSender(token, server_url=svix.url, timeout=timeout, retry_schedule=(0.01, 0.02))
+    client = SvixClient(token, server_url=svix.url, timeout=timeout, retry_schedule=(0.01, 0.02))
+    return SvixSender(client)
 
 
 def an_event(**overrides):

@@ -8,8 +8,10 @@ import json
 
 import pytest
 
-from notifier.events import Delivery, event_from
-from notifier.store import ClaimState, FirestoreStore
+from notifier.adapters.firestore.store import FirestoreStore
+from notifier.domain.claims import ClaimState
+from notifier.domain.decoding import event_from
+from notifier.domain.events import Delivery
 from tests import factories
 
 

@@ -93,8 +93,9 @@ def test_profile_samples_are_charged_to_the_innermost_known_layer():
     raw = "\n".join(
         [
             f"run (/usr/lib/python3.11/threading.py:1);handle ({site}/gunicorn/w.py:2);"
-            f"deliver ({ROOT}/notifier/service.py:3);dumps (/usr/lib/python3.11/json/x.py:4) 3",
-            f"handle ({site}/gunicorn/w.py:2);claim (notifier/store.py:5);"
+            f"deliver ({ROOT}/notifier/usecases/exactly_once.py:3);"
+            "dumps (/usr/lib/python3.11/json/x.py:4) 3",
+            f"handle ({site}/gunicorn/w.py:2);claim (notifier/adapters/firestore/store.py:5);"
             f"commit ({site}/google/cloud/firestore_v1/batch.py:6) 2",
             "run (/usr/lib/python3.11/threading.py:1) 1",
         ]

@@ -14,9 +14,8 @@ from pathlib import Path
 import functions_framework
 import pytest
 
-from notifier import logs, wiring
+from notifier import bootstrap, logs
 from notifier.config import ConfigError, Settings
-from notifier.dependencies import CanaryDependencies
 from tests import factories, fakes
 
 MAIN = Path(__file__).resolve().parents[2] / "main.py"
@@ -37,10 +36,9 @@ def serve(heartbeats):
     environment in production: NOTIFIER_CANARY_SECRET)."""
 
     def client(secret=SECRET):
-        deps = CanaryDependencies(
-            Settings(gcp_project="notifier-test", svix_api_key=""), heartbeats, secret
-        )
-        stack.enter_context(wiring.provided_canary(deps))
+        settings = Settings(gcp_project="notifier-test", svix_api_key="")
+        deps = bootstrap.build_canary(settings, secret, heartbeats=heartbeats)
+        stack.enter_context(bootstrap.provided_canary(deps))
         app = functions_framework.create_app(
             target="canary", source=str(MAIN), signature_type="http"
         )
@@ -48,7 +46,7 @@ def serve(heartbeats):
 
     with contextlib.ExitStack() as stack:
         yield client
-    assert wiring._canary is None  # nothing built behind the test's back
+    assert bootstrap.canary_built() is None  # nothing built behind the test's back
 
 
 @pytest.fixture
@@ -73,9 +71,9 @@ def log_lines():
 @pytest.fixture(autouse=True)
 def fixed_arrival(monkeypatch):
     """The canary's clock: arrival 1.85 s after publication."""
-    import notifier.canary
+    import notifier.handlers.canary
 
-    monkeypatch.setattr(notifier.canary, "_now", lambda: ARRIVED)
+    monkeypatch.setattr(notifier.handlers.canary, "_now", lambda: ARRIVED)
 
 
 def heartbeat_body(event_id="hb-8123456789012345", published_at=PUBLISHED, **overrides):
@@ -327,9 +325,9 @@ def test_when_the_log_is_unavailable_the_canary_answers_503_and_logs_no_sample(
 def test_a_deployment_without_a_firestore_project_says_so_in_one_error_line(monkeypatch, log_lines):
     monkeypatch.delenv("GOOGLE_CLOUD_PROJECT", raising=False)
     monkeypatch.delenv("GCLOUD_PROJECT", raising=False)
-    wiring.reset()
+    bootstrap.reset()
     with pytest.raises(ConfigError, match="GOOGLE_CLOUD_PROJECT is not set"):
-        wiring.canary_dependencies()
+        bootstrap.canary_dependencies()
     (line,) = log_lines()
     assert line["severity"] == "ERROR" and "GOOGLE_CLOUD_PROJECT" in line["message"]
 
@@ -340,22 +338,22 @@ def test_the_canary_starts_without_a_svix_token_and_strips_its_secret(monkeypatc
     monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", "127.0.0.1:9")  # a client, never called
     monkeypatch.delenv("SVIX_API_KEY", raising=False)
     monkeypatch.setenv("NOTIFIER_CANARY_SECRET", f"  {SECRET}\n")
-    wiring.reset()
+    bootstrap.reset()
     try:
-        deps = wiring.canary_dependencies()
+        deps = bootstrap.canary_dependencies()
         assert deps.secret == SECRET
-        assert wiring.canary_dependencies() is deps  # built once per instance
+        assert bootstrap.canary_dependencies() is deps  # built once per instance
         assert SECRET not in repr(deps)
     finally:
-        wiring.reset()
+        bootstrap.reset()
 
 
 def test_an_unset_or_blank_secret_is_none_not_a_crash(monkeypatch):
     monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "notifier-test")
     monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", "127.0.0.1:9")
     monkeypatch.setenv("NOTIFIER_CANARY_SECRET", "  ")
-    wiring.reset()
+    bootstrap.reset()
     try:
-        assert wiring.canary_dependencies().secret is None
+        assert bootstrap.canary_dependencies().secret is None
     finally:
-        wiring.reset()
+        bootstrap.reset()

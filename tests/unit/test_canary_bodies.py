@@ -1,5 +1,5 @@
-"""The canary's answers to bodies that do not arrive whole (the README's canary table): nothing is
-verified or recorded from a body the sender did not finish."""
+"""The canary's answers to bodies that do not arrive whole (docs/http-api.md's canary table):
+nothing is verified or recorded from a body the sender did not finish."""
 
 from __future__ import annotations
 

@@ -15,19 +15,11 @@ from jsonschema.exceptions import SchemaError
 from openapi_spec_validator import validate as validate_openapi
 from svix.models import EventTypeIn, EventTypeUpsertIn
 
-from notifier import catalog
-from notifier.catalog import (
-    CatalogError,
-    EventType,
-    RegisteredEventType,
-    drift,
-    event_types,
-    openapi_document,
-    payload_schema,
-    plan_sync,
-    svix_event_type,
-    sync,
-)
+from notifier.domain import catalog
+from notifier.domain.catalog import EventType, RegisteredEventType, drift, event_types
+from notifier.domain.errors import CatalogError
+from notifier.usecases.catalog_openapi import openapi_document, payload_schema
+from notifier.usecases.catalog_sync import plan_sync, svix_event_type, sync
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_FILES = sorted((ROOT / "samples" / "events").glob("*.json")) + sorted(

@@ -6,9 +6,9 @@ import argparse
 import io
 import json
 
-from notifier.catalog import Change
 from notifier.cli.commands import catalog as command
 from notifier.cli.output import Output
+from notifier.domain.catalog import Change
 
 CHANGES = [
     Change("create", "user.created"),

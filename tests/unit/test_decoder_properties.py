@@ -15,8 +15,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from svix.api import MessageIn
 
-from notifier.errors import Rejected
-from notifier.events import SAFE_ID, Event, decode, event_from, parse_event
+from notifier.domain.decoding import decode, event_from, parse_event
+from notifier.domain.errors import Rejected
+from notifier.domain.events import SAFE_ID, Event
 from tests import factories
 
 REASONS = {

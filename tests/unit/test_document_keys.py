@@ -1,10 +1,10 @@
 """Document keys spread time-ordered ids over the whole key space (issue 11.1).
 
 Firestore hotspots on writes to lexicographically close document ids; the platform's event ids
-and Pub/Sub's message ids are time-ordered. :func:`notifier.store.document_key` is the one maker
-of the keys of ``notifications/`` and ``rejected/``; these tests measure what it does to 10,000
-consecutive ids (tests/keyspace.py), and check the measures on the ids used as keys directly,
-as they were before: there they must find the time order.
+and Pub/Sub's message ids are time-ordered. :func:`notifier.adapters.firestore.keys.document_key`
+is the one maker of the keys of ``notifications/`` and ``rejected/``; these tests measure what it
+does to 10,000 consecutive ids (tests/keyspace.py), and check the measures on the ids used as keys
+directly, as they were before: there they must find the time order.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from notifier.store import document_key, natural_id
+from notifier.adapters.firestore.keys import document_key, natural_id
 from tests.keyspace import (
     BASE62,
     HEX,

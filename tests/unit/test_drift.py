@@ -7,7 +7,6 @@ catalog loaded from the repository's schemas; the check itself is faked where it
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import re
@@ -22,16 +21,15 @@ import pytest
 from functions_framework import create_app
 
 from devstack.cloudevents import pubsub_request
-from notifier import catalog, logs, wiring
-from notifier.applications import ApplicationDirectory
-from notifier.catalog import Drift
-from notifier.dependencies import Dependencies
+from notifier import bootstrap, logs
+from notifier.domain import catalog, errors
+from notifier.domain.catalog import Drift
+from notifier.domain.decoding import event_from
+from notifier.domain.errors import Permanent
 from notifier.domain.events import Event
-from notifier.drift import DriftWatch
-from notifier.errors import Permanent
-from notifier.events import event_from
-from notifier.operations.replay import Criteria, replay, select
-from notifier.service import Notifier
+from notifier.handlers.dependencies import Dependencies
+from notifier.usecases.drift_watch import DriftWatch
+from notifier.usecases.replay import Criteria, replay, select
 from tests import fakes
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,24 +92,11 @@ def an_event(document: dict[str, Any]) -> Event:
     return event_from(json.loads(json.dumps(document)), max_bytes=2**21)
 
 
-def with_drift(watch: Any, base: Dependencies | None = None) -> Dependencies:
-    """The fakes' dependencies, their notifier given the catalog check as wiring gives it."""
-    deps = base or fakes.dependencies()
-    notifier = Notifier(
-        deps.store,
-        deps.sender,
-        ApplicationDirectory(deps.store, deps.sender),
-        retry_budget=0.0,
-        sleep=lambda seconds: None,
-        drift=watch,
-    )
-    return dataclasses.replace(deps, notifier=notifier)
-
-
 @pytest.fixture
 def deps() -> Iterator[Dependencies]:
-    built = with_drift(DriftWatch(catalog.runtime).observe)
-    with wiring.provided(built):
+    """The fakes as bootstrap builds them: the drift check on the repository's catalog."""
+    built = fakes.dependencies()
+    with bootstrap.provided(built):
         yield built
 
 
@@ -212,11 +197,10 @@ def test_an_event_svix_refuses_still_counts_as_drift(deps, captured):
 
 
 def drift_metric_counts(lines: list[dict[str, Any]]) -> int:
-    """The lines deploy.sh's drift metric counts: its ``jsonPayload.FIELD:*`` clauses (present)."""
-    [filter_line] = [
-        line for line in (ROOT / "deploy.sh").read_text().splitlines() if "catalog_drift:*" in line
-    ]
-    fields = re.findall(r"jsonPayload\.(\w+):\*", filter_line)
+    """The lines deploy.sh's drift metric counts (monitoring/metrics/catalog_drift.json): its
+    ``jsonPayload.FIELD:*`` clauses (present)."""
+    template = json.loads((ROOT / "monitoring" / "metrics" / "catalog_drift.json").read_text())
+    fields = re.findall(r"jsonPayload\.(\w+):\*", template["filter"])
     assert "catalog_drift" in fields
     return sum(all(field in line for field in fields) for line in lines)
 
@@ -246,8 +230,8 @@ class Exploding:
 
 def test_a_failing_check_never_fails_the_delivery_and_is_logged_once(captured):
     checker = Exploding()
-    deps = with_drift(DriftWatch(lambda: checker).observe)
-    with wiring.provided(deps):
+    deps = fakes.dependencies(load_catalog=lambda: checker)
+    with bootstrap.provided(deps):
         assert post_pubsub(drifted("evt_x1"), "m1") == 200
         assert post_http(drifted("evt_x2")) == 201
     assert sorted(deps.sender.messages) == ["evt_x1", "evt_x2"]
@@ -263,10 +247,10 @@ def test_a_catalog_that_cannot_load_is_reported_once_and_events_flow(captured):
 
     def broken() -> Any:
         loads.append(1)
-        raise catalog.CatalogError("schemas/events/user/user.created.json: not readable JSON")
+        raise errors.CatalogError("schemas/events/user/user.created.json: not readable JSON")
 
-    deps = with_drift(DriftWatch(broken).observe)
-    with wiring.provided(deps):
+    deps = fakes.dependencies(load_catalog=broken)
+    with bootstrap.provided(deps):
         for index in range(3):
             assert post_pubsub(subscription(f"evt_l{index}"), f"m{index}") == 200
     assert len(deps.sender.messages) == 3 and loads == [1]
@@ -332,7 +316,7 @@ def test_each_instance_warns_for_itself():
 
 def test_a_replayed_event_off_the_catalog_is_checked_too(captured):
     store = fakes.MemoryStore()
-    deps = with_drift(DriftWatch(catalog.runtime).observe, fakes.dependencies(store=store))
+    deps = fakes.dependencies(store=store)
     deps.sender.script.append(Permanent("refused", status=422))
     event = subscription("evt_replay", type="subscription.paused")
     outcome = deps.notifier.deliver(an_event(event))
@@ -347,7 +331,7 @@ def test_a_replayed_event_off_the_catalog_is_checked_too(captured):
 def test_importing_main_loads_no_compiled_validator():
     """Cold start: jsonschema-rs and the catalog are loaded by the first check, not at import."""
     code = (
-        "import json, sys\nimport main\nfrom notifier import catalog\n"
+        "import json, sys\nimport main\nfrom notifier.domain import catalog\n"
         "print(json.dumps(['jsonschema_rs' in sys.modules, catalog.runtime.cache_info().currsize]))"
     )
     done = subprocess.run(

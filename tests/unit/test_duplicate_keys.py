@@ -9,8 +9,8 @@ import json
 
 import pytest
 
-from notifier.errors import Rejected
-from notifier.events import decode, parse_event, parse_object
+from notifier.domain.decoding import decode, parse_event, parse_object
+from notifier.domain.errors import Rejected
 from tests import factories
 
 LIMIT = 1024 * 1024

@@ -17,15 +17,15 @@ import pytest
 from functions_framework import create_app
 
 from devstack.cloudevents import PUBLISHED, pubsub_request
-from notifier import wiring
-from notifier.dependencies import Dependencies
-from notifier.errors import (
+from notifier import bootstrap
+from notifier.domain.errors import (
     BadCredentials,
     Permanent,
     RateLimited,
     SvixConflict,
     SvixUnavailable,
 )
+from notifier.handlers.dependencies import Dependencies
 from tests import factories, fakes
 
 MAIN = str(Path(__file__).resolve().parents[2] / "main.py")
@@ -39,9 +39,9 @@ def client(target: str, signature_type: str) -> Any:
 def deps() -> Iterator[Dependencies]:
     """The entry points serve with fakes for the test, and with nothing built afterwards."""
     built = fakes.dependencies()
-    with wiring.provided(built):
+    with bootstrap.provided(built):
         yield built
-    assert wiring._built is None
+    assert bootstrap.built() is None
 
 
 @pytest.fixture
@@ -92,10 +92,10 @@ def as_bytes(document: dict[str, Any]) -> bytes:
 
 def test_importing_the_entry_points_builds_no_clients():
     """Cold start: the app is made and main.py imported, yet no dependency is built."""
-    wiring.reset()
+    bootstrap.reset()
     client("on_event", "cloudevent")
     client("notifications", "http")
-    assert wiring._built is None
+    assert bootstrap.built() is None
 
 
 def test_a_binary_cloudevent_is_sent_once_and_acknowledged(on_event, deps):

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from notifier.errors import Rejected
-from notifier.events import decode, delivery_of, parse_event
+from notifier.domain.decoding import decode, delivery_of, parse_event
+from notifier.domain.errors import Rejected
 from tests import factories
 
 LIMIT = 1024 * 1024

@@ -12,10 +12,10 @@ import pytest
 from functions_framework import create_app
 
 from devstack.cloudevents import pubsub_request
-from notifier import wiring
+from notifier import bootstrap
 from notifier.config import ConfigError, Settings
-from notifier.dependencies import Dependencies
-from notifier.errors import SvixUnavailable
+from notifier.domain.errors import SvixUnavailable
+from notifier.handlers.dependencies import Dependencies
 from tests import fakes
 
 MAIN = str(Path(__file__).resolve().parents[2] / "main.py")
@@ -25,7 +25,7 @@ SCHEDULER_ATTRIBUTES = {"notifier": "heartbeat"}
 
 
 def serve(deps: Dependencies) -> Iterator[Any]:
-    with wiring.provided(deps):
+    with bootstrap.provided(deps):
         yield create_app(target="on_event", source=MAIN, signature_type="cloudevent").test_client()
 
 

@@ -8,13 +8,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from notifier.heartbeat_setup import (
-    EndpointState,
-    SetupError,
-    same_url,
-    setup,
-    write_secret,
-)
+from notifier.domain.errors import SetupError
+from notifier.domain.heartbeat import EndpointState
+from notifier.usecases.heartbeat_setup import same_url, setup, write_secret
 
 URL = "https://notifier-canary-abc123-ew.a.run.app"
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -54,7 +50,7 @@ class MemorySvix:
         if not set(filter_types) <= self.event_types:
             raise SetupError("Svix answered 422")
 
-    def create_endpoint(self, app_uid, endpoint_uid, url, filter_types):
+    def create_endpoint(self, app_uid, endpoint_uid, url, filter_types, description):
         self._check(app_uid, filter_types)
         self.endpoints[(app_uid, endpoint_uid)] = EndpointState(
             parsed(url), frozenset(filter_types), False
@@ -62,7 +58,7 @@ class MemorySvix:
         self.secrets[(app_uid, endpoint_uid)] = SECRET
         self.writes.append(f"create endpoint {endpoint_uid}")
 
-    def update_endpoint(self, app_uid, endpoint_uid, url, filter_types):
+    def update_endpoint(self, app_uid, endpoint_uid, url, filter_types, description):
         self._check(app_uid, filter_types)
         self.endpoints[(app_uid, endpoint_uid)] = EndpointState(
             parsed(url), frozenset(filter_types), False

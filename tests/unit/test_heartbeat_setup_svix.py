@@ -4,9 +4,9 @@ Shapes from the server's source (/work/.mirror/svix+svix-webhooks/repo): errors 
 ``{"code","detail"}`` (error.rs: not_found "Entity not found", conflict on a taken uid via
 http_error_on_conflict, authentication_failed); EndpointOut carries ``eventTypes`` and its
 deprecated twin ``filterTypes`` (v1/endpoints/endpoint/mod.rs EndpointOutCommon); PUT on an
-endpoint replaces its settings (crud.rs update_endpoint). This is not a Svix twin: only what the
-adapter reads and the statuses it must tell apart. The stand-in (twin branch) will cover it end to
-end once it serves endpoints.
+endpoint replaces its settings (crud.rs update_endpoint). This is not the Svix twin: only what the
+adapter reads and the statuses it must tell apart (the twin covers it end to end:
+tests/integration/test_heartbeat_cli.py).
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ import re
 import httpx
 import pytest
 
-from notifier.heartbeat_setup import SetupError, setup
-from notifier.svix_heartbeat_admin import SvixHeartbeatAdmin
-from notifier.svix_sender import SvixSender
+from notifier.adapters.svix.client import SvixClient
+from notifier.adapters.svix.heartbeat_admin import SvixHeartbeatAdmin
+from notifier.domain.errors import SetupError
+from notifier.usecases.heartbeat_setup import setup
 
 TOKEN = "testsk_heartbeat-setup.secret-token-55"
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -128,15 +129,15 @@ def server():
 
 
 def admin(server, token: str = TOKEN) -> SvixHeartbeatAdmin:
-    """The adapter on a real sender whose HTTP goes to ``server`` (any httpx handler)."""
-    sender = SvixSender(
+    """The adapter on a real client whose HTTP goes to ``server`` (any httpx handler)."""
+    client = SvixClient(
         token,
         server_url="http://svix.test",
         timeout=5.0,
         retry_schedule=(0.0,),
         transport=httpx.MockTransport(server),
     )
-    return SvixHeartbeatAdmin(sender)
+    return SvixHeartbeatAdmin(client)
 
 
 def test_setup_through_the_sdk_creates_in_order_then_only_reads(server, tmp_path):

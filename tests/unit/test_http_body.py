@@ -1,5 +1,5 @@
-"""Bounded body reads (notifier.http_body) on a real socket: the cap, the declared length, the
-deadline that wakes a blocked read, and a body cut off mid-way."""
+"""Bounded body reads (notifier.handlers.http_body) on a real socket: the cap, the declared length,
+the deadline that wakes a blocked read, and a body cut off mid-way."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from notifier import http_body
+from notifier.handlers import http_body
 
 
 def environ_on(sock: socket.socket, length: int | None, **kwargs) -> dict:

@@ -7,7 +7,7 @@ import pytest
 from functions_framework._http import gunicorn as ff_gunicorn
 
 from devstack.function_server import ROOT
-from notifier import http_guard
+from notifier.handlers import http_guard
 
 
 @pytest.fixture(scope="module")

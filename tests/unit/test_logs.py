@@ -105,7 +105,10 @@ def test_a_warning_with_an_exception_is_not_an_error_report(captured):
 
 def test_the_report_location_path_is_relative_to_the_package():
     package = Path(logs.__file__).resolve().parent
-    assert logs._relative(str(package / "outcomes.py")) == "notifier/outcomes.py"
+    assert (
+        logs._relative(str(package / "handlers" / "outcome_log.py"))
+        == "notifier/handlers/outcome_log.py"
+    )
     assert logs._relative(str(package.parent / "main.py")) == "main.py"
     assert logs._relative("/elsewhere/thing.py") == "thing.py"
 

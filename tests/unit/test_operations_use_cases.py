@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+from notifier.domain.decoding import event_from
+from notifier.domain.errors import Permanent, SvixUnavailable
 from notifier.domain.outcomes import Sent
-from notifier.errors import Permanent, SvixUnavailable
-from notifier.events import event_from
-from notifier.operations.redrive import DIRECT, REDRIVEN_FROM, TO_TOPIC, redrive
-from notifier.operations.replay import Criteria, replay, select
-from notifier.operations.status import UNKNOWN_PROJECT, status
+from notifier.usecases.redrive import DIRECT, REDRIVEN_FROM, TO_TOPIC, redrive
+from notifier.usecases.replay import Criteria, replay, select
+from notifier.usecases.status import UNKNOWN_PROJECT, status
 from tests import factories, fakes
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -195,7 +195,8 @@ def test_direct_acknowledges_only_final_outcomes_and_an_ack_that_fails_is_said()
     deps.sender.script.extend([accepted, Permanent("no", status=422), SvixUnavailable("down")])
 
     def process(envelope):
-        from notifier import pubsub
+
+        from notifier.handlers import pubsub
 
         return pubsub.process(envelope, deps)
 

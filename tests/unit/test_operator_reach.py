@@ -19,7 +19,7 @@ import pytest
 from google.api_core import exceptions as gexc
 
 from notifier.cli.reach import Bounded, CloudError, FirestoreFailed, Unreachable
-from notifier.errors import StoreUnavailable
+from notifier.domain.errors import StoreUnavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,5 +1,5 @@
-"""app_portal's answers the README's table lists beyond the link itself: another path, a method
-it does not take, and a POST body that does not arrive whole (no link, no Svix call)."""
+"""app_portal's answers that docs/http-api.md's table lists beyond the link itself: another path,
+a method it does not take, and a POST body that does not arrive whole (no link, no Svix call)."""
 
 from __future__ import annotations
 

@@ -2,8 +2,9 @@
 
 import pytest
 
-from notifier.errors import BadCredentials, Permanent, RateLimited, SvixUnavailable
-from notifier.svix_sender import classify, idempotency_key, parse_retry_after
+from notifier.adapters.svix.client import classify, parse_retry_after
+from notifier.adapters.svix.messages import idempotency_key
+from notifier.domain.errors import BadCredentials, Permanent, RateLimited, SvixUnavailable
 
 
 @pytest.mark.parametrize(

@@ -17,10 +17,10 @@ import pytest
 from functions_framework import create_app
 
 from devstack.cloudevents import pubsub_request
-from notifier import wiring
-from notifier.dependencies import Dependencies
+from notifier import bootstrap
 from notifier.domain.outcomes import OutcomeKind
-from notifier.operations.replay import Criteria, replay, select
+from notifier.handlers.dependencies import Dependencies
+from notifier.usecases.replay import Criteria, replay, select
 from tests import factories, fakes
 
 MAIN = str(Path(__file__).resolve().parents[2] / "main.py")
@@ -57,7 +57,7 @@ def lines() -> Iterator[list[dict[str, Any]]]:
 @pytest.fixture
 def deps() -> Iterator[Dependencies]:
     built = fakes.dependencies()
-    with wiring.provided(built):
+    with bootstrap.provided(built):
         yield built
 
 

@@ -1,8 +1,9 @@
 """``catalog``: push the event catalog (``schemas/events/``) to Svix, or write its OpenAPI document.
 
 ``catalog sync [--dry-run] [--prune]`` plans against what Svix holds and makes only the calls that
-differ (:func:`notifier.catalog.sync`), so a second run changes nothing. It needs only the Svix
-token (``SVIX_API_KEY``, and ``SVIX_SERVER_URL`` off the hosted API), no Google project.
+differ (:func:`notifier.usecases.catalog_sync.sync`), so a second run changes nothing. It needs
+only the Svix token (``SVIX_API_KEY``, and ``SVIX_SERVER_URL`` off the hosted API), no Google
+project.
 Exit status: 0 done (or nothing to do), 1 a Svix call failed, 2 a usage, configuration or
 catalog error.
 """
@@ -17,12 +18,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from notifier import catalog, wiring
-from notifier.catalog import CatalogError, Change, EventTypeRegistry, RegisteredEventType
+from notifier import bootstrap
 from notifier.cli.command import Command, Context, UsageError
 from notifier.cli.output import Output, summary
 from notifier.config import Settings
-from notifier.errors import NotifierError
+from notifier.domain import catalog
+from notifier.domain.catalog import Change, RegisteredEventType
+from notifier.domain.errors import CatalogError, NotifierError
+from notifier.domain.ports import EventTypeRegistry
+from notifier.usecases import catalog_openapi, catalog_sync
 
 PRUNE_WARNING = (
     "Svix refuses new messages of an archived event type (the hosted API; the open-source "
@@ -77,7 +81,7 @@ def run(args: argparse.Namespace, context: Context) -> int:
 
 
 def _openapi(args: argparse.Namespace, context: Context) -> int:
-    document = catalog.openapi_document()
+    document = catalog_openapi.openapi_document()
     text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
     if args.out is None:
         context.output.stdout.write(text)
@@ -97,10 +101,10 @@ def _sync(args: argparse.Namespace, context: Context) -> int:
         print(f"notifier: the catalog is broken, nothing synced: {exc}", file=sys.stderr)
         return 2
     # Svix only, as `heartbeat setup`: deploy.sh runs it with the Svix token and no Google project.
-    sender = wiring.build_sender(Settings.from_env(context.env, firestore=False))
-    registry = _Recorded(wiring.event_type_registry(sender))
+    client = bootstrap.build_svix_client(Settings.from_env(context.env, firestore=False))
+    registry = _Recorded(bootstrap.event_type_registry(client))
     try:
-        changes = catalog.sync(registry, dry_run=args.dry_run, prune=args.prune, types=types)
+        changes = catalog_sync.sync(registry, dry_run=args.dry_run, prune=args.prune, types=types)
     except NotifierError as exc:
         made = registry.made
         before = f" ({', '.join(made)})" if made else ""
@@ -111,7 +115,7 @@ def _sync(args: argparse.Namespace, context: Context) -> int:
         )
         return 1
     finally:
-        sender.close()
+        client.close()
     _report(context.output, changes, args, catalogued=len(types))
     return 0
 

@@ -11,11 +11,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from notifier import heartbeat, wiring
+from notifier import bootstrap
 from notifier.cli.command import Command, Context
 from notifier.cli.output import plain
 from notifier.config import Settings
-from notifier.heartbeat_setup import SetupError, setup
+from notifier.domain import heartbeat, ports
+from notifier.domain.errors import SetupError
+from notifier.usecases.heartbeat_setup import setup
 
 ACTIONS = ("setup",)
 
@@ -39,11 +41,11 @@ def run(args: argparse.Namespace, context: Context) -> int:
     """Makes the heartbeat app, event type and endpoint right; 0 done, 1 a Svix step failed."""
     # Svix only: deploy.sh runs it with the Svix token and no Firestore project.
     settings = Settings.from_env(context.env, firestore=False)
-    sender = wiring.build_sender(settings)
+    client = bootstrap.build_svix_client(settings)
     out = context.output
     try:
         report = setup(
-            wiring.heartbeat_admin(sender),
+            bootstrap.heartbeat_admin(client),
             canary_url=args.canary_url,
             secret_file=args.secret_file,
             app_uid=settings.heartbeat_project,
@@ -52,7 +54,7 @@ def run(args: argparse.Namespace, context: Context) -> int:
         out.stderr.write(f"notifier heartbeat setup: {exc}\n")
         return 1
     finally:
-        sender.close()
+        client.close()
     if out.as_json:
         out.json(
             {
@@ -74,7 +76,7 @@ def run(args: argparse.Namespace, context: Context) -> int:
 
 
 def health(
-    heartbeats: heartbeat.HeartbeatLog,
+    heartbeats: ports.HeartbeatLog,
     now: datetime,
     *,
     every: timedelta,

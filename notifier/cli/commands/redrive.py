@@ -6,14 +6,14 @@ import argparse
 import functools
 from collections import Counter
 
-from notifier import pubsub, wiring
+from notifier import bootstrap
 from notifier.cli import reach
 from notifier.cli.command import Command, Context, UsageError
 from notifier.cli.output import plain, summary
 from notifier.cli.parser import positive
 from notifier.config import Settings
-from notifier.operations.redrive import DIRECT, TO_TOPIC, redrive
-from notifier.pubsub_admin import resource_path
+from notifier.handlers import pubsub
+from notifier.usecases.redrive import DIRECT, TO_TOPIC, redrive
 
 DEFAULT_TOPIC = "platform-events"
 _COLUMNS = [
@@ -67,13 +67,13 @@ def run(args: argparse.Namespace, context: Context) -> int:
     settings = Settings.from_env(context.env, svix=direct)
     topic = args.topic or context.env.get("NOTIFIER_TOPIC") or DEFAULT_TOPIC
     subscription = args.subscription or f"{topic.rsplit('/', 1)[-1]}-dead-letter-sub"
-    topic_path = resource_path(settings.gcp_project, "topics", topic)
-    subscription_path = resource_path(settings.gcp_project, "subscriptions", subscription)
+    topic_path = _resource_path(settings.gcp_project, "topics", topic)
+    subscription_path = _resource_path(settings.gcp_project, "subscriptions", subscription)
     dead_letters = reach.dead_letters(subscription_path, context.env, args.timeout)
     republish = mode == TO_TOPIC and not args.dry_run
     republisher = reach.topic(topic_path, context.env, args.timeout) if republish else None
     store = reach.store(settings, context.env, args.timeout) if direct else None
-    deps = wiring.build(settings, store=store) if direct else None
+    deps = bootstrap.build_operator(settings, store) if store is not None else None
     # A direct redrive runs the function's own entry, with these settings (flags included).
     process = functools.partial(pubsub.process, deps=deps) if deps is not None else None
     out = context.output
@@ -131,6 +131,11 @@ def run(args: argparse.Namespace, context: Context) -> int:
                 ],
             )
     return 0 if args.dry_run or acked == len(results) else 1
+
+
+def _resource_path(project: str, kind: str, name: str) -> str:
+    """``name``: a short id, or already a full path such as ``projects/P/topics/T``."""
+    return name if name.startswith("projects/") else f"projects/{project}/{kind}/{name}"
 
 
 COMMAND = Command(

@@ -7,7 +7,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
-from notifier import logs, outcomes, wiring
+from notifier import bootstrap, logs
 from notifier.cli import reach
 from notifier.cli.command import Command, Context, UsageError
 from notifier.cli.output import plain, summary
@@ -17,7 +17,8 @@ from notifier.domain.claims import REPLAYABLE
 from notifier.domain.events import NO_PUBSUB_DELIVERY, Event
 from notifier.domain.outcomes import Outcome
 from notifier.domain.records import Record
-from notifier.operations.replay import Criteria, Passed, choose, replay
+from notifier.handlers import outcome_log
+from notifier.usecases.replay import Criteria, Passed, choose, replay
 
 log = logs.get("replay")
 
@@ -85,7 +86,7 @@ def run(args: argparse.Namespace, context: Context) -> int:
                 _records_table(context, selected)
             _passed_table(context, passed)
         return 0
-    deps = wiring.build(settings, store=store)
+    deps = bootstrap.build_operator(settings, store)
     try:
         with out.progress("replay", len(selected), args.progress_every) as on_progress:
             results = replay(
@@ -129,7 +130,7 @@ def run(args: argparse.Namespace, context: Context) -> int:
 
 def _log_outcome(event: Event, outcome: Outcome, started: float) -> None:
     """Each delivery's outcome line, as the function's entries write it (ERRORs on stderr)."""
-    outcomes.log_outcome(event, NO_PUBSUB_DELIVERY, outcome, started, logger=log)
+    outcome_log.log_outcome(event, NO_PUBSUB_DELIVERY, outcome, started, logger=log)
 
 
 def _passed_json(passed: Passed) -> dict[str, Any]:

@@ -6,16 +6,16 @@ import argparse
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from notifier import heartbeat
 from notifier.cli import reach
 from notifier.cli.command import Command, Context, UsageError
 from notifier.cli.commands.heartbeat import health, health_json
 from notifier.cli.output import age, cell, plain
 from notifier.cli.parser import DEFAULT_OLDER_THAN, duration
 from notifier.config import Settings
+from notifier.domain import heartbeat
 from notifier.domain.claims import STATUSES, RecordStatus
 from notifier.domain.records import Record
-from notifier.operations.status import Status, status
+from notifier.usecases.status import Status, status
 
 # deploy.sh's --heartbeat-minutes=5 and --heartbeat-absent-minutes=15 (its alert's threshold).
 HEARTBEAT_EVERY = timedelta(seconds=heartbeat.DEFAULT_INTERVAL_SECONDS)

@@ -76,7 +76,7 @@ def test_gcloudignore_uploads_exactly_what_the_function_needs(tmp_path):
     for name in [*NEEDED, *EXCLUDED]:
         path = source / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("# stand-in\n")
+        path.write_text("# placeholder\n")
     shutil.copy(GCLOUDIGNORE, source / ".gcloudignore")
     assert list_files_for_upload(source, tmp_path) == NEEDED
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import timedelta
 
+from notifier.cli.commands import status
 from tests.unit.deploy.plan import (
     HEARTBEAT_SA,
     PROJECT,
@@ -116,3 +118,20 @@ def test_heartbeat_alerts_when_none_arrives_or_when_late(plan, tmp_path):
     assert conditions["No heartbeat for 30 min"]["conditionAbsent"]["duration"] == "1800s"
     [late] = [c["conditionThreshold"] for n, c in conditions.items() if n.startswith("Heartbeat")]
     assert late["thresholdValue"] == 20000
+
+
+def test_status_reads_the_heartbeat_with_deploy_sh_s_default_schedule(plan):
+    """``notifier status``'s defaults are what a default deployment schedules and alerts on
+    (deploy.sh's plan): otherwise a default deployment is misjudged."""
+    job = plan.one("gcloud", "scheduler", "jobs", "create", "http", "notifier-heartbeat")
+    every = int(flag(job, "schedule").split()[0].removeprefix("*/"))
+    assert timedelta(minutes=every) == status.HEARTBEAT_EVERY
+    absent = [
+        condition["conditionAbsent"]["duration"]
+        for policy in policies(plan).values()
+        for condition in policy["conditions"]
+        if "conditionAbsent" in condition
+    ]
+    assert [timedelta(seconds=int(d.removesuffix("s"))) for d in absent] == [
+        status.HEARTBEAT_LATE_AFTER
+    ]

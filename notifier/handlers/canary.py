@@ -1,0 +1,203 @@
+"""The canary: where Svix delivers heartbeats, and which trusts nothing that Svix did not sign.
+
+The function is public (Svix calls it without Google credentials), so the signature is the only
+gate. It is checked by the svix SDK's own verifier with the heartbeat endpoint's ``whsec_`` secret;
+a verified heartbeat is recorded once (:class:`~notifier.domain.ports.HeartbeatLog`) and logged
+once, as the latency sample of the ``heartbeat_latency`` distribution metric.
+
+Answers (Svix treats every non-2xx as a failure and retries it on its schedule, 8 attempts over
+about 28 hours, each attempt signed afresh with the time of that attempt):
+
+- 200: recorded, already recorded (a second delivery of the same event), or a verified event that
+  is not a heartbeat or cannot be read (a retry could not change it; a WARNING says so).
+- 401 (``WWW-Authenticate: Svix-Signature``): unsigned, forged, wrongly keyed or stale. Svix
+  never sends these, so nobody retries them; if Svix's own delivery fails the check (the secret
+  was rotated and the canary not yet updated), Svix's retries bring it in once it is fixed.
+- 405: not a POST. 413: a body larger than any heartbeat (checked before the signature, so an
+  anonymous caller cannot make us hash megabytes).
+- 503: the canary cannot judge or record now (no secret configured, Firestore unavailable):
+  Svix retries, and the heartbeat arrives once an operator fixes it.
+
+Nothing logged here ever holds the secret, a signature or the body: ids, reasons, latency.
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+import logging
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import flask
+from svix.webhooks import Webhook, WebhookVerificationError
+
+from notifier import logs
+from notifier.config import CANARY_SECRET_ENV
+from notifier.domain import heartbeat
+from notifier.domain.errors import StoreUnavailable
+from notifier.domain.events import SAFE_ID
+from notifier.domain.ports import HeartbeatLog
+from notifier.handlers import http_body
+from notifier.handlers.dependencies import CanaryProvider
+
+# A heartbeat's body is about 300 bytes; Svix adds nothing to it.
+MAX_BODY_BYTES = 16 * 1024
+# The headers the verifier reads: Svix's own, and the Standard Webhooks names a white-labelled
+# Svix sends instead (svix-server worker.rs generate_msg_headers).
+_SIGNATURE_HEADERS = (
+    "svix-id",
+    "svix-timestamp",
+    "svix-signature",
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
+)
+# What the SDK's verifier (standardwebhooks 1.1) says, mapped to our reasons; any other failure of
+# the check is a bad signature.
+_VERIFIER_REASONS = {
+    "Missing required headers": "unsigned",
+    "Message timestamp too old": "stale",
+    "Message timestamp too new": "from_the_future",
+    "Invalid Signature Headers": "bad_timestamp",
+}
+
+log = logs.get("canary")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@http_body.read_by_handler_only
+def handle(
+    request: flask.Request, provide: CanaryProvider, *, clock: Callable[[], datetime] | None = None
+) -> flask.Response:
+    """One delivery from Svix (or anyone): verified, then recorded if it is a heartbeat.
+
+    ``provide`` gives the instance's secret and heartbeat log (asked once the method is right);
+    ``clock`` gives the arrival time (the system clock, in UTC, when None).
+    """
+    if request.method != "POST":
+        response = _refuse(405, "method_not_allowed")
+        response.headers["Allow"] = "POST"
+        return response
+    deps = provide()
+    verifier = _verifier(deps.secret)
+    if verifier is None:
+        return _answer(503, "canary is not configured")
+    try:  # the public function's body: capped before reading, under the read deadline
+        body = http_body.read(request.environ, MAX_BODY_BYTES)
+    except http_body.BodyTooLarge:
+        return _refuse(413, "too_large")
+    except http_body.BodyIncomplete as exc:
+        return _refuse(408 if exc.reason == "timeout" else 400, f"incomplete_body_{exc.reason}")
+    headers = {
+        name: request.headers[name] for name in _SIGNATURE_HEADERS if name in request.headers
+    }
+    svix_id = _safe(headers.get("svix-id") or headers.get("webhook-id"))
+    reason = _signature_problem(verifier, body, headers)
+    if reason is not None:
+        response = _refuse(401, reason, svix_id=svix_id)
+        response.headers["WWW-Authenticate"] = "Svix-Signature"
+        return response
+    arrived_at = (clock or _now)()
+    with logs.bound(svix_id=svix_id):
+        return _verified(body, arrived_at, deps.heartbeats)
+
+
+def _verified(body: bytes, arrived_at: datetime, heartbeats: HeartbeatLog) -> flask.Response:
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError):
+        document = None
+    if not isinstance(document, dict):
+        return _ignore(logging.WARNING, "unreadable", "the signed body is not a JSON object")
+    event_id = _safe(document.get("id"))
+    event_type = _safe(document.get("type"))
+    if event_type != heartbeat.EVENT_TYPE:
+        return _ignore(logging.INFO, "not_a_heartbeat", event_id=event_id, event_type=event_type)
+    data = document.get("data")
+    published = data.get("published_at") if isinstance(data, dict) else None
+    try:
+        published_at = heartbeat.parse_time(published)
+    except ValueError:
+        published_at = None
+    if event_id is None or published_at is None:
+        return _ignore(logging.WARNING, "unreadable", "a heartbeat without id or published_at")
+    try:
+        new = heartbeats.record(event_id, published_at, arrived_at)
+    except StoreUnavailable as exc:
+        logs.log(
+            log,
+            logging.WARNING,
+            "canary could not record the heartbeat",
+            event_id=event_id,
+            reason=exc.code,
+        )
+        return _answer(503, "heartbeat not recorded; retry")
+    if not new:
+        logs.log(log, logging.INFO, "heartbeat already recorded", event_id=event_id)
+        return _answer(200, "already recorded")
+    latency = heartbeat.latency_ms(published_at, arrived_at)
+    logs.log(
+        log, logging.INFO, "heartbeat arrived", event_id=event_id, heartbeat_latency_ms=latency
+    )
+    return _answer(200, "recorded")
+
+
+def _verifier(secret: str | None) -> Webhook | None:
+    """The SDK's verifier for the configured secret; None (and one ERROR line) without one."""
+    problem = None
+    if not secret or not secret.strip():
+        problem = f"{CANARY_SECRET_ENV} is not set"
+    else:
+        try:
+            return Webhook(secret.strip())
+        except Exception:  # noqa: BLE001 - binascii.Error, EmptyWebhookSecretError, RuntimeError
+            problem = f"{CANARY_SECRET_ENV} is not a whsec_ signing secret"
+    logs.log(log, logging.ERROR, f"canary is misconfigured: {problem}", reason="misconfigured")
+    return None
+
+
+def _signature_problem(verifier: Webhook, body: bytes, headers: dict[str, str]) -> str | None:
+    """None when Svix signed this body with our secret within the verifier's tolerance (5 min).
+
+    The verifier raises more than its own error on hostile input (a signature without a comma,
+    bad base64, a body that is not UTF-8): all of it is a refusal, never a 500.
+    """
+    try:
+        verifier.verify(body, headers)
+    except WebhookVerificationError as exc:
+        return _VERIFIER_REASONS.get(str(exc), "bad_signature")
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return "bad_signature"
+    return None
+
+
+def _safe(value: Any) -> str | None:
+    """An id fit for a log line or a document id; anything else is left out."""
+    return value if isinstance(value, str) and SAFE_ID.fullmatch(value) else None
+
+
+def _refuse(status: int, reason: str, **fields: Any) -> flask.Response:
+    logs.log(log, logging.WARNING, f"canary refused: {reason}", reason=reason, **fields)
+    return _answer(status, _REFUSALS.get(status, "refused"))
+
+
+_REFUSALS: Mapping[int, str] = {
+    401: "signature refused",
+    405: "POST only",
+    413: "body too large",
+}
+
+
+def _ignore(level: int, reason: str, detail: str = "", **fields: Any) -> flask.Response:
+    message = f"canary ignored: {reason}" + (f" ({detail})" if detail else "")
+    logs.log(log, level, message, reason=reason, **fields)
+    return _answer(200, "ignored")
+
+
+def _answer(status: int, text: str) -> flask.Response:
+    return flask.Response(json.dumps({"result": text}), status=status, mimetype="application/json")

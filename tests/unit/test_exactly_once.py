@@ -1,0 +1,336 @@
+"""The Svix outcome table, on the in-memory fakes of the two ports (tests/fakes.py): the use case
+itself, built by hand on purpose (its monotonic clock and sleep are the test's)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from notifier.domain.decoding import event_from
+from notifier.domain.errors import (
+    BadCredentials,
+    Permanent,
+    RateLimited,
+    SvixConflict,
+    SvixUnavailable,
+)
+from notifier.domain.outcomes import Sent
+from notifier.usecases.applications import ApplicationDirectory
+from notifier.usecases.exactly_once import Notifier
+from tests import factories, fakes
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def make(script=(), budget=30.0):
+    store, sender, clock = fakes.MemoryStore(), fakes.ScriptedSvix(list(script)), Clock()
+    notifier = Notifier(
+        store,
+        sender,
+        ApplicationDirectory(store, sender),
+        retry_budget=budget,
+        sleep=clock.sleep,
+        clock=clock,
+    )
+    return notifier, store, sender, clock
+
+
+def an_event(**overrides):
+    return event_from(json.loads(json.dumps(factories.event(**overrides))), max_bytes=2**20)
+
+
+def seed(store, event, **fields):
+    """A pending record of ``event`` as an earlier delivery left it (one attempt, released)."""
+    store.notifications[event.id] = {
+        "status": "pending",
+        "project": event.project,
+        "event_type": event.type,
+        "attempts": 1,
+        "held": False,
+        **fields,
+    }
+
+
+def test_new_event_is_sent_once_into_the_project_application():
+    notifier, store, sender, _ = make()
+    event = an_event(project="globex")
+    outcome = notifier.deliver(event)
+    assert (outcome.kind, outcome.svix_status, outcome.must_retry) == ("sent", 202, False)
+    assert sender.sends == [("globex", event.id)]
+    assert store.notifications[event.id]["status"] == "sent"
+    assert store.applications == {"globex": "app_globex"}
+
+
+def test_redelivery_of_a_sent_event_is_a_duplicate_without_svix():
+    notifier, _, sender, _ = make()
+    event = an_event()
+    notifier.deliver(event)
+    again = notifier.deliver(event)
+    assert (again.kind, again.must_retry) == ("duplicate", False)
+    assert len(sender.sends) == 1
+
+
+def test_application_is_created_once_per_project():
+    notifier, _, sender, _ = make()
+    for _ in range(3):
+        notifier.deliver(an_event(project="acme"))
+    notifier.deliver(an_event(project="globex"))
+    assert sender.apps == ["acme", "globex"]
+
+
+def test_conflict_means_svix_has_it_and_counts_as_sent():
+    notifier, store, _, _ = make([Sent("msg_existing", 409)])
+    event = an_event()
+    outcome = notifier.deliver(event)
+    assert (outcome.kind, outcome.svix_status) == ("sent", 409)
+    assert store.notifications[event.id]["status"] == "sent"
+
+
+def test_rate_limit_waits_as_told_then_sends():
+    notifier, _, sender, clock = make([RateLimited(retry_after=2.5), RateLimited(retry_after=1)])
+    outcome = notifier.deliver(an_event())
+    assert outcome.kind == "sent"
+    assert clock.sleeps == [2.5, 1]
+    assert len(sender.sends) == 3
+
+
+def test_a_run_of_429s_asking_for_no_wait_still_backs_off_within_the_budget():
+    """Found by the property test: ``Retry-After: 0`` on every answer once made a loop that
+    called Svix again and again without a pause (and forever, on a clock that only sleeps move)."""
+    notifier, store, sender, clock = make([RateLimited(retry_after=0) for _ in range(50)], budget=5)
+    event = an_event()
+    outcome = notifier.deliver(event)
+    assert (outcome.kind, outcome.svix_status) == ("retried", 429)
+    assert clock.sleeps == [0.5, 1.0, 2.0]
+    assert len(sender.sends) == 4
+    assert store.notifications[event.id]["status"] == "pending"
+
+
+def test_rate_limit_beyond_the_budget_leaves_it_pending_for_pubsub():
+    notifier, store, _sender, clock = make([RateLimited(retry_after=60)], budget=30)
+    event = an_event()
+    outcome = notifier.deliver(event)
+    assert (outcome.kind, outcome.must_retry, outcome.svix_status) == ("retried", True, 429)
+    assert clock.sleeps == []  # no point waiting past the budget
+    assert store.notifications[event.id]["status"] == "pending"
+    assert store.notifications[event.id]["last_error"].startswith("rate_limited 429")
+    assert store.notifications[event.id]["hold"] == 60  # no redelivery may call Svix before that
+
+
+def test_unavailable_svix_is_retried_with_growing_backoff_within_the_budget():
+    errors = [SvixUnavailable("boom", status=503) for _ in range(10)]
+    notifier, store, _sender, clock = make(errors, budget=10)
+    event = an_event()
+    outcome = notifier.deliver(event)
+    assert outcome.must_retry
+    assert clock.sleeps == [0.5, 1.0, 2.0, 4.0]
+    assert sum(clock.sleeps) <= 10
+    assert store.notifications[event.id]["status"] == "pending"
+    assert store.notifications[event.id]["hold"] == 0  # the next delivery may try at once
+
+
+def test_timeouts_then_success():
+    notifier, _, _, clock = make([SvixUnavailable("timeout"), SvixUnavailable("timeout")])
+    assert notifier.deliver(an_event()).kind == "sent"
+    assert clock.sleeps == [0.5, 1.0]
+
+
+def test_bad_credentials_stay_pending_without_waiting():
+    notifier, store, sender, clock = make([BadCredentials("authentication_failed", status=401)])
+    event = an_event()
+    outcome = notifier.deliver(event)
+    assert (outcome.must_retry, outcome.svix_status) == (True, 401)
+    assert clock.sleeps == [] and len(sender.sends) == 1
+    assert store.notifications[event.id]["last_error"].startswith("bad_credentials 401")
+
+
+@pytest.mark.parametrize("status", [400, 404, 413, 422])
+def test_permanent_refusals_are_recorded_failed_and_acknowledged(status):
+    notifier, store, _, _ = make([Permanent("validation", status=status)])
+    event = an_event()
+    outcome = notifier.deliver(event)
+    assert (outcome.kind, outcome.must_retry, outcome.svix_status) == ("failed", False, status)
+    assert store.notifications[event.id]["status"] == "failed"
+    assert store.notifications[event.id]["last_error"].startswith(f"svix_rejected {status}")
+
+
+def test_a_failed_event_is_not_sent_again_by_redelivery():
+    notifier, _, sender, _ = make([Permanent("bad", status=400)])
+    event = an_event()
+    notifier.deliver(event)
+    again = notifier.deliver(event)
+    assert (again.kind, again.must_retry, len(sender.sends)) == ("duplicate", False, 1)
+
+
+def test_a_reopened_event_is_sent_as_its_replay():
+    notifier, store, sender, _ = make()
+    event = an_event()
+    seed(store, event, replays=2)
+    assert notifier.deliver(event).kind == "sent"
+    assert sender.sends == [(event.id, 2)]
+
+
+def test_a_claim_held_elsewhere_is_left_to_its_holder():
+    notifier, store, sender, _ = make()
+    event = an_event()
+    seed(store, event, held=True)  # another delivery holds its lease
+    store.lease_left = 42.0
+    outcome = notifier.deliver(event)
+    assert (outcome.kind, outcome.error.code, outcome.error.retry_after) == (
+        "retried",
+        "claim_held",
+        42.0,
+    )
+    assert sender.sends == []
+
+
+def test_store_outage_is_transient():
+    notifier, store, sender, _ = make()
+    store.unavailable = True
+    outcome = notifier.deliver(an_event())
+    assert (outcome.must_retry, outcome.error.code) == (True, "store_unavailable")
+    assert sender.sends == []
+
+
+# -- issue 8: a 409 is not proof; windows expire ------------------------------------------------
+
+
+def conflict():
+    return SvixConflict("409, yet no message with this eventId", status=409)
+
+
+def test_a_conflict_without_the_message_is_retried_at_once_then_sent():
+    notifier, store, sender, clock = make([conflict()])
+    event = an_event()
+    outcome = notifier.deliver(event)
+    assert (outcome.kind, outcome.svix_status, outcome.retries) == ("sent", 202, 1)
+    assert clock.sleeps == [0.0]  # at once: the application exists by now
+    assert len(sender.sends) == 2
+    assert store.notifications[event.id]["status"] == "sent"
+
+
+def test_a_conflict_again_backs_off_and_is_never_sent_nor_failed():
+    notifier, store, _sender, clock = make([conflict() for _ in range(20)], budget=3)
+    event = an_event()
+    outcome = notifier.deliver(event)
+    assert (outcome.kind, outcome.must_retry, outcome.svix_status) == ("retried", True, 409)
+    assert clock.sleeps == [0.0, 0.5, 1.0]  # one at once, then the usual backoff
+    assert store.notifications[event.id]["status"] == "pending"
+    assert store.notifications[event.id]["last_error"].startswith("svix_conflict 409")
+
+
+def test_a_conflict_with_no_budget_left_is_left_to_pubsub():
+    notifier, _store, sender, clock = make([conflict()], budget=0)
+    ticks = iter(range(100))
+    notifier._clock = lambda: float(next(ticks))  # the answer came after the (zero) budget
+    outcome = notifier.deliver(an_event())
+    assert (outcome.kind, outcome.must_retry) == ("retried", True)
+    assert clock.sleeps == [] and len(sender.sends) == 1
+
+
+def test_an_application_creation_conflict_is_tried_again_at_once_by_the_directory():
+    notifier, store, sender, clock = make()
+    sender.app_failures = [conflict()]
+    outcome = notifier.deliver(an_event(project="racy"))
+    assert outcome.kind == "sent"
+    assert sender.apps == ["racy", "racy"] and clock.sleeps == []
+    assert store.applications == {"racy": "app_racy"}
+
+
+def test_application_conflicts_that_persist_are_transient_never_failed():
+    notifier, store, sender, clock = make(budget=2)
+    sender.app_failures = [conflict() for _ in range(20)]
+    event = an_event(project="racy")
+    outcome = notifier.deliver(event)
+    assert (outcome.kind, outcome.error.code) == ("retried", "svix_conflict")
+    assert clock.sleeps == [0.0, 0.5, 1.0]
+    assert sender.sends == [] and store.applications == {}
+    assert store.notifications[event.id]["status"] == "pending"
+
+
+HOUR = 3600.0
+T0 = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
+
+
+def windowed(hours_since_first_call, *, window=20 * HOUR, first_call=T0, lookups=()):
+    notifier, store, sender, _clock = make()
+    notifier._now = lambda: first_call + timedelta(hours=hours_since_first_call)
+    notifier._dedup_window = window
+    sender.lookups = list(lookups)
+    event = an_event()
+    seed(store, event, svix_first_call_at=first_call)
+    return notifier, store, sender, event
+
+
+@pytest.mark.parametrize("hours", [0.5, 12.5, 19.9])
+def test_within_the_window_a_resend_relies_on_svix_and_looks_nothing_up(hours):
+    notifier, _store, sender, event = windowed(hours)
+    assert notifier.deliver(event).kind == "sent"
+    assert sender.found == [] and len(sender.sends) == 1
+
+
+@pytest.mark.parametrize("hours", [20.0, 24.5, 200.0])
+def test_past_the_window_a_held_message_is_recorded_sent_without_sending(hours):
+    notifier, store, sender, event = windowed(hours, lookups=[Sent("msg_earlier", 200)])
+    outcome = notifier.deliver(event)
+    assert (outcome.kind, outcome.svix_status, outcome.svix_message_id) == (
+        "sent",
+        200,
+        "msg_earlier",
+    )
+    assert sender.found == [event.id] and sender.sends == []
+    assert store.notifications[event.id] == {
+        **store.notifications[event.id],
+        "message_id": "msg_earlier",
+    }
+
+
+def test_past_the_window_a_message_not_held_is_sent():
+    notifier, _store, sender, event = windowed(25, lookups=[None])
+    assert notifier.deliver(event).svix_status == 202
+    assert sender.found == [event.id] and len(sender.sends) == 1
+
+
+def test_a_failed_lookup_is_retried_and_never_skipped():
+    unsure = SvixUnavailable("timeout")
+    notifier, _store, sender, event = windowed(25, lookups=[unsure, Sent("msg_earlier", 200)])
+    outcome = notifier.deliver(event)
+    assert (outcome.kind, outcome.svix_message_id, outcome.retries) == ("sent", "msg_earlier", 1)
+    assert sender.found == [event.id, event.id] and sender.sends == []
+
+
+def test_a_lookup_that_stays_unsure_leaves_it_pending():
+    notifier, store, sender, event = windowed(25, lookups=[SvixUnavailable("x")] * 3)
+    notifier._budget = 0
+    outcome = notifier.deliver(event)
+    assert (outcome.kind, outcome.error.code) == ("retried", "svix_unavailable")
+    assert sender.sends == [] and store.notifications[event.id]["status"] == "pending"
+
+
+def test_a_send_that_fails_after_the_lookup_is_not_looked_up_again_in_that_delivery():
+    notifier, _store, sender, event = windowed(25, lookups=[None])
+    sender.script = [SvixUnavailable("503", status=503)]
+    assert notifier.deliver(event).kind == "sent"
+    assert sender.found == [event.id] and len(sender.sends) == 2
+
+
+def test_a_zero_window_looks_up_every_resend_but_never_a_new_event():
+    notifier, _store, sender, event = windowed(0, window=0.0, lookups=[None])
+    notifier.deliver(event)
+    assert sender.found == [event.id]
+    new = an_event()
+    notifier.deliver(new)  # its claim created the record: no delivery called Svix before
+    assert sender.found == [event.id] and sender.sends[-1] == (new.project, new.id)
