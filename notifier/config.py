@@ -1,12 +1,15 @@
-"""Settings, read once from the environment.
+"""Settings, read once from the environment, and the deployment around them.
 
 Every knob beyond the platform's own variables is named ``NOTIFIER_...`` and has a default, so a
 deployment sets only what differs. A malformed value fails fast with one message naming the variable
-(never its value: one of them is a secret).
+(never its value: one of them is a secret). :class:`Deployment` holds what deploy.sh sets beside the
+functions' environment, under the rules that tie it to the settings; deploy.sh asks for both
+through ``python -m notifier config check``.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,6 +25,8 @@ PORTAL_EXPIRY_RANGE = (3600, 7 * 24 * 3600)
 # Svix keeps an eventId unique for a day; the dedup window must close well before that (1 h at
 # least for clocks). 0 looks every resend up.
 DEDUP_WINDOW_MAX = 23 * 3600
+# What an invocation needs after its longest delivery to record the outcome (a Firestore commit).
+RECORDING_SECONDS = 1.0
 
 
 class ConfigError(RuntimeError):
@@ -72,6 +77,8 @@ class Settings:
             try:
                 value = float(raw)
             except ValueError:
+                value = math.nan
+            if not math.isfinite(value):  # not a number at all, or nan or inf
                 problems.append(f"{name} must be a number")
                 return default
             if value < minimum:
@@ -151,3 +158,37 @@ class Settings:
         if problems:
             raise ConfigError("notifier is misconfigured: " + "; ".join(problems))
         return settings
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """What deploy.sh sets beside the functions' environment: their timeout, which must fit
+    between the longest delivery and the lease, and the heartbeat's schedule (the Scheduler's
+    interval, and the silence its alert waits for: what ``status`` judges by by default)."""
+
+    settings: Settings
+    # Cloud Functions ends an invocation at its timeout: the function must have recorded the
+    # outcome by then (70.35 s + 1 s with the defaults), and the lease (120 s) must outlive it,
+    # or a redelivery could claim an event whose first attempt is still running.
+    timeout_seconds: float = 90.0
+    heartbeat_every_seconds: float = heartbeat.DEFAULT_INTERVAL_SECONDS
+    heartbeat_late_after_seconds: float = heartbeat.DEFAULT_LATE_AFTER_SECONDS
+
+    def check(self) -> None:
+        """Raises :class:`ConfigError` naming every rule the deployment breaks."""
+        problems = []
+        longest = self.settings.longest_delivery_seconds
+        if self.timeout_seconds < longest + RECORDING_SECONDS:
+            problems.append(
+                f"the functions' timeout ({self.timeout_seconds:g} s) must exceed the longest "
+                f"delivery ({longest:g} s: the retry budget, then every Svix attempt) by "
+                f"{RECORDING_SECONDS:g} s, to record its outcome"
+            )
+        if self.settings.lease_seconds <= self.timeout_seconds:
+            problems.append(
+                f"the lease (NOTIFIER_LEASE_SECONDS, {self.settings.lease_seconds:g} s) must "
+                f"exceed the functions' timeout ({self.timeout_seconds:g} s), or a redelivery "
+                "could claim an event still being delivered"
+            )
+        if problems:
+            raise ConfigError("notifier is misconfigured: " + "; ".join(problems))

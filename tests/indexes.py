@@ -24,7 +24,7 @@ KEY = "__name__"  # the document key: always indexed
 @functools.cache
 def deployed_exemptions() -> dict[str, frozenset[str]]:
     """Fields per collection that ``./deploy.sh --dry-run`` exempts from indexing."""
-    from tests.unit.test_deploy import PROJECT, dry_run, exemptions
+    from tests.unit.deploy.plan import PROJECT, dry_run, exemptions
 
     with tempfile.TemporaryDirectory() as tmp:
         plan = dry_run(Path(tmp), "--project", PROJECT)

@@ -28,22 +28,20 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 
-from google.api_core import exceptions as gexc
-from google.auth.exceptions import DefaultCredentialsError
-
 from notifier import logs
 from notifier.cli.command import Context, UsageError
-from notifier.cli.commands import registered
+from notifier.cli.commands import REGISTERED, registered
 from notifier.cli.output import Output
 from notifier.cli.parser import PROG, build_parser
-from notifier.cli.reach import CREDENTIALS_HELP, CloudError
 from notifier.config import ConfigError
-from notifier.domain.errors import StoreUnavailable
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs one command; returns its exit status."""
-    commands = registered()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # Only the command named is imported (all of them for --help or a mistyped name).
+    named = argv[:1] if argv[:1] and argv[0] in REGISTERED else REGISTERED
+    commands = registered(named)
     args = build_parser(commands.values()).parse_args(argv)
     env = dict(os.environ)
     if args.gcp_project:
@@ -60,20 +58,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except CloudError as exc:  # one line naming what could not be reached, or what failed
-        print(f"notifier: {exc}", file=sys.stderr)
-        return 1
-    except DefaultCredentialsError as exc:
-        said = " ".join(str(exc).split()).split(". ")[0]
-        print(f"notifier: {CREDENTIALS_HELP} ({said})", file=sys.stderr)
-        return 2
-    except (gexc.GoogleAPIError, StoreUnavailable) as exc:
-        cause = exc.__cause__ if isinstance(exc, StoreUnavailable) and exc.__cause__ else exc
-        print(f"notifier: {type(cause).__name__}: {str(cause)[:300]}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         print("notifier: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        status = _failed_call(exc)
+        if status is None:
+            raise
+        return status
+
+
+def _failed_call(exc: Exception) -> int | None:
+    """A cloud call that failed: one line on stderr and the exit status; None for anything else.
+
+    The cloud errors are imported here, once one happened: a command that makes no cloud call
+    (``config check``) never loads the client libraries.
+    """
+    from google.api_core import exceptions as gexc
+    from google.auth.exceptions import DefaultCredentialsError
+
+    from notifier.cli.reach import CREDENTIALS_HELP, CloudError
+    from notifier.domain.errors import StoreUnavailable
+
+    if isinstance(exc, CloudError):  # one line naming what could not be reached, or what failed
+        print(f"notifier: {exc}", file=sys.stderr)
+        return 1
+    if isinstance(exc, DefaultCredentialsError):
+        said = " ".join(str(exc).split()).split(". ")[0]
+        print(f"notifier: {CREDENTIALS_HELP} ({said})", file=sys.stderr)
+        return 2
+    if isinstance(exc, gexc.GoogleAPIError | StoreUnavailable):
+        cause = exc.__cause__ if isinstance(exc, StoreUnavailable) and exc.__cause__ else exc
+        print(f"notifier: {type(cause).__name__}: {str(cause)[:300]}", file=sys.stderr)
+        return 1
+    return None
 
 
 @contextlib.contextmanager

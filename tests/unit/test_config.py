@@ -1,8 +1,10 @@
 """Configuration: defaults, overrides, and one clear message when wrong."""
 
+import re
+
 import pytest
 
-from notifier.config import ConfigError, Settings
+from notifier.config import RECORDING_SECONDS, ConfigError, Deployment, Settings
 
 BASE = {"GOOGLE_CLOUD_PROJECT": "demo", "SVIX_API_KEY": "testsk_secret_value"}
 
@@ -101,3 +103,42 @@ def test_svix_only_settings_need_no_google_project_but_still_a_token():
         Settings.from_env(env)
     with pytest.raises(ConfigError, match="SVIX_API_KEY is not set"):
         Settings.from_env({}, firestore=False)
+
+
+@pytest.mark.parametrize("raw", ["nan", "inf", "-inf"])
+def test_a_number_that_is_none_is_refused(raw):
+    with pytest.raises(ConfigError, match="NOTIFIER_LEASE_SECONDS must be a number"):
+        Settings.from_env(BASE | {"NOTIFIER_LEASE_SECONDS": raw})
+
+
+def test_the_default_deployment_holds_config_py_s_own_rules():
+    deployment = Deployment(Settings.from_env(BASE))
+    deployment.check()
+    longest = deployment.settings.longest_delivery_seconds
+    assert longest + RECORDING_SECONDS <= deployment.timeout_seconds
+    assert deployment.timeout_seconds < deployment.settings.lease_seconds
+
+
+@pytest.mark.parametrize(
+    ("timeout", "lease", "refused"),
+    [
+        (71, 120, "longest delivery"),  # 70.35 s: no second left to record the outcome
+        (72, 120, None),
+        (90, 90, "lease"),  # a redelivery could claim it while it still runs
+        (90, 91, None),
+        (71, 71, "longest delivery (70.35 s"),  # both named, in one message
+    ],
+)
+def test_the_functions_timeout_fits_between_the_longest_delivery_and_the_lease(
+    timeout, lease, refused
+):
+    settings = Settings.from_env(BASE | {"NOTIFIER_LEASE_SECONDS": str(lease)})
+    deployment = Deployment(settings, timeout_seconds=timeout)
+    if refused is None:
+        deployment.check()
+        return
+    with pytest.raises(ConfigError, match=re.escape(refused)) as caught:
+        deployment.check()
+    assert str(caught.value).startswith("notifier is misconfigured: ")
+    if timeout == lease:
+        assert "NOTIFIER_LEASE_SECONDS" in str(caught.value)

@@ -197,11 +197,10 @@ def test_an_event_svix_refuses_still_counts_as_drift(deps, captured):
 
 
 def drift_metric_counts(lines: list[dict[str, Any]]) -> int:
-    """The lines deploy.sh's drift metric counts: its ``jsonPayload.FIELD:*`` clauses (present)."""
-    [filter_line] = [
-        line for line in (ROOT / "deploy.sh").read_text().splitlines() if "catalog_drift:*" in line
-    ]
-    fields = re.findall(r"jsonPayload\.(\w+):\*", filter_line)
+    """The lines deploy.sh's drift metric counts (monitoring/metrics/catalog_drift.json): its
+    ``jsonPayload.FIELD:*`` clauses (present)."""
+    template = json.loads((ROOT / "monitoring" / "metrics" / "catalog_drift.json").read_text())
+    fields = re.findall(r"jsonPayload\.(\w+):\*", template["filter"])
     assert "catalog_drift" in fields
     return sum(all(field in line for field in fields) for line in lines)
 

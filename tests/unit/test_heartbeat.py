@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
-from notifier.cli.commands import status
 from notifier.domain import heartbeat
 from notifier.domain.decoding import decode, delivery_of, event_from
 from notifier.domain.errors import Rejected
@@ -209,17 +206,3 @@ def test_a_heartbeat_request_without_a_message_id_is_rejected_not_passed_on():
     envelope = scheduler_envelope("")
     with pytest.raises(Rejected):
         heartbeat.request_event(envelope, delivery_of(envelope), max_bytes=2**20)
-
-
-def test_status_reads_the_heartbeat_with_deploy_sh_s_default_schedule():
-    """``notifier status``'s defaults are deploy.sh's --heartbeat-minutes and
-    --heartbeat-absent-minutes defaults: otherwise a default deployment is misjudged."""
-    deploy = (Path(__file__).resolve().parents[2] / "deploy.sh").read_text()
-
-    def default(name: str) -> timedelta:
-        found = re.search(rf'^{name}="\$\{{NOTIFIER_{name}:-(\d+)\}}"$', deploy, re.M)
-        assert found, name
-        return timedelta(minutes=int(found[1]))
-
-    assert default("HEARTBEAT_MINUTES") == status.HEARTBEAT_EVERY
-    assert default("HEARTBEAT_ABSENT_MINUTES") == status.HEARTBEAT_LATE_AFTER

@@ -1,0 +1,93 @@
+"""The event function sized on purpose: --target-rate through SCALING.md's capacity model,
+computed here from its measured inputs; explicit sizing wins."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.unit.deploy.plan import (
+    PROJECT,
+    dry_run,
+    env_vars,
+    flag,
+)
+from tests.unit.deploy.running import ROOT, scrubbed_env
+
+
+def bench_cpu_ms_per_new_event() -> float:
+    """The function's CPU per new event, the highest of BENCHMARKS.md's "Where the CPU goes"."""
+    text = (ROOT / "BENCHMARKS.md").read_text()
+    section = text.split("## Where the CPU goes", 1)[1].split("\n## ", 1)[0]
+    rows = [
+        [cell.strip() for cell in line.strip("|").split("|")]
+        for line in section.splitlines()
+        if line.startswith("| ")
+    ]
+    values = [float(r[3]) for r in rows if r[1:3] == ["new", "function"]]
+    assert values, "BENCHMARKS.md has no CPU per new event: run make bench"
+    return max(values)
+
+
+def expected_sizing(rate: int, latency_ms: int = 300) -> dict[str, int]:
+    """The capacity model of SCALING.md, computed here from its inputs."""
+    cpu_ms = bench_cpu_ms_per_new_event()
+    per_instance = int(0.60 * 1000 / cpu_ms)  # Cloud Run's 60% CPU target, 1 vCPU
+    needed = -(-rate // per_instance)
+    return {
+        "per_instance": per_instance,
+        "needed": needed,
+        "max-instances": min(1000, max(2, 2 * needed)),
+        "min-instances": -(-needed // 4),
+        "concurrency": max(2, -(-per_instance * latency_ms // 1000)),
+        "cpu": 1,
+    }
+
+
+@pytest.mark.parametrize("rate", [100, 1000, 10000])
+def test_target_rate_derives_the_event_functions_capacity(tmp_path, rate):
+    plan = dry_run(tmp_path, "--project", PROJECT, f"--target-rate={rate}")
+    deploy = plan.one("gcloud", "functions", "deploy", "notifier")
+    expected = expected_sizing(rate)
+    for name in ("max-instances", "min-instances", "concurrency", "cpu"):
+        assert int(flag(deploy, name)) == expected[name], name
+    assert env_vars(deploy)["THREADS"] == str(expected["concurrency"])
+    # In flight at most: enough for the rate at the planned latency.
+    assert expected["max-instances"] * expected["concurrency"] >= rate * 0.3
+    # The plan says which model it used.
+    assert f"--target-rate={rate} events/s: {expected['per_instance']} events/s" in plan.stdout
+    # The HTTP functions keep their own sizing.
+    http = plan.one("gcloud", "functions", "deploy", "notifier-notifications")
+    assert flag(http, "max-instances") == "10"
+
+
+def test_explicit_sizing_wins_over_the_target_rate(tmp_path):
+    plan = dry_run(
+        tmp_path, "--project", PROJECT, "--target-rate=1000", "--max-instances=30",
+        "--concurrency=20",
+    )  # fmt: skip
+    deploy = plan.one("gcloud", "functions", "deploy", "notifier")
+    assert flag(deploy, "max-instances") == "30"
+    assert flag(deploy, "concurrency") == "20"
+    assert int(flag(deploy, "min-instances")) == expected_sizing(1000)["min-instances"]
+    env = scrubbed_env(tmp_path, NOTIFIER_MAX_INSTANCES="40")
+    plan = dry_run(tmp_path, "--project", PROJECT, "--target-rate=1000", env=env)
+    assert flag(plan.one("gcloud", "functions", "deploy", "notifier"), "max-instances") == "40"
+
+
+def test_scaling_md_shows_what_deploy_sh_derives(tmp_path):
+    """SCALING.md's sizing table is the script's output, not a copy that drifts."""
+    text = (ROOT / "SCALING.md").read_text()
+    rows = {}
+    for line in text.splitlines():
+        cells = [c.strip().replace(",", "") for c in line.strip().strip("|").split("|")]
+        if line.startswith("| `--target-rate=") and len(cells) >= 6:
+            rows[int(cells[0].strip("`").split("=")[1])] = cells
+    assert set(rows) == {100, 1000, 10000}
+    for rate, cells in rows.items():
+        plan = dry_run(tmp_path, "--project", PROJECT, f"--target-rate={rate}")
+        deploy = plan.one("gcloud", "functions", "deploy", "notifier")
+        expected = expected_sizing(rate)
+        assert int(cells[1]) == expected["needed"]
+        assert [int(c) for c in cells[2:6]] == [
+            int(flag(deploy, n)) for n in ("max-instances", "min-instances", "concurrency", "cpu")
+        ]
