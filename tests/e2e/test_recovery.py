@@ -178,10 +178,11 @@ def test_with_firestore_connections_reset_and_stalled_every_event_is_sent_within
     events = events_of(60, "flaky")
     proxy = TcpProxy(firestore_emulator.env["FIRESTORE_EMULATOR_HOST"])
     env = function_env(firestore_emulator, svix, FIRESTORE_EMULATOR_HOST=proxy.address)
-    svix.set_faults([{"op": "msg.create", "delay": 0.1, "rate": 0.5}])
+    svix.set_faults(SLOW)
 
     def break_firestore(holder, relay):
         assert eventually(lambda: len(svix.messages()) >= 5, timeout=60, every=0.02)
+        began = datetime.now(UTC)
         for _ in range(2):
             proxy.reset()
             time.sleep(0.5)
@@ -189,12 +190,15 @@ def test_with_firestore_connections_reset_and_stalled_every_event_is_sent_within
             time.sleep(0.5)
             proxy.stall(2.0)  # calls hang; then a reset
             time.sleep(0.5)
-        return {"faults_ended": datetime.now(UTC)}
+        return {"faults_began": began, "faults_ended": datetime.now(UTC)}
 
     with proxy:
         figures = run_through_pubsub(events, env, tmp_path / "function.log", during=break_firestore)
     records = assert_all_sent_once(db, svix, events)
-    ended = figures.pop("faults_ended")
+    began, ended = figures.pop("faults_began"), figures.pop("faults_ended")
+    met = sum(1 for r in records.values() if r["sent_at"] > began)
+    assert met >= len(events) // 2, "the faults met too little work in flight"
+    assert figures["answered_503"], "the faults failed no delivery"
     last = max(r["sent_at"] for r in records.values())
     after = (last - ended).total_seconds()
     assert after <= RECOVERY_BOUND, f"the last event was sent {after:.1f} s after the faults"
@@ -204,6 +208,8 @@ def test_with_firestore_connections_reset_and_stalled_every_event_is_sent_within
         {
             "events": len(events),
             "resets": proxy.resets,
+            "sent_after_faults_began": met,
+            "fault_seconds": round((ended - began).total_seconds(), 1),
             "last_sent_after_faults_seconds": round(max(after, 0.0), 1),
             "answered_503": figures["answered_503"],
             "message_creates": len(creates),
