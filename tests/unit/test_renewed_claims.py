@@ -7,12 +7,18 @@ from __future__ import annotations
 import threading
 import time
 
+from functions_framework import create_app
+
+from notifier import bootstrap
+from notifier.domain.decoding import event_from
 from notifier.domain.errors import RateLimited, StoreUnavailable, SvixUnavailable
 from notifier.domain.events import Delivery
+from notifier.handlers import shutdown
 from notifier.usecases.applications import ApplicationDirectory
 from notifier.usecases.exactly_once import Notifier
 from notifier.usecases.leases import LeaseKeeper
-from tests import fakes
+from tests import factories, fakes
+from tests.unit.test_entry_points import MAIN
 from tests.unit.test_exactly_once import an_event
 
 LEASE = 10.0
@@ -216,3 +222,19 @@ def test_one_background_thread_renews_every_live_claim_and_stops_with_each_deliv
     assert all(n >= 2 for n in counts), counts
     time.sleep(0.3)
     assert [store.notifications[e.id]["renewals"] for e in events] == counts
+
+
+def test_after_sigterm_a_post_waiting_for_another_holder_answers_503_at_once():
+    store = fakes.MemoryStore()
+    event = factories.event()
+    store.claim(event_from(event, max_bytes=2**20), Delivery())  # another request holds it
+    app = create_app(target="notifications", source=MAIN, signature_type="http").test_client()
+    with bootstrap.provided(fakes.dependencies(store, retry_budget_seconds=30)):
+        shutdown.STOPPING.set()
+        try:
+            started = time.monotonic()
+            answer = app.post("/", json=event)
+        finally:
+            shutdown.STOPPING.clear()
+    assert (answer.status_code, answer.json["error"]) == (503, "claim_held")
+    assert time.monotonic() - started < 2  # not the 30 s budget
