@@ -209,12 +209,17 @@ def test_an_outcome_write_that_keeps_failing_frees_the_claim_for_the_next_delive
 
 
 def test_one_background_thread_renews_every_live_claim_and_stops_with_each_delivery():
-    store = fakes.MemoryStore()
-    keeper = LeaseKeeper(store.renew, 0.3)  # a renewal every 0.1 s, on the real clock
+    store, renewers = fakes.MemoryStore(), set()
+
+    def renew(claim):
+        renewers.add(threading.current_thread())
+        return store.renew(claim)
+
+    keeper = LeaseKeeper(renew, 0.3)  # a renewal every 0.1 s, on the real clock
     events = [an_event() for _ in range(5)]
     leases = [keeper.hold(store.claim(e, Delivery()), time.monotonic()) for e in events]
     time.sleep(0.5)
-    assert [t.name for t in threading.enumerate()].count("lease-keeper") == 1
+    assert [t.name for t in renewers] == ["lease-keeper"]  # one thread for all of them
     for lease in leases:
         keeper.check(lease)  # still this delivery's
         keeper.end(lease)
