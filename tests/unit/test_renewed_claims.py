@@ -20,6 +20,7 @@ from notifier.usecases.leases import LeaseKeeper
 from tests import factories, fakes
 from tests.unit.test_entry_points import MAIN
 from tests.unit.test_exactly_once import an_event
+from tests.unit.test_exactly_once import make as make_notifier
 
 LEASE = 10.0
 
@@ -50,22 +51,12 @@ class Time:
 
 
 def make(script=(), *, budget=60.0, store=None, stopping=None):
-    store = store or fakes.MemoryStore()
-    sender, clock = fakes.ScriptedSvix(list(script)), Time()
+    store, clock = store or fakes.MemoryStore(), Time()
     clock.stopping = stopping or clock.stopping
-    keeper = LeaseKeeper(store.renew, LEASE, clock=clock, background=False)
-    clock.keeper = keeper
-    notifier = Notifier(
-        store,
-        sender,
-        ApplicationDirectory(store, sender),
-        retry_budget=budget,
-        sleep=clock.sleep,
-        clock=clock,
-        leases=keeper,
-        stopping=stopping,
+    clock.keeper = LeaseKeeper(store.renew, LEASE, clock=clock, background=False)
+    return make_notifier(
+        script, budget, store=store, clock=clock, leases=clock.keeper, stopping=stopping
     )
-    return notifier, store, sender, clock
 
 
 def test_a_delivery_shorter_than_a_period_is_never_renewed():
