@@ -41,6 +41,8 @@ def chain_sigterm() -> None:
     if threading.current_thread() is not threading.main_thread():
         return
     previous = signal.getsignal(signal.SIGTERM)
+    if getattr(previous, "notifier_chained", False):  # main imported again: chained already
+        return
 
     def on_sigterm(signum: int, frame: FrameType | None) -> None:
         stop()
@@ -50,6 +52,7 @@ def chain_sigterm() -> None:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             signal.raise_signal(signal.SIGTERM)
 
+    on_sigterm.notifier_chained = True  # type: ignore[attr-defined]
     signal.signal(signal.SIGTERM, on_sigterm)
 
 

@@ -4,6 +4,8 @@ keeper renews when the test says, as its thread would at that time)."""
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 
@@ -234,3 +236,17 @@ def test_after_sigterm_a_post_waiting_for_another_holder_answers_503_at_once():
             shutdown.STOPPING.clear()
     assert (answer.status_code, answer.json["error"]) == (503, "claim_held")
     assert time.monotonic() - started < 2  # not the 30 s budget
+
+
+def test_sigterm_sets_stopping_then_runs_the_handler_it_found_once_however_often_chained():
+    called = []
+    before = signal.signal(signal.SIGTERM, lambda signum, frame: called.append(signum))
+    try:
+        shutdown.chain_sigterm()
+        shutdown.chain_sigterm()  # main imported again (create_app per test): not chained twice
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert shutdown.STOPPING.wait(2)
+        assert called == [signal.SIGTERM]
+    finally:
+        signal.signal(signal.SIGTERM, before)
+        shutdown.STOPPING.clear()
