@@ -36,8 +36,8 @@ from notifier.usecases.applications import ApplicationDirectory
 from notifier.usecases.leases import Lease, LeaseKeeper
 
 _BACKOFF_FIRST, _BACKOFF_MAX = 0.5, 8.0
-# An outcome write that failed is tried again after these pauses, while the first failure is
-# less than _RECORD_WINDOW old: a reset connection heals at once, a stalled one is left to a lease.
+# An outcome write that failed is tried again after these pauses while its first try began less
+# than _RECORD_WINDOW ago: a reset connection heals at once; a stalled one (a timeout) is not.
 _RECORD_PAUSES, _RECORD_WINDOW = (0.2, 0.5), 2.0
 
 
@@ -160,14 +160,14 @@ class Notifier:
                     stop = ShuttingDown("the instance is stopping", retry_after=max(hold, 1.0))
                     return self._give_up(self._end(lease, claim), stop, retries, waited, hold)
                 retries, waited = retries + 1, waited + wait
-        recorded = self._record(lambda: self._store.mark_sent(claim, sent.message_id, sent.status))
-        if recorded is not None:
+        failure = self._record(lambda: self._store.mark_sent(claim, sent.message_id, sent.status))
+        if failure is not None:
             # Svix has it; the next delivery gets the replayed answer, or 409 or the lookup
             # (both find the message by eventId), and records it: free the claim for it now.
             with contextlib.suppress(Transient):
-                self._store.release(self._end(lease, claim), recorded)
+                self._store.release(self._end(lease, claim), failure)
             return Outcome(
-                OutcomeKind.RETRIED, claim.attempts, sent.status, sent.message_id, recorded, retries
+                OutcomeKind.RETRIED, claim.attempts, sent.status, sent.message_id, failure, retries
             )
         return Outcome(
             OutcomeKind.SENT, claim.attempts, sent.status, sent.message_id, None, retries, waited
@@ -189,14 +189,13 @@ class Notifier:
 
     def _record(self, write: Callable[[], object]) -> Transient | None:
         """An outcome write, tried again quickly (bounded) if it failed; why, if it never landed."""
-        first_failure = None
+        started = self._clock()
         for pause in (*_RECORD_PAUSES, None):
             try:
                 write()
                 return None
             except Transient as exc:
-                first_failure = self._clock() if first_failure is None else first_failure
-                if pause is None or self._clock() - first_failure > _RECORD_WINDOW:
+                if pause is None or self._clock() - started > _RECORD_WINDOW:
                     return exc
                 (self._sleep or time.sleep)(pause)
         return None  # not reached: the last pause is None

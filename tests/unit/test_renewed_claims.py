@@ -250,3 +250,18 @@ def test_sigterm_sets_stopping_then_runs_the_handler_it_found_once_however_often
     finally:
         signal.signal(signal.SIGTERM, before)
         shutdown.STOPPING.clear()
+
+
+def test_an_outcome_write_that_timed_out_is_not_tried_again():
+    """A stalled store: the write spent its timeout; a second would only hold the claim longer."""
+    store = FlakyStore(failures=99)
+    notifier, _, sender, clock = make(store=store)
+    mark_sent = store.mark_sent
+
+    def stalled(claim, message_id, status):
+        clock.now += 10  # the Firestore call's timeout
+        mark_sent(claim, message_id, status)
+
+    store.mark_sent = stalled
+    outcome = notifier.deliver(an_event())
+    assert (outcome.kind, store.writes, len(sender.sends)) == ("retried", 1, 1)
