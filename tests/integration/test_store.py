@@ -113,6 +113,16 @@ def test_a_release_after_a_rate_limit_holds_the_claim_until_svix_said_to_come_ba
     assert store.claim(event, Delivery()).state is ClaimState.CLAIMED
 
 
+def test_a_rate_limit_hold_outlasts_the_short_lease_up_to_300_s(db):
+    clock = Clock()
+    store = make_store(db, clock, lease=10)
+    asked, absurd = an_event(), an_event()
+    assert store.release(store.claim(asked, Delivery()), SvixUnavailable("429"), hold=120)
+    assert store.release(store.claim(absurd, Delivery()), SvixUnavailable("429"), hold=86400)
+    assert record(db, asked.id)["lease_expires_at"] == clock.now + timedelta(seconds=120)
+    assert record(db, absurd.id)["lease_expires_at"] == clock.now + timedelta(seconds=300)
+
+
 def test_concurrent_claims_of_a_new_event_have_one_winner(db):
     store, event = make_store(db), an_event()
     barrier = threading.Barrier(16)
