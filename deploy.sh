@@ -248,7 +248,9 @@ ${runtime}
   Checked before anything runs, by config.py's own rules (python -m notifier
   config check): the timeout must exceed the longest delivery by a second (the
   retry budget, then every Svix attempt: ${d[longest_delivery_seconds]:-$unknown} s with the defaults), the
-  lease must exceed the timeout, the portal expiry lie within Svix's range.
+  lease be at least 10 s (renewed every third of it while a delivery runs, each
+  renewal bounded by that third: the timeout does not bound it), the portal
+  expiry lie within Svix's range.
   Here: timeout <= 540; concurrency > 1 needs cpu >= 1.
 
 Pub/Sub delivery of the event function's trigger subscription

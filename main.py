@@ -8,11 +8,12 @@ from cloudevents.http import CloudEvent
 from notifier import bootstrap, logs
 from notifier.handlers import app_portal as portal_handler
 from notifier.handlers import canary as canary_handler
-from notifier.handlers import http_guard, pubsub
+from notifier.handlers import http_guard, pubsub, shutdown
 from notifier.handlers import notifications as notifications_handler
 
 if flask.has_app_context():  # imported by functions-framework, inside the app it builds
     http_guard.install(flask.current_app)
+    shutdown.install()  # SIGTERM: waiting deliveries release their claims and answer 503
 
 
 @functions_framework.cloud_event

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from benchmarks import claim_variants, events
@@ -23,6 +23,8 @@ REDELIVERED = "duplicate of a sent event, redelivered by Pub/Sub (deliveryAttemp
 REPUBLISHED = "duplicate of a sent event, published again (a new message, deliveryAttempt 1)"
 NEW_PROJECT = "new project (first event of a project)"
 NEW_INSTANCE = "first event of a new instance (known project)"
+LONG = "new event that waits out a 429 (Retry-After 4 s): longer than a renewal period (10 s / 3)"
+LONG_EVENTS = 2  # a wait each: a few seconds of the run
 
 
 @dataclass
@@ -69,13 +71,19 @@ def measure(stack: Stack, variant: str = "function") -> list[Trips]:
     with environment(quiet), firestore_rpcs() as rpcs, swap:
 
         def run(
-            scenario: str, batch: list[dict], attempt: int = 1, fresh_instance: bool = False
+            scenario: str,
+            batch: list[dict],
+            attempt: int = 1,
+            fresh_instance: bool = False,
+            before_each: Callable[[], None] | None = None,
         ) -> None:
             before = len(stack.twin.calls())
             rpcs.take()
             for event in batch:
                 if fresh_instance:
                     _forget()
+                if before_each is not None:
+                    before_each()
                 pubsub.handle(events.envelope(event, attempt), bootstrap.dependencies())
             svix = Counter(call["op"] for call in stack.twin.calls()[before:])
             results.append(Trips(scenario, len(batch), *rpcs.take(), svix))
@@ -94,6 +102,11 @@ def measure(stack: Stack, variant: str = "function") -> list[Trips]:
         run(NEW_PROJECT, new_projects)
         cold = events.events(f"{variant}-cold", 3, "known")
         run(NEW_INSTANCE, cold, fresh_instance=True)
+        if variant == "function":  # the claim is renewed only by a delivery this long
+            told = [{"op": "msg.create", "status": 429, "retry_after": 4, "times": 1}]
+            waiting = events.events(f"{variant}-long", LONG_EVENTS, "known")
+            run(LONG, waiting, before_each=lambda: stack.twin.set_faults(told))
+            stack.twin.set_faults([])
         _forget()
     return results
 

@@ -71,6 +71,10 @@ class Twin:
     def reset(self) -> None:
         self._control.post("/_twin/reset").raise_for_status()
 
+    def set_faults(self, rules: list[dict[str, Any]]) -> None:
+        """The twin's fault rules (``[]``: none), as its control API takes them."""
+        self._control.post("/_twin/faults", json=rules).raise_for_status()
+
     def calls(self) -> list[dict[str, Any]]:
         response = self._control.get("/_twin/calls")
         response.raise_for_status()

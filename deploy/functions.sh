@@ -14,7 +14,8 @@
 #   which protects Svix rate limits and Firestore from a retry storm; Pub/Sub
 #   simply keeps the backlog. MIN_INSTANCES 0: no idle cost.
 # - The timeout is config.py's (Deployment): above the longest delivery, so
-#   the function records the outcome itself, and below the claim's lease.
+#   the function records the outcome itself. The claim's lease (10 s) is renewed
+#   while a delivery runs, so the timeout does not bound it.
 #
 # Capacity on purpose (SCALING.md): --target-rate=EVENTS_PER_SECOND derives the
 # event function's instances and concurrency from a model whose inputs are

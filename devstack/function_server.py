@@ -71,6 +71,19 @@ class FunctionServer:
         """SIGKILL to the whole group: a crash, with no chance to clean up."""
         self._signal(signal.SIGKILL)
 
+    def terminate(self, grace: float = 10.0) -> float | None:
+        """SIGTERM to the whole group, as Cloud Run scales in: the seconds it took to exit, or
+        None when it outlived ``grace`` (then it is SIGKILLed, as Cloud Run does)."""
+        started = time.monotonic()
+        if not self._signal(signal.SIGTERM):
+            return None
+        try:
+            self._process.wait(grace)
+        except subprocess.TimeoutExpired:
+            self._signal(signal.SIGKILL)
+            return None
+        return time.monotonic() - started
+
     def stop(self, grace: float = 5.0) -> None:
         if not self._signal(signal.SIGTERM):
             return

@@ -13,7 +13,6 @@ import contextlib
 import logging
 import os
 import threading
-import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 
@@ -30,10 +29,12 @@ from notifier.adapters.svix.messages import SvixSender
 from notifier.config import CANARY_SECRET_ENV, ConfigError, Settings
 from notifier.domain import catalog
 from notifier.domain.ports import Checker, HeartbeatLog, Sender, Store
+from notifier.handlers import shutdown
 from notifier.handlers.dependencies import CanaryDependencies, Dependencies
 from notifier.usecases.applications import ApplicationDirectory
 from notifier.usecases.drift_watch import DriftWatch
 from notifier.usecases.exactly_once import Notifier
+from notifier.usecases.leases import LeaseKeeper
 
 log = logs.get("wiring")  # the name its ERROR lines have always had
 _lock = threading.Lock()
@@ -49,14 +50,17 @@ def build(
     *,
     store: Store | None = None,
     sender: Sender | None = None,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] | None = None,
     now: Callable[[], datetime] | None = None,
     load_catalog: Callable[[], Checker] | None = None,
+    stopping: threading.Event | None = None,
 ) -> Dependencies:
     """The function's set for ``settings``: the store and the sender (Firestore and Svix unless
     given), and the notifier made of them, with the catalog's drift check (the repository's
     catalog, loaded on the first check, unless ``load_catalog`` says otherwise). ``sleep`` and
-    ``now``: the notifier's clocks, for tests."""
+    ``now``: the notifier's clocks, for tests (``sleep`` None: waits that SIGTERM ends,
+    ``stopping``: the event that says so, the process's unless given). Claims are renewed by one
+    lease keeper per set."""
     store = store if store is not None else build_store(settings)
     sender = sender if sender is not None else SvixSender(build_svix_client(settings))
     notifier = Notifier(
@@ -68,6 +72,8 @@ def build(
         sleep=sleep,
         now=now,
         drift=DriftWatch(load_catalog or catalog.runtime).observe,
+        leases=LeaseKeeper(store.renew, settings.lease_seconds),
+        stopping=stopping if stopping is not None else shutdown.STOPPING,
     )
     return Dependencies(settings, store, sender, notifier)
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from notifier.domain import heartbeat
-from notifier.domain.claims import DEDUP_WINDOW_SECONDS
+from notifier.domain.claims import DEDUP_WINDOW_SECONDS, LEASE_SECONDS
 from notifier.domain.events import SAFE_ID, SVIX_RESERVED_PREFIXES
 
 HEARTBEAT_PROJECT_ENV = "NOTIFIER_HEARTBEAT_PROJECT"  # the project id / Svix app uid of heartbeats
@@ -27,6 +27,10 @@ PORTAL_EXPIRY_RANGE = (3600, 7 * 24 * 3600)
 DEDUP_WINDOW_MAX = 23 * 3600
 # What an invocation needs after its longest delivery to record the outcome (a Firestore commit).
 RECORDING_SECONDS = 1.0
+# The shortest lease: renewed every third of it, each renewal bounded by that third (a Firestore
+# write's timeout), a live holder's lease never runs out between two renewals, and 10 s is
+# Pub/Sub's smallest backoff in deploy.sh, so a crashed holder's event is free by its redelivery.
+LEASE_MIN_SECONDS = 10.0
 
 
 class ConfigError(RuntimeError):
@@ -40,7 +44,7 @@ class Settings:
     svix_server_url: str | None = None
     firestore_database: str = "(default)"
     retry_budget_seconds: float = 30.0
-    lease_seconds: float = 120.0
+    lease_seconds: float = LEASE_SECONDS
     svix_timeout_seconds: float = 10.0
     svix_retry_schedule: tuple[float, ...] = (0.05, 0.1, 0.2)
     max_payload_bytes: int = 1024 * 1024
@@ -123,7 +127,9 @@ class Settings:
             svix_server_url=env.get("SVIX_SERVER_URL", "").strip() or None,
             firestore_database=env.get("FIRESTORE_DATABASE", "").strip() or cls.firestore_database,
             retry_budget_seconds=number("NOTIFIER_RETRY_BUDGET_SECONDS", cls.retry_budget_seconds),
-            lease_seconds=number("NOTIFIER_LEASE_SECONDS", cls.lease_seconds, minimum=1.0),
+            lease_seconds=number(
+                "NOTIFIER_LEASE_SECONDS", cls.lease_seconds, minimum=LEASE_MIN_SECONDS
+            ),
             svix_timeout_seconds=number(
                 "NOTIFIER_SVIX_TIMEOUT_SECONDS", cls.svix_timeout_seconds, minimum=0.1
             ),
@@ -149,12 +155,6 @@ class Settings:
                 f"NOTIFIER_SVIX_DEDUP_WINDOW_SECONDS must be at most {DEDUP_WINDOW_MAX} (23 h): "
                 "Svix keeps an eventId unique for one day, and clocks differ"
             )
-        if not problems and settings.lease_seconds <= settings.longest_delivery_seconds:
-            problems.append(
-                "NOTIFIER_LEASE_SECONDS must exceed the longest delivery "
-                f"({settings.longest_delivery_seconds:g} s: retry budget plus every Svix attempt), "
-                "or a live delivery could lose its claim"
-            )
         if problems:
             raise ConfigError("notifier is misconfigured: " + "; ".join(problems))
         return settings
@@ -162,14 +162,14 @@ class Settings:
 
 @dataclass(frozen=True)
 class Deployment:
-    """What deploy.sh sets beside the functions' environment: their timeout, which must fit
-    between the longest delivery and the lease, and the heartbeat's schedule (the Scheduler's
-    interval, and the silence its alert waits for: what ``status`` judges by by default)."""
+    """What deploy.sh sets beside the functions' environment: their timeout, which must exceed
+    the longest delivery, and the heartbeat's schedule (the Scheduler's interval, and the silence
+    its alert waits for: what ``status`` judges by by default)."""
 
     settings: Settings
     # Cloud Functions ends an invocation at its timeout: the function must have recorded the
-    # outcome by then (70.35 s + 1 s with the defaults), and the lease (120 s) must outlive it,
-    # or a redelivery could claim an event whose first attempt is still running.
+    # outcome by then (70.35 s + 1 s with the defaults). The lease does not depend on it: a live
+    # delivery renews its claim every third of the lease (LEASE_MIN_SECONDS says what bounds it).
     timeout_seconds: float = 90.0
     heartbeat_every_seconds: float = heartbeat.DEFAULT_INTERVAL_SECONDS
     heartbeat_late_after_seconds: float = heartbeat.DEFAULT_LATE_AFTER_SECONDS
@@ -183,12 +183,6 @@ class Deployment:
                 f"the functions' timeout ({self.timeout_seconds:g} s) must exceed the longest "
                 f"delivery ({longest:g} s: the retry budget, then every Svix attempt) by "
                 f"{RECORDING_SECONDS:g} s, to record its outcome"
-            )
-        if self.settings.lease_seconds <= self.timeout_seconds:
-            problems.append(
-                f"the lease (NOTIFIER_LEASE_SECONDS, {self.settings.lease_seconds:g} s) must "
-                f"exceed the functions' timeout ({self.timeout_seconds:g} s), or a redelivery "
-                "could claim an event still being delivered"
             )
         if problems:
             raise ConfigError("notifier is misconfigured: " + "; ".join(problems))

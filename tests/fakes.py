@@ -68,16 +68,23 @@ class MemoryStore:
                     event.id, ClaimState.HELD, record["attempts"], held_for=self.lease_left
                 )
             first_call = record.get("svix_first_call_at")  # None: no delivery called Svix yet
-            record.update(attempts=record["attempts"] + 1, held=True)
+            # ``holder``: the holder's token (Firestore's update_time), for its conditioned writes
+            record.update(attempts=record["attempts"] + 1, held=True, holder=record["attempts"] + 1)
             record.setdefault("svix_first_call_at", self.clock())
             replays = record.get("replays", 0)
             return Claim(
                 event.id,
                 ClaimState.CLAIMED,
                 record["attempts"],
+                version=record["holder"],
                 replays=replays,
                 svix_first_call_at=first_call,
             )
+
+    def _holds(self, claim: Claim) -> bool:
+        """The holder's conditioned writes land only while the claim is still its own."""
+        record = self.notifications.get(claim.event_id)
+        return record is not None and claim.version in (None, record.get("holder"))
 
     def mark_sent(self, claim: Claim, svix_message_id: str | None, svix_status: int) -> None:
         with self.lock:
@@ -87,6 +94,8 @@ class MemoryStore:
 
     def mark_failed(self, claim: Claim, error: NotifierError) -> bool:
         with self.lock:
+            if not self._holds(claim):
+                return False
             self.notifications[claim.event_id].update(
                 status=RecordStatus.FAILED.value,
                 last_error=error.summary(),
@@ -97,10 +106,26 @@ class MemoryStore:
 
     def release(self, claim: Claim, error: NotifierError, hold: float = 0.0) -> bool:
         with self.lock:
+            if not self._holds(claim):
+                return False
             self.notifications[claim.event_id].update(
                 last_error=error.summary(), held=False, hold=hold
             )
         return True
+
+    def renew(self, claim: Claim) -> Claim | None:
+        """The holder's claim while it is held and pending; None once it was taken or closed
+        (a test takes it by setting ``held`` False); ``renewals`` counts the renewals."""
+        if self.unavailable:
+            raise StoreUnavailable("firestore: ServiceUnavailable")
+        with self.lock:
+            record = self.notifications.get(claim.event_id)
+            if record is None or not record["held"] or record["status"] != RecordStatus.PENDING:
+                return None
+            if not self._holds(claim):
+                return None
+            record["renewals"] = record.get("renewals", 0) + 1
+            return claim
 
     def reject(self, rejection: Rejected, delivery: Delivery, raw: bytes | None) -> str:
         raw = raw or b""

@@ -15,6 +15,13 @@ from typing import Any
 # call may be older than this is looked up by ``eventId`` before it is sent again: 20 h leaves
 # room for clocks (NOTIFIER_SVIX_DEDUP_WINDOW_SECONDS).
 DEDUP_WINDOW_SECONDS = 72000.0
+# A claim's lease: a holder at work renews it every third; a holder that died frees it this much
+# after its last renewal. Pub/Sub's smallest backoff in deploy.sh is as long, so the first
+# redelivery after a crash finds it free (NOTIFIER_LEASE_SECONDS; docs/decisions/renewed-claims.md).
+LEASE_SECONDS = 10.0
+# The longest a 429's Retry-After keeps a released claim held (a hold longer than a lease is kept
+# on the record, with nobody renewing it).
+HOLD_MAX_SECONDS = 300.0
 
 
 class RecordStatus(enum.StrEnum):

@@ -21,6 +21,8 @@ ends ``heartbeat setup`` and :class:`CatalogError` ``catalog sync`` with one lin
         │                     was being created at that moment; try again at once
         ├── BadCredentials    401/403: the data is fine, an operator must fix the token
         ├── ClaimHeld         another live delivery owns the event right now
+        ├── ClaimLost         this delivery's lease could not be renewed: it stops before Svix
+        ├── ShuttingDown      the instance got SIGTERM while this delivery waited: left to Pub/Sub
         └── StoreUnavailable  Firestore failed; nothing was decided
 
     SetupError            ``heartbeat setup`` could not finish: which step, and why (no secret)
@@ -124,6 +126,22 @@ class ClaimHeld(Transient):
     """Another live delivery holds the event's claim right now."""
 
     code = "claim_held"
+
+
+class ClaimLost(Transient):
+    """This delivery's claim was taken, or its renewal failed: it must not call Svix again."""
+
+    code = "claim_lost"
+
+
+class ShuttingDown(Transient):
+    """The instance is stopping (SIGTERM): a waiting delivery leaves its event to Pub/Sub."""
+
+    code = "shutting_down"
+
+    def __init__(self, detail: str = "", *, retry_after: float | None = None) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
 
 
 class StoreUnavailable(Transient):

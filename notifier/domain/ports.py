@@ -38,6 +38,11 @@ class NotificationStore(Protocol):
         """Leaves the event pending with why; frees the lease after ``hold`` seconds."""
         ...
 
+    def renew(self, claim: Claim) -> Claim | None:
+        """Extends the holder's lease by a lease from now; the claim at its new version, or None
+        when the claim was taken or closed meanwhile. Raises ``StoreUnavailable`` when unsure."""
+        ...
+
 
 class RejectionStore(Protocol):
     """Where input that can never be processed is kept for an operator."""

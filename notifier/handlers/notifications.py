@@ -20,7 +20,7 @@ from notifier.domain.decoding import event_from, parse_object
 from notifier.domain.errors import ClaimHeld, Rejected, Transient
 from notifier.domain.events import NO_PUBSUB_DELIVERY, Event
 from notifier.domain.outcomes import Outcome, OutcomeKind
-from notifier.handlers import http_body, http_guard, outcome_log, pubsub
+from notifier.handlers import http_body, http_guard, outcome_log, pubsub, shutdown
 from notifier.handlers.answers import answer, incomplete, retry_later
 from notifier.handlers.dependencies import Dependencies, Provider
 
@@ -90,7 +90,8 @@ def _deliver_waiting(deps: Dependencies, event: Event, started: float) -> Outcom
         outcome = deps.notifier.deliver(event, NO_PUBSUB_DELIVERY)
         if not isinstance(outcome.error, ClaimHeld) or time.monotonic() + pause > deadline:
             return outcome
-        time.sleep(pause)
+        if shutdown.STOPPING.wait(pause):  # SIGTERM: answer now, the client sends again
+            return outcome
         pause = min(pause * 2, 1.0)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -20,9 +21,11 @@ from notifier.domain.claims import DEDUP_WINDOW_SECONDS, Claim, ClaimState
 from notifier.domain.errors import (
     BadCredentials,
     ClaimHeld,
+    ClaimLost,
     IdConflict,
     Permanent,
     RateLimited,
+    ShuttingDown,
     SvixConflict,
     Transient,
 )
@@ -30,8 +33,12 @@ from notifier.domain.events import Delivery, Event
 from notifier.domain.outcomes import Outcome, OutcomeKind
 from notifier.domain.ports import MessageSender, NotificationStore
 from notifier.usecases.applications import ApplicationDirectory
+from notifier.usecases.leases import Lease, LeaseKeeper
 
 _BACKOFF_FIRST, _BACKOFF_MAX = 0.5, 8.0
+# An outcome write that failed is tried again after these pauses while its first try began less
+# than _RECORD_WINDOW ago: a reset connection heals at once; a stalled one (a timeout) is not.
+_RECORD_PAUSES, _RECORD_WINDOW = (0.2, 0.5), 2.0
 
 
 def _utc_now() -> datetime:
@@ -49,11 +56,15 @@ class Notifier:
         *,
         retry_budget: float,
         dedup_window: float = DEDUP_WINDOW_SECONDS,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] | None = None,
         drift: Callable[[Event], str | None] | None = None,
+        leases: LeaseKeeper | None = None,
+        stopping: threading.Event | None = None,
     ) -> None:
+        # ``sleep`` None: waits end early once ``stopping`` is set (SIGTERM); ``leases`` None:
+        # claims are never renewed (tests of the outcome table).
         self._drift = drift  # the catalog check (DriftWatch), run once a delivery is decided
         self._store = store
         self._sender = sender
@@ -63,6 +74,8 @@ class Notifier:
         self._sleep = sleep
         self._clock = clock
         self._now = now or _utc_now
+        self._leases = leases
+        self._stopping = stopping or threading.Event()
 
     def deliver(self, event: Event, delivery: Delivery | None = None) -> Outcome:
         """Claims the event, sends it once if this delivery may, records what happened.
@@ -80,6 +93,7 @@ class Notifier:
         return outcome
 
     def _deliver(self, event: Event, delivery: Delivery | None) -> Outcome:
+        started = self._clock()
         try:
             claim = self._store.claim(event, delivery or Delivery())
         except Transient as exc:
@@ -97,41 +111,63 @@ class Notifier:
             held = ClaimHeld(f"another delivery holds the claim for {claim.held_for:.0f}s more")
             held.retry_after = claim.held_for
             return Outcome(OutcomeKind.RETRIED, claim.attempts, error=held)
-        return self._send(event, claim)
+        lease = self._leases.hold(claim, started) if self._leases is not None else None
+        try:
+            return self._send(event, claim, lease)
+        finally:
+            if lease is not None:
+                self._end(lease, claim)
 
-    def _send(self, event: Event, claim: Claim) -> Outcome:
+    def _end(self, lease: Lease | None, claim: Claim) -> Claim:
+        """Stops renewing; the claim as its last renewal left it, for the conditioned writes."""
+        return claim if lease is None or self._leases is None else self._leases.end(lease)
+
+    def _send(self, event: Event, claim: Claim, lease: Lease | None) -> Outcome:
         deadline = self._clock() + self._budget
         retries, waited, backoff = 0, 0.0, _BACKOFF_FIRST
         look_up, at_once = self._windows_may_have_closed(claim), True
+        hold_until = 0.0  # no call to Svix for this event before then: its Retry-After
         while True:
             try:
+                if lease is not None and self._leases is not None:
+                    self._leases.check(lease)  # a holder that lost its claim stops here
                 self._applications.ensure(event.project)
                 held = self._sender.find(event) if look_up else None
                 look_up = False  # not held: from here on, Svix's windows guard the sending
                 sent = held if held is not None else self._sender.send(event, claim.replays)
                 break
             except Permanent as exc:
-                return self._fail(claim, exc, retries)
+                return self._fail(self._end(lease, claim), exc, retries)
+            except ClaimLost as exc:
+                hold = hold_until - self._clock()
+                return self._give_up(self._end(lease, claim), exc, retries, waited, hold)
             except Transient as exc:
                 asked = exc.retry_after if isinstance(exc, RateLimited) else None
+                if asked is not None:
+                    hold_until = self._clock() + asked
                 # Svix's Retry-After is the least we wait: a zero (or missing) one still backs
                 # off, so a run of 429s never turns into a loop of calls with no pause.
                 wait = backoff if asked is None else max(asked, backoff)
                 if isinstance(exc, SvixConflict) and at_once and self._clock() <= deadline:
                     wait, at_once = 0.0, False  # the next call finds the application
                 elif isinstance(exc, BadCredentials) or self._clock() + wait > deadline:
-                    return self._give_up(claim, exc, retries, waited)
+                    hold = hold_until - self._clock()
+                    return self._give_up(self._end(lease, claim), exc, retries, waited, hold)
                 else:
                     backoff = min(backoff * 2, _BACKOFF_MAX)
-                self._sleep(wait)
+                if self._pause(wait):  # SIGTERM: stop waiting, keep what Svix asked, leave
+                    hold = hold_until - self._clock()
+                    stop = ShuttingDown("the instance is stopping", retry_after=max(hold, 1.0))
+                    return self._give_up(self._end(lease, claim), stop, retries, waited, hold)
                 retries, waited = retries + 1, waited + wait
-        try:
-            self._store.mark_sent(claim, sent.message_id, sent.status)
-        except Transient as exc:
+        failure = self._record(lambda: self._store.mark_sent(claim, sent.message_id, sent.status))
+        if failure is not None:
             # Svix has it; the next delivery gets the replayed answer, or 409 or the lookup
-            # (both find the message by eventId), and records it.
+            # (both find the message by eventId), and records it: free the claim for it now.
+            with contextlib.suppress(Transient):
+                self._store.release(self._end(lease, claim), failure)
             return Outcome(
-                OutcomeKind.RETRIED, claim.attempts, sent.status, sent.message_id, exc, retries
+                OutcomeKind.RETRIED, claim.attempts, sent.status, sent.message_id, failure, retries
             )
         return Outcome(
             OutcomeKind.SENT, claim.attempts, sent.status, sent.message_id, None, retries, waited
@@ -144,23 +180,44 @@ class Notifier:
         first = claim.svix_first_call_at
         return first is not None and (self._now() - first).total_seconds() >= self._dedup_window
 
+    def _pause(self, seconds: float) -> bool:
+        """Waits ``seconds``; True when the instance is stopping (then at once)."""
+        if self._sleep is None:
+            return self._stopping.wait(seconds)
+        self._sleep(seconds)
+        return self._stopping.is_set()
+
+    def _record(self, write: Callable[[], object]) -> Transient | None:
+        """An outcome write, tried again quickly (bounded) if it failed; why, if it never landed."""
+        started = self._clock()
+        for pause in (*_RECORD_PAUSES, None):
+            try:
+                write()
+                return None
+            except Transient as exc:
+                if pause is None or self._clock() - started > _RECORD_WINDOW:
+                    return exc
+                (self._sleep or time.sleep)(pause)
+        return None  # not reached: the last pause is None
+
     def _fail(self, claim: Claim, exc: Permanent, retries: int) -> Outcome:
-        try:
-            self._store.mark_failed(claim, exc)
-        except Transient as store_error:
+        store_error = self._record(lambda: self._store.mark_failed(claim, exc))
+        if store_error is not None:
             # Unrecorded: stay pending; the next delivery meets the same refusal and records it.
             return Outcome(
                 OutcomeKind.RETRIED, claim.attempts, exc.status, error=store_error, retries=retries
             )
         return Outcome(OutcomeKind.FAILED, claim.attempts, exc.status, error=exc, retries=retries)
 
-    def _give_up(self, claim: Claim, exc: Transient, retries: int, waited: float) -> Outcome:
-        """Out of budget (or an operator must act): pending with why, for Pub/Sub to retry.
+    def _give_up(
+        self, claim: Claim, exc: Transient, retries: int, waited: float, hold: float
+    ) -> Outcome:
+        """Out of budget, stopping, or an operator must act: pending with why, for Pub/Sub.
 
-        After a 429 the claim stays held for the ``Retry-After`` Svix asked for, so that no
-        redelivery (of this message or a copy) calls Svix sooner than it was told.
+        After a 429 the claim stays held for what is left of the ``Retry-After`` Svix asked for
+        (``hold``), so that no redelivery (of this message or a copy) calls Svix sooner than told.
         """
-        hold = (exc.retry_after or 0.0) if isinstance(exc, RateLimited) else 0.0
+        hold = max(hold, 0.0)
         with contextlib.suppress(Transient):  # else the lease runs out; the record says pending
             self._store.release(claim, exc, hold)
         return Outcome(OutcomeKind.RETRIED, claim.attempts, exc.status, None, exc, retries, waited)

@@ -52,11 +52,13 @@ class Pipeline:
     """One function instance as bootstrap builds it, on the emulator and the twin (small budgets
     and lease), its store and notifier on the shared clock."""
 
-    def __init__(self, db, svix, *, budget: float = 0.5, sleep=time.sleep) -> None:
+    def __init__(
+        self, db, svix, *, budget: float = 0.5, sleep=time.sleep, lease: float = 10.0
+    ) -> None:
         self.db, self.svix = db, svix
         self.clock = SharedClock(svix)
         self.store = FirestoreStore(
-            db, lease_seconds=10.0, ttl_days=30, raw_limit=1024, clock=self.clock.now
+            db, lease_seconds=lease, ttl_days=30, raw_limit=1024, clock=self.clock.now
         )
         settings = settings_on(
             svix, svix_timeout_seconds=1.0, svix_retry_schedule=(0.01,), retry_budget_seconds=budget

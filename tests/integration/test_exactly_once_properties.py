@@ -4,9 +4,12 @@ holds that event's message (with that id), and Svix never holds two messages of 
 Each example is a run of steps against the twin and the Firestore emulator: deliveries of a new
 project's events while fault rules answer for ``msg.create``, ``msg.get`` and ``app.create``
 (409 conflicts, 5xx, 429, 422, answers lost after the call ran, slow answers in time), and jumps
-of the shared clock across Svix's windows (12 h, 20 h, 24 h). Then Svix heals and Pub/Sub keeps
-delivering until every event is done. In-process retries wait on a fake clock, so an example
-takes a fraction of a second of real time.
+of the shared clock across Svix's windows (12 h, 20 h, 24 h); deliveries that crash (the process
+dies before its Svix call, after it, or before recording the answer: nothing more is written, the
+claim is left to its lease) and deliveries whose lease renewals fail or find the claim taken (a
+3 s lease, renewed every second of their waits). Then Svix heals and Pub/Sub keeps delivering
+until every event is done. In-process retries wait on a fake clock, so an example takes a
+fraction of a second of real time.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from notifier.adapters.firestore.keys import document_key
+from notifier.domain.errors import StoreUnavailable
+from notifier.usecases.leases import LeaseKeeper
 from tests.integration.test_exactly_once import HOUR, Pipeline, an_event
 
 PROPERTY = settings(
@@ -30,17 +35,70 @@ OPS = ("msg.create", "msg.get", "app.create")
 _projects = itertools.count(1)
 
 
+LEASE = 3.0  # seconds: renewed every second, so the in-process waits of a delivery renew it
+
+
 class FakeTime:
-    """The service's monotonic clock and sleep: waiting costs no real time."""
+    """The service's monotonic clock and sleep: waiting costs no real time; the lease keeper
+    renews whatever fell due during a wait, as its thread would."""
 
     def __init__(self) -> None:
         self.now = 0.0
+        self.keeper: LeaseKeeper | None = None
 
     def __call__(self) -> float:
         return self.now
 
     def sleep(self, seconds: float) -> None:
-        self.now += seconds
+        end = self.now + seconds
+        while self.now < end:
+            self.now = min(end, self.now + 0.25)
+            if self.keeper is not None:
+                self.keeper.renew_due()
+
+
+class Crash(BaseException):
+    """The instance died at this point of a delivery."""
+
+
+class Crashing:
+    """The sender and store of one delivery that dies at ``point``: before its Svix call, after
+    Svix accepted (the answer never read), or before the ``sent`` write."""
+
+    def __init__(self, pipeline: Pipeline, point: str) -> None:
+        self.pipeline, self.point = pipeline, point
+
+    def send(self, event, replays=0):
+        if self.point == "before_svix":
+            raise Crash
+        sent = self.pipeline.sender.send(event, replays)
+        if self.point == "after_svix":
+            raise Crash
+        return sent
+
+    def find(self, event):
+        return self.pipeline.sender.find(event)
+
+    def mark_sent(self, claim, message_id, status):
+        raise Crash
+
+    def __getattr__(self, name):
+        return getattr(self.pipeline.store, name)
+
+
+class Renewals:
+    """The keeper's renewal: the store's, or one that fails (Firestore down) or finds the claim
+    taken, while ``failing`` says so."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline, self.failing = pipeline, None
+
+    def __call__(self, claim):
+        if self.failing == "unavailable":
+            raise StoreUnavailable("firestore: ServiceUnavailable")
+        if self.failing == "taken":
+            return None
+        return self.pipeline.store.renew(claim)
 
 
 times = st.none() | st.integers(min_value=1, max_value=3)
@@ -72,12 +130,17 @@ fault = st.one_of(
 step = st.one_of(
     st.tuples(st.just("deliver"), st.lists(fault, max_size=3)),
     st.tuples(st.just("advance"), st.sampled_from([1, 11, 13, 19, 21, 25, 49])),
+    st.tuples(st.just("crash"), st.sampled_from(["before_svix", "after_svix", "before_record"])),
+    st.tuples(st.just("renewals"), st.sampled_from(["unavailable", "taken"])),
 )
+# Waits long enough to renew (429s of 1-3 s within the 2 s budget) while renewals misbehave.
+SLOW = [{"op": "msg.create", "status": 429, "retry_after": 1, "times": 2}]
 
 
 def heal(pipeline: Pipeline, events, rounds: int = 6) -> None:
     """Svix answers normally again; Pub/Sub delivers until each event is done."""
     pipeline.svix.clear_faults()
+    pipeline.clock.advance(60)  # claims left by crashed deliveries run out
     for _ in range(rounds):
         left = [e for e in events if pipeline.deliver(e).must_retry]
         if not left:
@@ -89,11 +152,31 @@ def heal(pipeline: Pipeline, events, rounds: int = 6) -> None:
 LOST = {"op": "msg.create", "lost": True, "times": None}
 
 
+def crashed(pipeline: Pipeline, event, point: str) -> None:
+    """One delivery of ``event`` by an instance that dies at ``point``."""
+    notifier = pipeline.notifier
+    crashing = Crashing(pipeline, point)
+    store, sender = notifier._store, notifier._sender
+    if point == "before_record":
+        notifier._store = crashing
+    else:
+        notifier._sender = crashing
+    try:
+        pipeline.deliver(event)
+    except Crash:
+        pass
+    finally:
+        notifier._store, notifier._sender = store, sender
+
+
 @PROPERTY
 @example(steps=[("deliver", [LOST]), ("advance", 25)], events_per_project=1)
 @example(steps=[("deliver", [LOST]), ("advance", 13)], events_per_project=1)
 @example(steps=[("deliver", [LOST]), ("advance", 21), ("deliver", [LOST])], events_per_project=1)
 @example(steps=[("deliver", [{"op": "msg.create", "status": 409}])], events_per_project=2)
+@example(steps=[("crash", "after_svix"), ("deliver", [])], events_per_project=1)
+@example(steps=[("crash", "before_record"), ("advance", 25)], events_per_project=2)
+@example(steps=[("renewals", "taken"), ("crash", "before_svix")], events_per_project=1)
 @example(
     steps=[
         ("deliver", [LOST]),
@@ -107,14 +190,30 @@ LOST = {"op": "msg.create", "lost": True, "times": None}
 def test_whatever_svix_answers_sent_means_svix_holds_it_once(db, svix, steps, events_per_project):
     svix.reset()
     fake = FakeTime()
-    pipeline = Pipeline(db, svix, budget=2.0, sleep=fake.sleep)
-    pipeline.notifier._clock = fake
+    pipeline = Pipeline(db, svix, budget=2.0, sleep=fake.sleep, lease=LEASE)
+    renewals = Renewals(pipeline)
+    fake.keeper = LeaseKeeper(renewals, LEASE, clock=fake, background=False)
+    pipeline.notifier._clock, pipeline.notifier._leases = fake, fake.keeper
     project = f"prop-{next(_projects)}"
     events = [an_event(project=project) for _ in range(events_per_project)]
     try:
         for kind, arg in steps:
             if kind == "advance":
                 pipeline.clock.advance(arg * HOUR)
+                continue
+            if kind == "crash":
+                for event in events:
+                    crashed(pipeline, event, arg)
+                continue
+            if kind == "renewals":
+                renewals.failing = arg
+                svix.set_faults(SLOW)
+                for event in events:
+                    outcome = pipeline.deliver(event)
+                    if outcome.must_retry:  # it waited past a renewal, which stopped it
+                        assert outcome.error.code in ("claim_lost", "claim_held"), outcome
+                renewals.failing = None
+                svix.clear_faults()
                 continue
             svix.set_faults(arg)
             for event in events:

@@ -113,6 +113,16 @@ def test_a_release_after_a_rate_limit_holds_the_claim_until_svix_said_to_come_ba
     assert store.claim(event, Delivery()).state is ClaimState.CLAIMED
 
 
+def test_a_rate_limit_hold_outlasts_the_short_lease_up_to_300_s(db):
+    clock = Clock()
+    store = make_store(db, clock, lease=10)
+    asked, absurd = an_event(), an_event()
+    assert store.release(store.claim(asked, Delivery()), SvixUnavailable("429"), hold=120)
+    assert store.release(store.claim(absurd, Delivery()), SvixUnavailable("429"), hold=86400)
+    assert record(db, asked.id)["lease_expires_at"] == clock.now + timedelta(seconds=120)
+    assert record(db, absurd.id)["lease_expires_at"] == clock.now + timedelta(seconds=300)
+
+
 def test_concurrent_claims_of_a_new_event_have_one_winner(db):
     store, event = make_store(db), an_event()
     barrier = threading.Barrier(16)
@@ -146,6 +156,34 @@ def test_an_expired_lease_is_taken_over_once_and_the_old_holder_cannot_overwrite
     assert "last_error" not in record(db, event.id)
     store.mark_sent(winners[0], "msg_9", 202)
     assert record(db, event.id)["status"] == "sent"
+
+
+def test_a_renewal_extends_the_lease_and_the_holder_writes_on_with_its_new_version(db):
+    clock = Clock()
+    store, event = make_store(db, clock, lease=10), an_event()
+    claim = store.claim(event, Delivery())
+    clock.now += timedelta(seconds=8)
+    renewed = store.renew(claim)
+    assert renewed is not None and renewed.version != claim.version
+    assert record(db, event.id)["lease_expires_at"] == clock.now + timedelta(seconds=10)
+    clock.now += timedelta(seconds=8)  # 16 s after the claim: the first lease alone had run out
+    assert store.claim(event, Delivery()).state is ClaimState.HELD
+    assert not store.release(claim, SvixUnavailable("stale"))  # the old version is not the claim
+    assert store.release(renewed, SvixUnavailable("boom", status=503))
+    assert record(db, event.id)["last_error"] == "svix_unavailable 503: boom"
+
+
+def test_a_renewal_of_a_claim_taken_over_or_sent_finds_it_gone(db):
+    clock = Clock()
+    store, event = make_store(db, clock, lease=10), an_event()
+    stalled = store.claim(event, Delivery())
+    clock.now += timedelta(seconds=11)  # its holder stalled past its lease: taken over
+    taker = store.claim(event, Delivery())
+    assert taker.state is ClaimState.CLAIMED
+    assert store.renew(stalled) is None
+    store.mark_sent(taker, "msg_1", 202)
+    assert store.renew(taker) is None  # sent is final: nothing left to hold
+    assert "lease_expires_at" not in record(db, event.id)
 
 
 def test_rejections_are_kept_once_per_message_with_the_raw_bytes_truncated(db):

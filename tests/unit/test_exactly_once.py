@@ -35,8 +35,10 @@ class Clock:
         self.now += seconds
 
 
-def make(script=(), budget=30.0):
-    store, sender, clock = fakes.MemoryStore(), fakes.ScriptedSvix(list(script)), Clock()
+def make(script=(), budget=30.0, *, store=None, clock=None, **options):
+    """The notifier on fakes, its clock and sleep the test's; ``options``: the Notifier's."""
+    store, sender = store or fakes.MemoryStore(), fakes.ScriptedSvix(list(script))
+    clock = clock or Clock()
     notifier = Notifier(
         store,
         sender,
@@ -44,6 +46,7 @@ def make(script=(), budget=30.0):
         retry_budget=budget,
         sleep=clock.sleep,
         clock=clock,
+        **options,
     )
     return notifier, store, sender, clock
 

@@ -20,12 +20,14 @@ from packaging.utils import canonicalize_name
 ROOT = Path(__file__).resolve().parents[2]
 CLI = {"rich", "google-cloud-pubsub"}  # the operator CLI's: not deployed
 # Imported by notifier/ but installed by a declared dependency whose own interface they are:
-# functions-framework is a Flask app (werkzeug its WSGI, cloudevents its events), the svix SDK
+# functions-framework is a Flask app (werkzeug its WSGI, cloudevents its events) served by gunicorn
+# (whose worker's SIGTERM handler handlers/shutdown.py chains), the svix SDK
 # is built on httpx and pydantic, google-cloud-firestore on google-api-core and google-auth.
 PROVIDED_BY = {
     "flask": "functions-framework",
     "werkzeug": "functions-framework",
     "cloudevents": "functions-framework",
+    "gunicorn": "functions-framework",
     "httpx": "svix",
     "pydantic": "svix",
     "google-api-core": "google-cloud-firestore",

@@ -7,6 +7,7 @@ The claim lets one delivery at a time call Svix for an event (docs/decisions/fir
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import re
 import zlib
@@ -22,7 +23,7 @@ from google.cloud.firestore_v1.document import DocumentReference
 
 from notifier.adapters.firestore.calls import QUERY_TIMEOUT, TIMEOUT, guarded
 from notifier.adapters.firestore.keys import document_key, natural_id, pack, unpack
-from notifier.domain.claims import Claim, ClaimState, RecordStatus
+from notifier.domain.claims import HOLD_MAX_SECONDS, Claim, ClaimState, RecordStatus
 from notifier.domain.errors import NotifierError, Rejected
 from notifier.domain.events import Delivery, Event
 from notifier.domain.records import Record, StoredNotification
@@ -187,11 +188,11 @@ class FirestoreStore:
     def release(self, claim: Claim, error: NotifierError, hold: float = 0.0) -> bool:
         """Leaves the event ``pending`` with why, and frees the lease for the next delivery.
 
-        ``hold`` keeps the lease that much longer (capped at a lease): when Svix asked us to wait
-        (``Retry-After``), a redelivery arriving sooner must not call it again.
+        ``hold`` keeps the lease that much longer (capped at ``HOLD_MAX_SECONDS``): when Svix
+        asked us to wait (``Retry-After``), a redelivery arriving sooner must not call it again.
         """
         now = self._clock()
-        until = now + min(timedelta(seconds=max(hold, 0.0)), self._lease)
+        until = now + timedelta(seconds=min(max(hold, 0.0), HOLD_MAX_SECONDS))
         return self._holder_update(
             claim,
             {
@@ -201,6 +202,19 @@ class FirestoreStore:
                 "lease_expires_at": until,
             },
         )
+
+    def renew(self, claim: Claim) -> Claim | None:
+        """The lease, a lease from now, if the record is as the holder's last write left it.
+
+        One conditioned write, bounded by a third of the lease (a renewal's period), so that a
+        stalled store is known before the lease runs out.
+        """
+        now = self._clock()
+        changes = {"lease_expires_at": now + self._lease, "updated_at": now}
+        ref = self._db.collection(NOTIFICATIONS).document(document_key(claim.event_id))
+        timeout = min(TIMEOUT, self._lease.total_seconds() / 3)
+        result = self._update_unless_changed(ref, changes, claim.version, timeout=timeout)
+        return None if result is None else dataclasses.replace(claim, version=result.update_time)
 
     def reopen(self, event_id: str) -> bool:
         """``failed`` -> ``pending`` with an expired lease, for an operator's replay.
@@ -229,13 +243,18 @@ class FirestoreStore:
         return self._update_unless_changed(ref, changes, claim.version) is not None
 
     def _update_unless_changed(
-        self, ref: DocumentReference, changes: dict[str, Any], update_time: Any
+        self,
+        ref: DocumentReference,
+        changes: dict[str, Any],
+        update_time: Any,
+        *,
+        timeout: float = TIMEOUT,
     ) -> Any:
         """The update, only if the record is as it was at ``update_time``; None if it changed."""
         option = self._db.write_option(last_update_time=update_time)
         with guarded():
             try:
-                return ref.update(changes, option=option, timeout=TIMEOUT)
+                return ref.update(changes, option=option, timeout=timeout)
             except (gexc.FailedPrecondition, gexc.Aborted):
                 return None
 

@@ -3,7 +3,7 @@ what a deployment derives from them; deploy.sh asks it before it changes anythin
 
 It checks the environment, or with ``NAME=VALUE`` arguments exactly those (what deploy.sh passes:
 the environment the functions will get, none of this shell's), and with ``--function-timeout``
-the functions' timeout against the longest delivery and the lease. It needs no Svix token and no
+the functions' timeout against the longest delivery. It needs no Svix token and no
 Google credentials, and loads neither the Firestore client nor the Svix SDK. It prints one
 ``name value`` line per setting (``--json``: one object); exit status 0, or 2 with config.py's
 one-line message when the settings break a rule.

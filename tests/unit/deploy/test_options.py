@@ -22,7 +22,7 @@ from tests.unit.deploy.running import run_deploy, scrubbed_env
     [
         (["--timeout=60"], "longest delivery"),
         (["--retry-budget-seconds=100"], "longest delivery"),
-        (["--lease-seconds=90"], "lease"),
+        (["--lease-seconds=9"], "NOTIFIER_LEASE_SECONDS must be at least 10"),
         (["--concurrency=5", "--cpu=0.5"], "cpu"),
         (["--max-delivery-attempts=3"], "max-delivery-attempts"),
         (["--function-name=Bad_Name"], "function-name"),
