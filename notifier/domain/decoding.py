@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from notifier.domain.errors import Rejected
-from notifier.domain.events import SAFE_ID, SVIX_RESERVED_PREFIXES, Delivery, Event
+from notifier.domain.events import SAFE_ID, SVIX_RESERVED_PREFIXES, Delivery, Event, Identity
 from notifier.domain.schema import validation_errors
 
 # Real events nest a few levels. Svix's JSON parser stops at 128 levels, the SDK's serialiser at
@@ -163,3 +163,17 @@ def _too_deep(document: Any) -> bool:
 def decode(envelope: object, *, max_bytes: int) -> Event:
     """A Pub/Sub envelope (``{"message": {...}, "subscription": ...}``) to an event."""
     return parse_event(message_data(envelope), max_bytes=max_bytes)
+
+
+def identity_of(envelope: object) -> Identity | None:
+    """The ids a message says it carries, read without validating it (one plain parse): enough
+    to look its record up. None for anything else; :func:`decode` then says what is wrong."""
+    try:
+        document = json.loads(message_data(envelope).decode("utf-8"))
+    except (Rejected, ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        return None
+    if not isinstance(document, dict):
+        return None
+    ids = [document.get(name) for name in ("id", "project", "type")]
+    safe = [value for value in ids if isinstance(value, str) and SAFE_ID.fullmatch(value)]
+    return Identity(*safe) if len(safe) == len(ids) else None
