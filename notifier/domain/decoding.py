@@ -58,7 +58,9 @@ def parse_event(raw: bytes, *, max_bytes: int) -> Event:
     """Bytes -> JSON object -> schema-valid event with safe ids, within Svix's payload limit."""
     if len(raw) > max_bytes:
         raise Rejected("too_large", f"the event is {len(raw)} bytes; the limit is {max_bytes}")
-    return event_from(parse_object(raw), max_bytes=max_bytes)
+    # Fewer brackets than the depth limit cannot nest past it: no need to walk the document.
+    shallow = raw.count(b"{") + raw.count(b"[") <= MAX_DEPTH
+    return event_from(parse_object(raw), max_bytes=max_bytes, shallow=shallow)
 
 
 def parse_object(raw: bytes) -> dict[str, Any]:
@@ -85,9 +87,10 @@ def parse_object(raw: bytes) -> dict[str, Any]:
     return document
 
 
-def event_from(document: dict[str, Any], *, max_bytes: int) -> Event:
-    """Validates a parsed event; also the entry for callers that already hold JSON (HTTP)."""
-    if _too_deep(document):
+def event_from(document: dict[str, Any], *, max_bytes: int, shallow: bool = False) -> Event:
+    """Validates a parsed event; also the entry for callers that already hold JSON (HTTP).
+    ``shallow``: the caller knows it nests less than ``MAX_DEPTH`` (from its bytes)."""
+    if not shallow and _too_deep(document):
         raise Rejected("too_deep", f"the JSON is nested more than {MAX_DEPTH} levels deep")
     errors = validation_errors(document)
     if errors:
