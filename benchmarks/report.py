@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from benchmarks import stats
+from benchmarks import plots, stats
 from benchmarks.coldstart import BARE, ColdStart
 from benchmarks.roundtrips import NEW as NEW_EVENT
 from benchmarks.roundtrips import REDELIVERED, Trips
@@ -24,7 +24,9 @@ from benchmarks.throughput import (
     Result,
 )
 
-THROUGHPUT_TARGET = 0.8
+# The function against the HTTP floor (the floor's calls behind the same functions-framework):
+# what the function adds to the least a served function can cost (issue 20).
+THROUGHPUT_TARGETS = {NEW: 0.95, DUPLICATE: 0.90}
 COLD_TARGET = 1.1
 TARGET_CONCURRENCY = (8, 32)
 
@@ -43,6 +45,7 @@ class Figures:
     profile: dict[str, Any]
     seconds: float
     drift: dict[str, Any] | None = None
+    plots: str | None = "not drawn"  # None once benchmarks/plots/*.png are drawn; else why not
 
 
 def _ms(seconds: float) -> str:
@@ -93,6 +96,7 @@ class Report:
             self.summary,
             self.machine,
             self.throughput,
+            self.pictures,
             self.cpu,
             self.profile,
             self.round_trips,
@@ -115,9 +119,9 @@ class Report:
                 rows.append(
                     [
                         f"throughput, {kind} events, concurrency {c}: at least "
-                        f"{THROUGHPUT_TARGET} of the floor",
-                        f"{floor:.2f} of the floor ({http:.2f} of the HTTP floor)",
-                        _verdict(floor >= THROUGHPUT_TARGET),
+                        f"{THROUGHPUT_TARGETS[kind]:.2f} of the HTTP floor",
+                        f"{http:.2f} of the HTTP floor ({floor:.2f} of the floor)",
+                        _verdict(http >= THROUGHPUT_TARGETS[kind]),
                     ]
                 )
         cold = self.f.cold
@@ -252,6 +256,29 @@ class Report:
                 ),
             ]
         return lines
+
+    def pictures(self) -> list[str]:
+        lines = ["## Pictures", ""]
+        if self.f.plots is not None:
+            return [*lines, f"Not drawn on this run: {self.f.plots}.", ""]
+        where = plots.RELATIVE.as_posix()
+        return [
+            *lines,
+            f"Drawn by `make bench` from the figures above (`benchmarks/plots.py`, into "
+            f"`{where}/`). Throughput against concurrency for the function, the HTTP floor and "
+            "the floor (bars: the rounds' lowest and highest):",
+            "",
+            f"![throughput against concurrency]({where}/{plots.THROUGHPUT})",
+            "",
+            "Latency percentiles per event (p50, p90, p99 over all rounds' events):",
+            "",
+            f"![latency percentiles]({where}/{plots.LATENCY})",
+            "",
+            "CPU per event by process (the table below):",
+            "",
+            f"![CPU per event by process]({where}/{plots.CPU})",
+            "",
+        ]
 
     def cpu(self) -> list[str]:
         rows = []
@@ -617,6 +644,14 @@ class Report:
             "- **Fixed:** a first delivery's claim creates first, a redelivery's reads first (see "
             "above): one round trip less for every new event, none more for Pub/Sub's "
             "duplicates.",
+            "- **Fixed (issue 20):** a Pub/Sub redelivery reads its record before it is decoded "
+            "(`notifier/usecases/redelivery.py`): when the same message created the record and "
+            "the record says `sent` (or `failed`), that one read decides it, with no validation "
+            "and no bookkeeping; anything else goes the full way, on the same read. The read "
+            "deadline of a request body costs no thread per request any more (one watchdog "
+            "thread per process with a heap of deadlines, `notifier/handlers/http_body.py`), and "
+            "validation asks jsonschema-rs first (`notifier/domain/schema.py`), jsonschema only "
+            "for an event that does not pass.",
             "- **Per event, and necessarily so:** decoding and validating the message, the "
             "canonical JSON of the event and its compressed copy in the pending record (so it can "
             "be sent again without Pub/Sub), the Svix request models, one log line. Together "
@@ -633,7 +668,7 @@ class Report:
             (c, kind)
             for kind in (NEW, DUPLICATE)
             for c in TARGET_CONCURRENCY
-            if self.ratio(FUNCTION, FLOOR, c, kind) < THROUGHPUT_TARGET
+            if self.ratio(FUNCTION, HTTP_FLOOR, c, kind) < THROUGHPUT_TARGETS[kind]
         ]
         redelivered = self.trips("function", REDELIVERED).firestore_calls
         if not missed and self.f.cold.ratio <= COLD_TARGET and redelivered == 1:
@@ -680,7 +715,8 @@ class Report:
         c0, kind0 = missed[0]
         http_tax = total(HTTP_FLOOR, c0, kind0) - total(FLOOR, c0, kind0)
         return [
-            "**Throughput below 0.8 of the floor.** The floor is the raw clients called in the "
+            "**Throughput below the target share of the HTTP floor.** The floor is the raw "
+            "clients called in the "
             "benchmark's own process: it pays for no HTTP request into functions-framework, no "
             "gunicorn, Flask or CloudEvent parsing, and no load generator. The *HTTP floor* does "
             "exactly the floor's calls behind functions-framework, so the function's own cost is "
@@ -744,6 +780,9 @@ class Report:
             "`update()`; per duplicate one read; the same concurrency, threads sharing one "
             "Firestore client and one Svix SDK with the function's pool size. **HTTP floor** "
             "(`benchmarks/http_floor.py`): the same calls behind functions-framework.",
+            "- **Redeliveries:** a duplicate is the same Pub/Sub message delivered again (its "
+            "`messageId` kept, `deliveryAttempt` 2), as Pub/Sub redelivers; an event *published "
+            "again* is a new message (a new `messageId`, `deliveryAttempt` 1).",
             "- **Warm-up:** each setup handles "
             f"{self.f.plan.warmup} events before the first round and 20 before each later one; "
             "the setups' order rotates from round to round.",

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks import coldstart, drift, machine, once, profile, roundtrips, throughput
+from benchmarks import coldstart, drift, machine, once, plots, profile, roundtrips, throughput
 from benchmarks.report import Figures, Report
 from benchmarks.roundtrips import environment
 from benchmarks.stack import SVIX_LATENCY, Stack
@@ -74,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         profile=profiled,
         seconds=time.perf_counter() - started,
         drift=drift_cost,
+        plots=plots.draw(results, sorted(plan.counts), args.output.parent / plots.RELATIVE),
     )
     args.output.write_text(Report(figures).render())
     _say(f"wrote {args.output} in {figures.seconds / 60:.1f} min")
