@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from benchmarks import plots, stats
+from benchmarks import costs, plots, stats
 from benchmarks.coldstart import BARE, ColdStart
 from benchmarks.roundtrips import NEW as NEW_EVENT
 from benchmarks.roundtrips import REDELIVERED, Trips
@@ -98,6 +98,7 @@ class Report:
             self.throughput,
             self.pictures,
             self.cpu,
+            self.cost,
             self.profile,
             self.round_trips,
             self.claim,
@@ -303,6 +304,24 @@ class Report:
                 ["concurrency", "events", "setup", *_CPU_NAMES, "total"],
                 rows,
             ),
+        ]
+
+    def cost(self) -> list[str]:
+        cpu_ms = max(
+            self.r[(FUNCTION, c, NEW)].cpu_ms("function") or 0.0 for c in TARGET_CONCURRENCY
+        )
+        try:
+            per_million = costs.per_million(round(cpu_ms, 2), costs.prices())
+        except (OSError, ValueError) as exc:
+            return ["## What an event costs", "", f"Not computed: {exc}.", ""]
+        return [
+            "## What an event costs",
+            "",
+            "The function's CPU per new event (the highest above) priced with SCALING.md's "
+            "price table (`benchmarks/costs.py`; `make bench` rewrites SCALING.md's cost "
+            "tables from this file, where the sources and the levers are).",
+            "",
+            *per_million,
         ]
 
     def profile(self) -> list[str]:

@@ -11,7 +11,17 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks import coldstart, drift, machine, once, plots, profile, roundtrips, throughput
+from benchmarks import (
+    coldstart,
+    costs,
+    drift,
+    machine,
+    once,
+    plots,
+    profile,
+    roundtrips,
+    throughput,
+)
 from benchmarks.report import Figures, Report
 from benchmarks.roundtrips import environment
 from benchmarks.stack import SVIX_LATENCY, Stack
@@ -78,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     args.output.write_text(Report(figures).render())
     _say(f"wrote {args.output} in {figures.seconds / 60:.1f} min")
+    if args.output.resolve() == (ROOT / "BENCHMARKS.md").resolve():
+        changed = costs.update_scaling()
+        _say(f"SCALING.md's cost tables {'rewritten' if changed else 'unchanged'}")
     return 0
 
 
