@@ -40,6 +40,22 @@ def counted(rpcs) -> tuple[dict[str, int], dict[str, int]]:
     return dict(calls), dict(refused)
 
 
+def redelivered(deps, payload, message_id):
+    """Delivers again (``deliveryAttempt`` 2): the outcome and the Firestore RPCs it made."""
+    with firestore_rpcs() as rpcs:
+        outcome = deliver(deps, payload, message_id, attempt=2)
+        return outcome, counted(rpcs)
+
+
+def first_answered(deps, svix, event, status: int):
+    """The event's first delivery, Svix answering ``status`` to its message."""
+    svix.set_faults([{"op": "msg.create", "status": status}])
+    try:
+        return deliver(deps, event, "m-1")
+    finally:
+        svix.clear_faults()
+
+
 def test_a_redelivery_of_a_sent_message_costs_one_read_and_no_decoding(deps, svix, monkeypatch):
     event = factories.event()
     assert deliver(deps, event, "m-1").kind is OutcomeKind.SENT
@@ -49,9 +65,7 @@ def test_a_redelivery_of_a_sent_message_costs_one_read_and_no_decoding(deps, svi
         raise AssertionError("the redelivery was decoded")
 
     monkeypatch.setattr(pubsub, "decode", not_decoded)
-    with firestore_rpcs() as rpcs:
-        again = deliver(deps, event, "m-1", attempt=2)
-        trips = counted(rpcs)
+    again, trips = redelivered(deps, event, "m-1")
     assert trips == ({"batch_get_documents": 1}, {})
     assert again.kind is OutcomeKind.DUPLICATE and again.svix_message_id
     assert len(svix.messages()) == messages
@@ -77,9 +91,8 @@ def test_a_message_that_never_made_a_record_is_still_rejected_and_kept(deps, db)
     event = factories.event()
     deliver(deps, event, "m-1")
     broken = {**event, "time": 12}  # the same ids, not schema-valid
-    with firestore_rpcs() as rpcs:
-        assert deliver(deps, broken, "m-9", attempt=2) is None  # rejected (recorded, to ack)
-        trips = counted(rpcs)
+    outcome, trips = redelivered(deps, broken, "m-9")
+    assert outcome is None  # rejected (recorded, to ack)
     assert trips[0].get("batch_get_documents") == 1 and trips[0].get("commit") == 1
     [kept] = [d.to_dict() for d in db.collection("rejected").stream()]
     assert kept["reason"] == "schema_invalid"
@@ -90,9 +103,7 @@ def test_another_projects_event_with_a_known_id_is_refused_on_the_same_read(deps
     deliver(deps, event, "m-1")
     messages = len(svix.messages())
     other = {**event, "project": "globex"}
-    with firestore_rpcs() as rpcs:
-        outcome = deliver(deps, other, "m-7", attempt=2)
-        trips = counted(rpcs)
+    outcome, trips = redelivered(deps, other, "m-7")
     assert outcome is not None and outcome.kind is OutcomeKind.REJECTED
     assert trips[0].get("batch_get_documents") == 1  # the look, reused by the claim
     assert len(svix.messages()) == messages
@@ -101,14 +112,8 @@ def test_another_projects_event_with_a_known_id_is_refused_on_the_same_read(deps
 
 def test_a_redelivery_of_a_pending_event_is_sent_deciding_on_the_same_read(deps, svix):
     event = factories.event()
-    svix.set_faults([{"op": "msg.create", "status": 503}])
-    try:
-        assert deliver(deps, event, "m-1").kind is OutcomeKind.RETRIED
-    finally:
-        svix.clear_faults()
-    with firestore_rpcs() as rpcs:
-        outcome = deliver(deps, event, "m-1", attempt=2)
-        trips = counted(rpcs)
+    assert first_answered(deps, svix, event, 503).kind is OutcomeKind.RETRIED
+    outcome, trips = redelivered(deps, event, "m-1")
     assert outcome.kind is OutcomeKind.SENT
     assert trips == ({"batch_get_documents": 1, "commit": 2}, {})  # read, take over, sent
     assert [m["eventId"] for m in svix.messages()].count(event["id"]) == 1
@@ -116,24 +121,15 @@ def test_a_redelivery_of_a_pending_event_is_sent_deciding_on_the_same_read(deps,
 
 def test_a_redelivery_whose_first_delivery_left_no_record_creates_it_after_one_read(deps):
     deliver(deps, factories.event(), "m-0")  # the project's application is known from here on
-    event = factories.event()
-    with firestore_rpcs() as rpcs:
-        outcome = deliver(deps, event, "m-1", attempt=2)
-        trips = counted(rpcs)
+    outcome, trips = redelivered(deps, factories.event(), "m-1")
     assert outcome.kind is OutcomeKind.SENT
     assert trips == ({"batch_get_documents": 1, "commit": 2}, {})
 
 
 def test_a_redelivery_of_a_failed_message_is_a_duplicate_on_one_read(deps, svix):
     event = factories.event()
-    svix.set_faults([{"op": "msg.create", "status": 422}])
-    try:
-        assert deliver(deps, event, "m-1").kind is OutcomeKind.FAILED
-    finally:
-        svix.clear_faults()
-    with firestore_rpcs() as rpcs:
-        outcome = deliver(deps, event, "m-1", attempt=2)
-        trips = counted(rpcs)
+    assert first_answered(deps, svix, event, 422).kind is OutcomeKind.FAILED
+    outcome, trips = redelivered(deps, event, "m-1")
     assert outcome.kind is OutcomeKind.DUPLICATE and outcome.error is not None
     assert trips == ({"batch_get_documents": 1}, {})
 
