@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from benchmarks import costs, plots, stats
+from benchmarks import costs, own_cpu, plots, stats
 from benchmarks.coldstart import BARE, ColdStart
 from benchmarks.roundtrips import NEW as NEW_EVENT
 from benchmarks.roundtrips import REDELIVERED, Trips
@@ -45,6 +45,7 @@ class Figures:
     profile: dict[str, Any]
     seconds: float
     drift: dict[str, Any] | None = None
+    own_cpu: dict[tuple[str, str], float] | None = None  # in-process CPU ms per event
     plots: str | None = "not drawn"  # None once benchmarks/plots/*.png are drawn; else why not
 
 
@@ -98,6 +99,7 @@ class Report:
             self.throughput,
             self.pictures,
             self.cpu,
+            self.own,
             self.cost,
             self.profile,
             self.round_trips,
@@ -304,6 +306,31 @@ class Report:
                 ["concurrency", "events", "setup", *_CPU_NAMES, "total"],
                 rows,
             ),
+        ]
+
+    def own(self) -> list[str]:
+        own = self.f.own_cpu
+        if not own:
+            return []
+        rows = []
+        for kind in (own_cpu.NEW, own_cpu.DUPLICATE):
+            mine, least = own[(own_cpu.FUNCTION, kind)], own[(own_cpu.FLOOR, kind)]
+            rows.append(
+                [kind, f"{mine:.2f}", f"{least:.2f}", f"{mine - least:.2f}", f"{mine / least:.2f}"]
+            )
+        return [
+            "## The function's own CPU, without HTTP",
+            "",
+            "CPU ms per event of this process (every thread, gRPC's included) while "
+            "`notifier.handlers.pubsub.handle` (what `on_event` calls, its log line included) "
+            "and the floor's calls ran one event at a time on the same emulator and twin, in "
+            "alternating blocks (median of the blocks; `benchmarks/own_cpu.py`, "
+            "`python -m benchmarks.own_cpu` repeats it). No server and no load generator: the "
+            "difference is what the function's code costs beyond the unavoidable calls, with "
+            "less of the machine's noise than the served figures (about 0.1 ms either way on a "
+            "busy machine).",
+            "",
+            *_table(["events", "function", "floor", "function's own", "function ÷ floor"], rows),
         ]
 
     def cost(self) -> list[str]:
@@ -769,7 +796,40 @@ class Report:
             "Firestore runs on the instance's CPU, and the function ÷ HTTP floor column is the "
             "fair measure of what the function adds to the least a served function can cost.",
             "",
+            self._noise_sentence(),
+            "",
         ]
+
+    def _noise_sentence(self) -> str:
+        """How far setups that run the same code disagree: the noise any ratio carries."""
+        same = [
+            ", ".join(
+                f"{self.ratio(setup, HTTP_FLOOR, c, DUPLICATE):.2f}"
+                for setup in (FUNCTION, NO_DRIFT, READ_FIRST)
+            )
+            + f" at concurrency {c}"
+            for c in TARGET_CONCURRENCY
+        ]
+        own = self.f.own_cpu
+        extra = ""
+        if own:
+            new = own[(own_cpu.FUNCTION, own_cpu.NEW)] - own[(own_cpu.FLOOR, own_cpu.NEW)]
+            dup = (
+                own[(own_cpu.FUNCTION, own_cpu.DUPLICATE)] - own[(own_cpu.FLOOR, own_cpu.DUPLICATE)]
+            )
+            extra = (
+                f" Without HTTP, the function's own code costs {new:.2f} ms per new event and "
+                f"{dup:.2f} ms per duplicate beyond the floor's calls "
+                "([the function's own CPU](#the-functions-own-cpu-without-http))."
+            )
+        return (
+            "**How much of the gap is noise.** For a redelivered duplicate the three function "
+            "setups run the same code (the drift check runs only for events Svix was given, and "
+            "the claim variant reuses the redelivery's read), yet they measured "
+            + "; ".join(same)
+            + " of the HTTP floor: the spread between identical code is the noise any ratio "
+            f"here carries, with the load average of this run (see Machine).{extra}"
+        )
 
     def _profile_sentence(self) -> str:
         framework = self.profile_share("framework")

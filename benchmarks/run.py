@@ -17,6 +17,7 @@ from benchmarks import (
     drift,
     machine,
     once,
+    own_cpu,
     plots,
     profile,
     roundtrips,
@@ -60,6 +61,10 @@ def main(argv: list[str] | None = None) -> int:
         _say("done once: validator, clients, sender")
         with environment(stack.env(NOTIFIER_LOG_LEVEL="ERROR")):
             done_once = once.measure(runs=3 if args.quick else 5)
+        _say("the function's own CPU per event, in-process, beside the floor's")
+        own = own_cpu.measure(
+            stack, per_block=20 if args.quick else 100, blocks=2 if args.quick else 5
+        )
         _say("round trips per event, counted")
         trips = {variant: roundtrips.measure(stack, variant) for variant in roundtrips.VARIANTS}
         _say(
@@ -84,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         profile=profiled,
         seconds=time.perf_counter() - started,
         drift=drift_cost,
+        own_cpu=own,
         plots=plots.draw(results, sorted(plan.counts), args.output.parent / plots.RELATIVE),
     )
     args.output.write_text(Report(figures).render())
