@@ -77,7 +77,10 @@ class Report:
         return self.r[(setup, concurrency, kind)].rate
 
     def ratio(self, setup: str, base: str, concurrency: int, kind: str) -> float:
-        return stats.ratio(self.rate(setup, concurrency, kind), self.rate(base, concurrency, kind))
+        """The median over rounds of the two setups' ratio in each round (interleaved)."""
+        return stats.paired_ratio(
+            self.r[(setup, concurrency, kind)].rates, self.r[(base, concurrency, kind)].rates
+        )
 
     def trips(self, variant: str, scenario: str) -> Trips:
         return next(t for t in self.f.trips[variant] if t.scenario == scenario)
@@ -219,7 +222,9 @@ class Report:
             + ", ".join(f"{n} at concurrency {c}" for c, n in sorted(self.f.plan.counts.items()))
             + f". The Svix twin answers after {self.f.machine.get('svix_latency', '?')} s. "
             "Duplicates are Pub/Sub redeliveries of the sent events (the same events, "
-            "`deliveryAttempt` 2), delivered once all were sent.",
+            "`deliveryAttempt` 2), delivered once all were sent. The ratios (÷ floor, ÷ HTTP "
+            "floor) are the median over rounds of each round's ratio: the two runs of a round met "
+            "the same machine, minutes apart at most.",
             "",
         ]
         for kind in (NEW, DUPLICATE):
