@@ -20,10 +20,15 @@ from notifier.domain import claims
 _create_first = store.FirestoreStore.claim
 
 
-def read_first_claim(self: store.FirestoreStore, event, delivery) -> claims.Claim:
+def read_first_claim(
+    self: store.FirestoreStore, event, delivery, looked: claims.Look | None = None
+) -> claims.Claim:
     ref = self._db.collection(store.NOTIFICATIONS).document(keys.document_key(event.id))
-    with calls.guarded():
-        snapshot = ref.get(timeout=calls.TIMEOUT)
+    if looked is not None and looked.event_id == event.id:
+        snapshot = looked.token  # the redelivery's read, made before decoding: not read again
+    else:
+        with calls.guarded():
+            snapshot = ref.get(timeout=calls.TIMEOUT)
     if snapshot.exists:
         return self._claim_existing(ref, snapshot)
     # As a first delivery, so that the store's claim goes straight to its create.

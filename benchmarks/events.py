@@ -28,17 +28,24 @@ def events(label: str, count: int, project: str = "acme") -> list[dict[str, Any]
     ]
 
 
-def request(event: dict[str, Any], attempt: int = 1) -> tuple[dict[str, str], bytes]:
-    """Headers and body of one Pub/Sub delivery of ``event``, a new message each time.
+def request(
+    event: dict[str, Any], attempt: int = 1, *, republished: bool = False
+) -> tuple[dict[str, str], bytes]:
+    """Headers and body of one Pub/Sub delivery of ``event``.
 
     ``attempt`` is Pub/Sub's ``deliveryAttempt``, which it sets on subscriptions with a
-    dead-letter policy (as deployed): 1 for a first delivery, 2 and up for a redelivery.
+    dead-letter policy (as deployed): 1 for a first delivery, 2 and up for a redelivery. A
+    redelivery is the same message, so it keeps the ``messageId`` of the event's first
+    delivery, as Pub/Sub's do; ``republished``: the event published again, a new message.
     """
-    return pubsub_request(
-        json.dumps(event).encode(), f"bench-{next(_message_ids)}", delivery_attempt=attempt
-    )
+    message_id = f"bench-{event['id']}"
+    if republished:
+        message_id += f"-again-{next(_message_ids)}"
+    return pubsub_request(json.dumps(event).encode(), message_id, delivery_attempt=attempt)
 
 
-def envelope(event: dict[str, Any], attempt: int = 1) -> dict[str, Any]:
+def envelope(
+    event: dict[str, Any], attempt: int = 1, *, republished: bool = False
+) -> dict[str, Any]:
     """What ``on_event`` receives as ``cloud_event.data`` for that delivery."""
-    return json.loads(request(event, attempt)[1])
+    return json.loads(request(event, attempt, republished=republished)[1])

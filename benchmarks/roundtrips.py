@@ -76,6 +76,7 @@ def measure(stack: Stack, variant: str = "function") -> list[Trips]:
             attempt: int = 1,
             fresh_instance: bool = False,
             before_each: Callable[[], None] | None = None,
+            republished: bool = False,
         ) -> None:
             before = len(stack.twin.calls())
             rpcs.take()
@@ -84,7 +85,8 @@ def measure(stack: Stack, variant: str = "function") -> list[Trips]:
                     _forget()
                 if before_each is not None:
                     before_each()
-                pubsub.handle(events.envelope(event, attempt), bootstrap.dependencies())
+                envelope = events.envelope(event, attempt, republished=republished)
+                pubsub.handle(envelope, bootstrap.dependencies())
             svix = Counter(call["op"] for call in stack.twin.calls()[before:])
             results.append(Trips(scenario, len(batch), *rpcs.take(), svix))
 
@@ -94,7 +96,7 @@ def measure(stack: Stack, variant: str = "function") -> list[Trips]:
         sent = events.events(f"{variant}-new", PER_SCENARIO, "known")
         run(NEW, sent)
         run(REDELIVERED, sent, attempt=2)
-        run(REPUBLISHED, sent)
+        run(REPUBLISHED, sent, republished=True)
         new_projects = [
             events.events(f"{variant}-proj{i}", 1, f"{variant}-project-{i}")[0]
             for i in range(PER_SCENARIO)

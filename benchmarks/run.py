@@ -11,7 +11,18 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks import coldstart, drift, machine, once, profile, roundtrips, throughput
+from benchmarks import (
+    coldstart,
+    costs,
+    drift,
+    machine,
+    once,
+    own_cpu,
+    plots,
+    profile,
+    roundtrips,
+    throughput,
+)
 from benchmarks.report import Figures, Report
 from benchmarks.roundtrips import environment
 from benchmarks.stack import SVIX_LATENCY, Stack
@@ -50,6 +61,10 @@ def main(argv: list[str] | None = None) -> int:
         _say("done once: validator, clients, sender")
         with environment(stack.env(NOTIFIER_LOG_LEVEL="ERROR")):
             done_once = once.measure(runs=3 if args.quick else 5)
+        _say("the function's own CPU per event, in-process, beside the floor's")
+        own = own_cpu.measure(
+            stack, per_block=20 if args.quick else 100, blocks=2 if args.quick else 5
+        )
         _say("round trips per event, counted")
         trips = {variant: roundtrips.measure(stack, variant) for variant in roundtrips.VARIANTS}
         _say(
@@ -74,9 +89,14 @@ def main(argv: list[str] | None = None) -> int:
         profile=profiled,
         seconds=time.perf_counter() - started,
         drift=drift_cost,
+        own_cpu=own,
+        plots=plots.draw(results, sorted(plan.counts), args.output.parent / plots.RELATIVE),
     )
     args.output.write_text(Report(figures).render())
     _say(f"wrote {args.output} in {figures.seconds / 60:.1f} min")
+    if args.output.resolve() == (ROOT / "BENCHMARKS.md").resolve():
+        changed = costs.update_scaling()
+        _say(f"SCALING.md's cost tables {'rewritten' if changed else 'unchanged'}")
     return 0
 
 

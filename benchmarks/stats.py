@@ -30,3 +30,11 @@ def spread(values: Sequence[float]) -> float:
 
 def ratio(numerator: float, denominator: float) -> float:
     return numerator / denominator if denominator else math.nan
+
+
+def paired_ratio(numerators: Sequence[float], denominators: Sequence[float]) -> float:
+    """The median of round-by-round ratios (each round's two runs met the same machine), or the
+    ratio of the medians when the rounds do not pair up."""
+    if len(numerators) != len(denominators) or not numerators or 0 in denominators:
+        return ratio(median(numerators), median(denominators)) if numerators else math.nan
+    return median([n / d for n, d in zip(numerators, denominators, strict=True)])

@@ -97,7 +97,8 @@ def _served(name: str, url: str, pgid: int, floor_mode: bool = False) -> _Setup:
     def run(batch: list[dict], concurrency: int, kind: str) -> Run:
         requests = []
         for event in batch:
-            headers, body = events.request(event, attempt=2 if kind == DUPLICATE else 1)
+            attempt = 2 if kind == DUPLICATE else 1
+            headers, body = events.request(event, attempt, republished=kind == REPUBLISHED)
             if floor_mode and kind == DUPLICATE:
                 headers = {**headers, "ce-benchmode": "duplicate"}
             requests.append((headers, body))

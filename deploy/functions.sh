@@ -20,18 +20,18 @@
 # Capacity on purpose (SCALING.md): --target-rate=EVENTS_PER_SECOND derives the
 # event function's instances and concurrency from a model whose inputs are
 # measured (`make bench`, BENCHMARKS.md) or documented:
-# - CPU per event: 4.6 ms, the function process at 32 concurrent new events
+# - CPU per event: 3.83 ms, the function process at 32 concurrent new events
 #   (BENCHMARKS.md, "Where the CPU goes"; the highest of its figures).
 # - Cloud Run's autoscaler keeps instances near 60% CPU utilisation, so one
-#   1-vCPU instance plans for 0.6 s of CPU per second: 130 events/s.
+#   1-vCPU instance plans for 0.6 s of CPU per second: 156 events/s.
 # - Latency per event on Google Cloud (--event-latency-ms, 300 by default):
 #   two Firestore commits and one Svix call; locally 28-136 ms p50 against a
 #   twin answering in 20 ms (BENCHMARKS.md), Svix's own latency on top.
 #   Concurrency per instance = events/s per instance x latency (Little's law).
 # - Headroom: max instances = 2 x needed (bursts, redeliveries, a slower
 #   Svix); min instances = a quarter of needed, so a burst starts warm.
-readonly MODEL_CPU_MS_X100=460 # 4.60 ms of CPU per event (BENCHMARKS.md)
-readonly MODEL_CPU_MS=4.6
+readonly MODEL_CPU_MS_X100=383 # 3.83 ms of CPU per event (BENCHMARKS.md)
+readonly MODEL_CPU_MS=3.83
 readonly MODEL_CPU_TARGET_PERCENT=60
 readonly MODEL_HEADROOM=2
 # The canary serves one heartbeat every few minutes and is public: a few

@@ -16,7 +16,7 @@ from typing import Any
 
 from notifier import bootstrap
 from notifier.config import Settings
-from notifier.domain.claims import Claim, ClaimState, RecordStatus
+from notifier.domain.claims import Claim, ClaimState, Look, RecordStatus
 from notifier.domain.errors import NotifierError, Rejected, StoreUnavailable
 from notifier.domain.events import Delivery, Event
 from notifier.domain.heartbeat import Arrival
@@ -40,7 +40,7 @@ class MemoryStore:
     unavailable: bool = False  # every claim fails as Firestore down does
     lease_left: float = 30.0  # what a held claim says is left of its holder's lease
 
-    def claim(self, event: Event, delivery: Delivery) -> Claim:
+    def claim(self, event: Event, delivery: Delivery, looked: Look | None = None) -> Claim:
         if self.unavailable:
             raise StoreUnavailable("firestore: ServiceUnavailable")
         with self.lock:
@@ -54,6 +54,7 @@ class MemoryStore:
                     "held": False,
                     "payload": event.body,
                     "created_at": self.clock(),
+                    "pubsub_message_id": delivery.message_id or None,
                 }
             recorded = (record["project"], record["event_type"])
             if recorded != (event.project, event.type):  # another event's id, as the store says
@@ -126,6 +127,24 @@ class MemoryStore:
                 return None
             record["renewals"] = record.get("renewals", 0) + 1
             return claim
+
+    def look(self, event_id: str) -> Look:
+        if self.unavailable:
+            raise StoreUnavailable("firestore: ServiceUnavailable")
+        with self.lock:
+            record = self.notifications.get(event_id)
+            if record is None:
+                return Look(event_id, False)
+            return Look(
+                event_id,
+                True,
+                status=record["status"],
+                project=record["project"],
+                event_type=record["event_type"],
+                pubsub_message_id=record.get("pubsub_message_id"),
+                attempts=record["attempts"],
+                svix_message_id=record.get("message_id"),
+            )
 
     def reject(self, rejection: Rejected, delivery: Delivery, raw: bytes | None) -> str:
         raw = raw or b""

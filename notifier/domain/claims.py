@@ -7,7 +7,7 @@ once.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -61,3 +61,20 @@ class Claim:
     # at its claim); None when no delivery can have called it before this one.
     svix_first_call_at: datetime | None = None
     recorded_as: tuple[str, str] | None = None  # CONFLICT: the (project, type) the id belongs to
+
+
+@dataclass(frozen=True)
+class Look:
+    """One read of an event's record, made before the event is decoded (a Pub/Sub redelivery):
+    what the record says, and the read itself (``token``) for the claim to decide on instead of
+    reading again. ``found`` False: no record (``token`` still stands for that read)."""
+
+    event_id: str
+    found: bool
+    status: str | None = None
+    project: str | None = None
+    event_type: str | None = None
+    pubsub_message_id: str | None = None  # the message whose delivery created the record
+    attempts: int = 0
+    svix_message_id: str | None = None
+    token: Any = field(default=None, repr=False)  # the store's snapshot of that read

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from notifier.domain.errors import Rejected
-from notifier.domain.events import SAFE_ID, SVIX_RESERVED_PREFIXES, Delivery, Event
+from notifier.domain.events import SAFE_ID, SVIX_RESERVED_PREFIXES, Delivery, Event, Identity
 from notifier.domain.schema import validation_errors
 
 # Real events nest a few levels. Svix's JSON parser stops at 128 levels, the SDK's serialiser at
@@ -58,7 +58,9 @@ def parse_event(raw: bytes, *, max_bytes: int) -> Event:
     """Bytes -> JSON object -> schema-valid event with safe ids, within Svix's payload limit."""
     if len(raw) > max_bytes:
         raise Rejected("too_large", f"the event is {len(raw)} bytes; the limit is {max_bytes}")
-    return event_from(parse_object(raw), max_bytes=max_bytes)
+    # Fewer brackets than the depth limit cannot nest past it: no need to walk the document.
+    shallow = raw.count(b"{") + raw.count(b"[") <= MAX_DEPTH
+    return event_from(parse_object(raw), max_bytes=max_bytes, shallow=shallow)
 
 
 def parse_object(raw: bytes) -> dict[str, Any]:
@@ -85,9 +87,10 @@ def parse_object(raw: bytes) -> dict[str, Any]:
     return document
 
 
-def event_from(document: dict[str, Any], *, max_bytes: int) -> Event:
-    """Validates a parsed event; also the entry for callers that already hold JSON (HTTP)."""
-    if _too_deep(document):
+def event_from(document: dict[str, Any], *, max_bytes: int, shallow: bool = False) -> Event:
+    """Validates a parsed event; also the entry for callers that already hold JSON (HTTP).
+    ``shallow``: the caller knows it nests less than ``MAX_DEPTH`` (from its bytes)."""
+    if not shallow and _too_deep(document):
         raise Rejected("too_deep", f"the JSON is nested more than {MAX_DEPTH} levels deep")
     errors = validation_errors(document)
     if errors:
@@ -163,3 +166,17 @@ def _too_deep(document: Any) -> bool:
 def decode(envelope: object, *, max_bytes: int) -> Event:
     """A Pub/Sub envelope (``{"message": {...}, "subscription": ...}``) to an event."""
     return parse_event(message_data(envelope), max_bytes=max_bytes)
+
+
+def identity_of(envelope: object) -> Identity | None:
+    """The ids a message says it carries, read without validating it (one plain parse): enough
+    to look its record up. None for anything else; :func:`decode` then says what is wrong."""
+    try:
+        document = json.loads(message_data(envelope).decode("utf-8"))
+    except (Rejected, ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        return None
+    if not isinstance(document, dict):
+        return None
+    ids = [document.get(name) for name in ("id", "project", "type")]
+    safe = [value for value in ids if isinstance(value, str) and SAFE_ID.fullmatch(value)]
+    return Identity(*safe) if len(safe) == len(ids) else None

@@ -37,4 +37,13 @@ class Event:
     body: bytes = field(repr=False)
 
 
+@dataclass(frozen=True)
+class Identity:
+    """The ids a message says it carries, read before (or without) validating it."""
+
+    id: str
+    project: str
+    type: str
+
+
 NO_PUBSUB_DELIVERY = Delivery()  # a direct POST, or an operator's replay: nothing from Pub/Sub

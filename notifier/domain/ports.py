@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from notifier.domain.catalog import Drift, RegisteredEventType
-from notifier.domain.claims import Claim, RecordStatus
+from notifier.domain.claims import Claim, Look, RecordStatus
 from notifier.domain.errors import NotifierError, Rejected
 from notifier.domain.events import Delivery, Event
 from notifier.domain.heartbeat import Arrival, EndpointState
@@ -22,8 +22,9 @@ from notifier.domain.records import Record, StoredNotification
 class NotificationStore(Protocol):
     """The claim and the record of each event: what makes delivery exactly once."""
 
-    def claim(self, event: Event, delivery: Delivery) -> Claim:
-        """Claims the event for this delivery, or says who has it and how it stands."""
+    def claim(self, event: Event, delivery: Delivery, looked: Look | None = None) -> Claim:
+        """Claims the event for this delivery, or says who has it and how it stands; decided on
+        ``looked`` (this event's record as :meth:`look` read it) when given, without reading."""
         ...
 
     def mark_sent(self, claim: Claim, svix_message_id: str | None, svix_status: int) -> None:
@@ -41,6 +42,9 @@ class NotificationStore(Protocol):
     def renew(self, claim: Claim) -> Claim | None:
         """Extends the holder's lease by a lease from now; the claim at its new version, or None
         when the claim was taken or closed meanwhile. Raises ``StoreUnavailable`` when unsure."""
+
+    def look(self, event_id: str) -> Look:
+        """Reads the event's record (one read), for a redelivery to decide on before decoding."""
         ...
 
 

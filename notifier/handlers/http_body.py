@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import heapq
+import itertools
+import os
 import socket
 import threading
 import time
@@ -73,7 +76,7 @@ class GuardedInput:
         self._sock = sock
         self._seconds = seconds
         self._deadline: float | None = None
-        self._timer: threading.Timer | None = None
+        self._watch: list[Any] | None = None  # its entry in the watchdog's heap, while armed
         self._stopped = False
 
     @classmethod
@@ -127,26 +130,71 @@ class GuardedInput:
         self._disarm()
 
     def _disarm(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
+        if self._watch is not None:
+            _WATCHDOG.cancel(self._watch)
+            self._watch = None
 
     def _arm(self) -> None:
         if self._deadline is not None:
             return
         self._deadline = time.monotonic() + self._seconds
         if self._sock is not None:
-            self._timer = threading.Timer(self._seconds, self._expire)
-            self._timer.daemon = True
-            self._timer.start()
+            self._watch = _WATCHDOG.watch(self._deadline, self)
 
     def _expire(self) -> None:
-        if self._stopped:
+        if self._stopped or self._watch is None:  # read whole (or stopped) as the deadline came
             return
         self.timed_out = True
         if self._sock is None:
             return
         with contextlib.suppress(OSError):  # wakes the blocked read; the answer is still written
             self._sock.shutdown(socket.SHUT_RD)
+
+
+class _Watchdog:
+    """One thread per process wakes every stalled body at its deadline: a heap of deadlines, not
+    an OS thread per request. An entry is ``[deadline, order, body]``; a disarmed one keeps its
+    place with no body (dropped when it comes up), so neither arming nor disarming searches."""
+
+    def __init__(self) -> None:
+        self._heap: list[list[Any]] = []
+        self._order = itertools.count()
+        self._wake = threading.Condition(threading.Lock())
+        self._pid: int | None = None  # the process whose thread runs (gunicorn forks workers)
+
+    def watch(self, deadline: float, body: GuardedInput) -> list[Any]:
+        entry = [deadline, next(self._order), body]
+        with self._wake:
+            if self._pid != os.getpid():
+                self._pid = os.getpid()
+                threading.Thread(
+                    target=self._run, name="notifier-body-deadlines", daemon=True
+                ).start()
+            heapq.heappush(self._heap, entry)
+            if self._heap[0] is entry:  # earlier than what the thread waits for: tell it
+                self._wake.notify()
+        return entry
+
+    @staticmethod
+    def cancel(entry: list[Any]) -> None:
+        entry[2] = None  # one store, atomic under the GIL: the thread skips it
+
+    def _run(self) -> None:
+        while True:
+            due = []
+            with self._wake:
+                now = time.monotonic()
+                while self._heap and (self._heap[0][2] is None or self._heap[0][0] <= now):
+                    body = heapq.heappop(self._heap)[2]
+                    if body is not None:
+                        due.append(body)
+                if not due:
+                    self._wake.wait(self._heap[0][0] - now if self._heap else None)
+            for body in due:
+                body._expire()
+
+
+_WATCHDOG = _Watchdog()
 
 
 def read(environ: dict[str, Any], limit: int) -> bytes:

@@ -12,7 +12,7 @@ import time
 
 from notifier import logs
 from notifier.domain.errors import BadCredentials, IdConflict, Rejected
-from notifier.domain.events import Delivery, Event
+from notifier.domain.events import Delivery, Event, Identity
 from notifier.domain.outcomes import Outcome, OutcomeKind
 from notifier.domain.ports import RejectionStore
 
@@ -20,7 +20,7 @@ log = logs.get("delivery")
 
 
 def log_outcome(
-    event: Event,
+    event: Event | Identity,
     delivery: Delivery,
     outcome: Outcome,
     started: float,

@@ -18,12 +18,13 @@ from werkzeug.exceptions import ServiceUnavailable
 
 from notifier import logs
 from notifier.domain import heartbeat
-from notifier.domain.decoding import decode, delivery_of
+from notifier.domain.decoding import decode, delivery_of, identity_of
 from notifier.domain.errors import Rejected
-from notifier.domain.events import Delivery, Event
+from notifier.domain.events import Delivery, Event, Identity
 from notifier.domain.outcomes import Outcome
 from notifier.handlers import outcome_log
 from notifier.handlers.dependencies import Dependencies
+from notifier.usecases.redelivery import done_before
 
 log = logs.get("pubsub")
 
@@ -52,6 +53,11 @@ def process(envelope: Any, deps: Dependencies) -> Outcome | None:
     started = time.monotonic()
     delivery = delivery_of(envelope)
     with logs.bound(pubsub_message_id=delivery.message_id or None):
+        identity = _redelivered(envelope, delivery)
+        done, looked = done_before(deps.store, identity, delivery) if identity else (None, None)
+        if identity is not None and done is not None:  # this very message was done before
+            outcome_log.log_outcome(identity, delivery, done, started, logger=log)
+            return done
         try:
             event = _heartbeat(envelope, delivery, deps) or decode(
                 envelope, max_bytes=deps.settings.max_payload_bytes
@@ -60,7 +66,7 @@ def process(envelope: Any, deps: Dependencies) -> Outcome | None:
             raw = raw_message(envelope)
             outcome_log.record_rejection(deps.store, rejection, delivery, raw, started, logger=log)
             return None
-        outcome = deps.notifier.deliver(event, delivery)
+        outcome = deps.notifier.deliver(event, delivery, looked)
         rejected_id = None
         if isinstance(outcome.error, Rejected):  # its id is another's: kept, acknowledged
             rejected_id = deps.store.reject(outcome.error, delivery, raw_message(envelope))
@@ -68,6 +74,14 @@ def process(envelope: Any, deps: Dependencies) -> Outcome | None:
             event, delivery, outcome, started, logger=log, rejected_id=rejected_id
         )
         return outcome
+
+
+def _redelivered(envelope: Any, delivery: Delivery) -> Identity | None:
+    """A redelivery's ids, for its record to be read first (:mod:`notifier.usecases.redelivery`);
+    None for a first delivery, which goes the full way at once."""
+    if (delivery.delivery_attempt or 1) <= 1 or not delivery.message_id:
+        return None
+    return identity_of(envelope)
 
 
 def _heartbeat(envelope: Any, delivery: Delivery, deps: Dependencies) -> Event | None:

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from notifier.domain.claims import DEDUP_WINDOW_SECONDS, Claim, ClaimState
+from notifier.domain.claims import DEDUP_WINDOW_SECONDS, Claim, ClaimState, Look
 from notifier.domain.errors import (
     BadCredentials,
     ClaimHeld,
@@ -77,25 +77,28 @@ class Notifier:
         self._leases = leases
         self._stopping = stopping or threading.Event()
 
-    def deliver(self, event: Event, delivery: Delivery | None = None) -> Outcome:
+    def deliver(
+        self, event: Event, delivery: Delivery | None = None, looked: Look | None = None
+    ) -> Outcome:
         """Claims the event, sends it once if this delivery may, records what happened.
 
         Never raises for an outcome: a store or Svix failure is a ``retried`` outcome that says
         why, so each entry answers as its transport needs (raise, 503, leave in the dead letters).
         An event Svix was given (sent or refused) is then checked against the catalog, after the
-        fact: drift is reported on the outcome, never held against the delivery.
+        fact: drift is reported on the outcome, never held against the delivery. ``looked``: the
+        event's record as already read for this delivery (a redelivery), for the claim to reuse.
         """
-        outcome = self._deliver(event, delivery)
+        outcome = self._deliver(event, delivery, looked)
         if self._drift is not None and outcome.kind in (OutcomeKind.SENT, OutcomeKind.FAILED):
             cause = self._drift(event)
             if cause is not None:
                 return dataclasses.replace(outcome, catalog_drift=cause)
         return outcome
 
-    def _deliver(self, event: Event, delivery: Delivery | None) -> Outcome:
+    def _deliver(self, event: Event, delivery: Delivery | None, looked: Look | None) -> Outcome:
         started = self._clock()
         try:
-            claim = self._store.claim(event, delivery or Delivery())
+            claim = self._store.claim(event, delivery or Delivery(), looked)
         except Transient as exc:
             return Outcome(OutcomeKind.RETRIED, error=exc)
         if claim.state is ClaimState.CONFLICT:  # another tenant's id: refused, nothing of theirs

@@ -104,3 +104,11 @@ def test_profile_samples_are_charged_to_the_innermost_known_layer():
     assert total == 6
     by_prefix = {name.split(" ")[0]: n for name, n in layers.items()}
     assert by_prefix == {"notifier": 3, "Firestore": 2, "standard": 1}
+
+
+def test_paired_ratios_are_the_median_of_each_rounds_ratio():
+    from benchmarks.stats import paired_ratio
+
+    # Round 2 met a busy machine for both setups: its pair still says 1.0.
+    assert paired_ratio([100.0, 40.0, 110.0], [100.0, 40.0, 100.0]) == 1.0
+    assert paired_ratio([90.0, 30.0], [100.0, 100.0, 100.0]) == pytest.approx(0.6)  # unpaired

@@ -105,3 +105,39 @@ def test_once_the_whole_body_is_read_the_deadline_no_longer_applies(pair):
     assert not environ["wsgi.input"].timed_out
     client.sendall(b"next request")
     assert server.recv(100) == b"next request"  # the read side was not shut
+
+
+def test_bodies_read_at_once_share_one_deadline_thread_and_each_stalls_out_at_its_own():
+    """The deadline costs no thread per request: 40 bodies in flight, the later deadlines first,
+    start no thread beyond the one watchdog, and every stalled one ends, earliest first."""
+    warm, pairs = socket.socketpair(), [socket.socketpair() for _ in range(40)]
+    ended: dict[int, float] = {}
+    readers = []
+    try:
+        warm[1].sendall(b"{}")
+        http_body.read(environ_on(warm[0], 2, seconds=5), 100)  # the watchdog runs from here on
+        threads_before = threading.active_count()
+        environs = []
+        for index, (server, client) in enumerate(pairs):
+            client.sendall(b"{")
+            environs.append(environ_on(server, 100, seconds=0.4 + 0.02 * (39 - index)))
+            environs[-1]["wsgi.input"].read(1)  # armed now, from the first read
+        assert threading.active_count() == threads_before  # no thread per body
+
+        def reader(index: int) -> None:
+            with pytest.raises(http_body.BodyIncomplete):
+                http_body.read(environs[index], 1000)
+            ended[index] = time.monotonic()
+
+        readers = [threading.Thread(target=reader, args=(i,), daemon=True) for i in range(40)]
+        for thread in readers:
+            thread.start()
+        for thread in readers:
+            thread.join(30)
+        assert not any(thread.is_alive() for thread in readers)
+        assert sorted(ended) == list(range(40))
+        assert ended[39] < ended[0]  # the shortest deadline (the last armed) ended first
+    finally:
+        for server, client in [warm, *pairs]:
+            server.close()
+            client.close()

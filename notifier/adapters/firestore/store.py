@@ -23,7 +23,7 @@ from google.cloud.firestore_v1.document import DocumentReference
 
 from notifier.adapters.firestore.calls import QUERY_TIMEOUT, TIMEOUT, guarded
 from notifier.adapters.firestore.keys import document_key, natural_id, pack, unpack
-from notifier.domain.claims import HOLD_MAX_SECONDS, Claim, ClaimState, RecordStatus
+from notifier.domain.claims import HOLD_MAX_SECONDS, Claim, ClaimState, Look, RecordStatus
 from notifier.domain.errors import NotifierError, Rejected
 from notifier.domain.events import Delivery, Event
 from notifier.domain.records import Record, StoredNotification
@@ -64,17 +64,19 @@ class FirestoreStore:
 
     # -- claims ---------------------------------------------------------------------------------
 
-    def claim(self, event: Event, delivery: Delivery) -> Claim:
+    def claim(self, event: Event, delivery: Delivery, looked: Look | None = None) -> Claim:
         """A first delivery creates first: one write for a new event, the common case; a known
         event then costs the refused create and a read. A redelivery (Pub/Sub's
         ``deliveryAttempt`` above 1) reads first: its record most likely exists, and one read
-        decides it. Either way a new event never pays for a read (see BENCHMARKS.md)."""
+        decides it (``looked``: the read :meth:`look` made for it). Either way a new event never
+        pays for a read (see BENCHMARKS.md)."""
         ref = self._db.collection(NOTIFICATIONS).document(document_key(event.id))
-        if (delivery.delivery_attempt or 1) > 1:
+        snapshot = looked.token if looked is not None and looked.event_id == event.id else None
+        if snapshot is None and (delivery.delivery_attempt or 1) > 1:
             with guarded():
                 snapshot = ref.get(timeout=TIMEOUT)
-            if snapshot.exists:
-                return self._claim_known(event, ref, snapshot)
+        if snapshot is not None and snapshot.exists:
+            return self._claim_known(event, ref, snapshot)
         now = self._clock()
         record = {
             "status": RecordStatus.PENDING.value,
@@ -98,6 +100,26 @@ class FirestoreStore:
             except gexc.AlreadyExists:
                 snapshot = ref.get(timeout=TIMEOUT)
         return self._claim_known(event, ref, snapshot)
+
+    def look(self, event_id: str) -> Look:
+        """One read of the record, before the event is decoded; the claim reuses the snapshot."""
+        ref = self._db.collection(NOTIFICATIONS).document(document_key(event_id))
+        with guarded():
+            snapshot = ref.get(timeout=TIMEOUT)
+        if not snapshot.exists:
+            return Look(event_id, False, token=snapshot)
+        data = snapshot.to_dict() or {}
+        return Look(
+            event_id,
+            True,
+            status=data.get("status"),
+            project=data.get("project"),
+            event_type=data.get("event_type"),
+            pubsub_message_id=data.get("pubsub_message_id"),
+            attempts=int(data.get("attempts") or 0),
+            svix_message_id=data.get("svix_message_id"),
+            token=snapshot,
+        )
 
     def _claim_known(
         self, event: Event, ref: DocumentReference, snapshot: DocumentSnapshot[DocumentReference]

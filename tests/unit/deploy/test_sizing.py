@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from benchmarks import costs
 from tests.unit.deploy.plan import (
     PROJECT,
     dry_run,
@@ -14,23 +15,9 @@ from tests.unit.deploy.plan import (
 from tests.unit.deploy.running import ROOT, scrubbed_env
 
 
-def bench_cpu_ms_per_new_event() -> float:
-    """The function's CPU per new event, the highest of BENCHMARKS.md's "Where the CPU goes"."""
-    text = (ROOT / "BENCHMARKS.md").read_text()
-    section = text.split("## Where the CPU goes", 1)[1].split("\n## ", 1)[0]
-    rows = [
-        [cell.strip() for cell in line.strip("|").split("|")]
-        for line in section.splitlines()
-        if line.startswith("| ")
-    ]
-    values = [float(r[3]) for r in rows if r[1:3] == ["new", "function"]]
-    assert values, "BENCHMARKS.md has no CPU per new event: run make bench"
-    return max(values)
-
-
 def expected_sizing(rate: int, latency_ms: int = 300) -> dict[str, int]:
     """The capacity model of SCALING.md, computed here from its inputs."""
-    cpu_ms = bench_cpu_ms_per_new_event()
+    cpu_ms = costs.benchmark_cpu_ms()  # BENCHMARKS.md's, as SCALING.md's cost model
     per_instance = int(0.60 * 1000 / cpu_ms)  # Cloud Run's 60% CPU target, 1 vCPU
     needed = -(-rate // per_instance)
     return {
