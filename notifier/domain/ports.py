@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from notifier.domain.catalog import Drift, RegisteredEventType
 from notifier.domain.claims import Claim, RecordStatus
+from notifier.domain.endpoint_health import Applied, EndpointHealth, Webhook
 from notifier.domain.errors import NotifierError, Rejected
 from notifier.domain.events import Delivery, Event
 from notifier.domain.heartbeat import Arrival, EndpointState
@@ -245,4 +246,20 @@ class Checker(Protocol):
 
     def drift(self, event_type: str, data: Any) -> Drift | None:
         """None when the type is catalogued and ``data`` matches; else why, with schema paths."""
+        ...
+
+
+class EndpointHealthLog(Protocol):
+    """Customer endpoints' health as Svix's operational webhooks tell it (Firestore
+    ``endpoint_health/``, and the webhooks seen in ``operational_webhooks/``)."""
+
+    def record(self, svix_id: str, webhook: Webhook, arrived_at: datetime) -> Applied:
+        """Applies one webhook once: a repeat of ``svix_id`` changes nothing and says so.
+
+        Raises :class:`~notifier.domain.errors.StoreUnavailable` when it cannot tell.
+        """
+        ...
+
+    def unhealthy(self) -> list[EndpointHealth]:
+        """The endpoints recorded failing or disabled, every project's."""
         ...
