@@ -26,6 +26,7 @@ from notifier.adapters.firestore.heartbeats import FirestoreHeartbeatLog
 from notifier.adapters.firestore.store import FirestoreStore
 from notifier.adapters.pubsub.admin import DeadLetterSubscription, TopicRepublisher
 from notifier.adapters.svix.client import SvixClient
+from notifier.adapters.svix.endpoint_admin import SvixEndpointAdmin
 from notifier.adapters.svix.event_types import SvixEventTypeRegistry
 from notifier.adapters.svix.heartbeat_admin import SvixHeartbeatAdmin
 from notifier.adapters.svix.messages import SvixSender
@@ -122,6 +123,11 @@ def event_type_registry(client: SvixClient) -> SvixEventTypeRegistry:
 def heartbeat_admin(client: SvixClient) -> SvixHeartbeatAdmin:
     """Svix for ``heartbeat setup`` on ``client`` and its answer table."""
     return SvixHeartbeatAdmin(client)
+
+
+def endpoint_admin(client: SvixClient) -> SvixEndpointAdmin:
+    """Svix for ``recover`` and ``operational setup`` on ``client`` and its answer table."""
+    return SvixEndpointAdmin(client)
 
 
 def dead_letters(path: str) -> DeadLetterSubscription:

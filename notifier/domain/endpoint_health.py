@@ -204,3 +204,11 @@ class Applied:
     new: bool
     health: EndpointHealth | None = None
     event_record: str | None = None
+
+
+@dataclass(frozen=True)
+class RecoveryTask:
+    """The background task ``v1.endpoint.recover`` started (``RecoverOut``)."""
+
+    id: str
+    status: str  # running | finished | failed
