@@ -130,8 +130,8 @@ def apply(
 
     - disabled: ``disabled`` since ``failSince`` (when the failures began), else now.
     - failing, exhausted: ``failing`` (a disabled endpoint stays disabled), since the first.
-    - recovered (a message got through after failing), enabled: ``healthy`` again; a disabled
-      endpoint is only made healthy by ``endpoint.enabled`` (Svix delivers nothing to it).
+    - enabled, recovered (a message got through after failing: the endpoint delivers, so it was
+      enabled again, by ``recover`` or the customer's App Portal): ``healthy`` again.
     """
     if webhook.project is None or webhook.app_id is None or webhook.endpoint_id is None:
         raise Unreadable("no appUid, appId or endpointId")
@@ -170,7 +170,7 @@ def apply(
             return base
         since = webhook.attempted_at or arrived_at
         return _changed(base, State.FAILING, since, webhook, arrived_at)
-    if webhook.type == ENABLED or (webhook.type == RECOVERED and base.state == State.FAILING):
+    if webhook.type in (ENABLED, RECOVERED):
         return _changed(base, State.HEALTHY, arrived_at, webhook, arrived_at, trigger=None)
     return base
 

@@ -55,13 +55,16 @@ def test_failing_then_exhausted_then_disabled_then_enabled():
     assert disabled.state == State.DISABLED
     assert disabled.exhausted == exhausted.exhausted  # still shown: they are what recover resends
     assert run("message.attempt.failing", start=disabled).state == State.DISABLED
-    assert run("message.attempt.recovered", start=disabled).state == State.DISABLED
     enabled = run("endpoint.enabled", start=disabled)
     assert enabled.state == State.HEALTHY and enabled.trigger is None
 
 
-def test_a_recovered_message_makes_a_failing_endpoint_healthy():
+def test_a_recovered_message_makes_a_failing_or_disabled_endpoint_healthy():
+    # A message got through: the endpoint delivers, so it was enabled again (recover, or the
+    # customer's App Portal), whether or not endpoint.enabled arrived first.
     assert run("message.attempt.failing", "message.attempt.recovered").state == State.HEALTHY
+    after = run("endpoint.disabled", "message.attempt.recovered")
+    assert (after.state, after.changed_by) == (State.HEALTHY, "message.attempt.recovered")
 
 
 def test_news_about_an_unknown_healthy_endpoint_records_nothing():
