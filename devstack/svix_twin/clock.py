@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 
@@ -13,12 +14,19 @@ class Clock:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._offset = 0.0
+        self._listeners: list[Callable[[], None]] = []
+
+    def on_advance(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` after each move, so waits measured on this clock can wake."""
+        self._listeners.append(listener)
 
     def advance(self, seconds: float) -> None:
         if seconds < 0:
             raise ValueError("the clock only moves forward")
         with self._lock:
             self._offset += seconds
+        for listener in self._listeners:
+            listener()
 
     def reset(self) -> None:
         with self._lock:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import base64
 import copy
-import secrets
 from typing import Any
 
+from devstack.svix_twin import operational
 from devstack.svix_twin import validation as v
 from devstack.svix_twin.answers import (
     Answer,
@@ -18,10 +17,10 @@ from devstack.svix_twin.answers import (
     not_found,
     validation,
 )
-from devstack.svix_twin.store import Db, list_response, new_id
+from devstack.svix_twin.store import Db, list_response, new_id, new_secret, prefixed_secret
 
 
-def _app(db: Db, app_ref: str) -> dict[str, Any]:
+def owning_app(db: Db, app_ref: str) -> dict[str, Any]:
     app = db.find_app(app_ref)
     if app is None:
         raise Refusal(not_found())
@@ -48,10 +47,6 @@ def find(db: Db, app_id: str, ref: str) -> dict[str, Any] | None:
     return None
 
 
-def _new_secret() -> str:
-    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
-
-
 # EndpointIn's fields an endpoint keeps as given: set on create, replaced by update (PUT).
 SETTINGS = (
     "url",
@@ -66,10 +61,6 @@ SETTINGS = (
 )
 
 
-def _prefixed(secret: str) -> str:
-    return secret if secret.startswith("whsec_") else "whsec_" + secret
-
-
 def _insert(db: Db, app: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
     with db.lock:
         if data["uid"] is not None and find(db, app["id"], data["uid"]) is not None:
@@ -79,7 +70,7 @@ def _insert(db: Db, app: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]
             "id": new_id("ep_"),
             "createdAt": now,
             "updatedAt": now,
-            "secret": _prefixed(data["secret"]) if data["secret"] else _new_secret(),
+            "secret": prefixed_secret(data["secret"]) if data["secret"] else new_secret(),
             **{k: data[k] for k in SETTINGS},
         }
         db.endpoints[app["id"]][endpoint["id"]] = endpoint
@@ -106,21 +97,21 @@ def endpoint_out(endpoint: dict[str, Any]) -> dict[str, Any]:
 
 
 def create(db: Db, app_ref: str, body: Any) -> Answer:
-    app = _app(db, app_ref)
+    app = owning_app(db, app_ref)
     data = v.endpoint_in(body)
     _validate_event_types(db, data["filterTypes"])
-    return json_answer(201, endpoint_out(_insert(db, app, data)))
+    return _created(db, app, data)
 
 
 def get(db: Db, app_ref: str, ref: str) -> Answer:
-    endpoint = find(db, _app(db, app_ref)["id"], ref)
+    endpoint = find(db, owning_app(db, app_ref)["id"], ref)
     if endpoint is None:
         raise Refusal(not_found())
     return json_answer(200, endpoint_out(endpoint))
 
 
 def list_(db: Db, app_ref: str, limit: int, iterator: str | None) -> Answer:
-    app = _app(db, app_ref)
+    app = owning_app(db, app_ref)
     with db.lock:
         endpoints = sorted(db.endpoints[app["id"]].values(), key=lambda e: e["id"])
     return json_answer(
@@ -130,38 +121,79 @@ def list_(db: Db, app_ref: str, limit: int, iterator: str | None) -> Answer:
 
 def update(db: Db, app_ref: str, ref: str, body: Any) -> Answer:
     """update_endpoint: an upsert (200 updated, 201 created); the secret is kept on update."""
-    app = _app(db, app_ref)
+    app = owning_app(db, app_ref)
     data = v.endpoint_in(body)
     _validate_event_types(db, data["filterTypes"])
     with db.lock:
         endpoint = find(db, app["id"], ref)
         if endpoint is None:
-            return json_answer(201, endpoint_out(_insert(db, app, data)))
+            return _created(db, app, data)
+    return _apply(db, app, endpoint, data)
+
+
+def patch(db: Db, app_ref: str, ref: str, body: Any) -> Answer:
+    """patch_endpoint: the fields given replace the endpoint's (EndpointPatch); 200."""
+    app = owning_app(db, app_ref)
+    endpoint = find(db, app["id"], ref)
+    if endpoint is None:
+        raise Refusal(not_found())
+    if not isinstance(body, dict):
+        v.endpoint_in(body)  # serde's "expected a struct"
+    merged = {**{k: endpoint[k] for k in SETTINGS}, **body}
+    if "eventTypes" in body:
+        merged["filterTypes"] = body["eventTypes"]
+    data = v.endpoint_in(merged)
+    if "eventTypes" in body or "filterTypes" in body:
+        _validate_event_types(db, data["filterTypes"])
+    return _apply(db, app, endpoint, data)
+
+
+def _apply(db: Db, app: dict[str, Any], endpoint: dict[str, Any], data: dict[str, Any]) -> Answer:
+    """update_endp_from_data: save, then endpoint.updated (crud.rs); when `disabled` flips,
+    also the spec's endpoint.enabled, or endpoint.disabled with trigger `manual`."""
+    with db.lock:
         if (
             data["uid"] is not None
             and data["uid"] != endpoint["uid"]
             and find(db, app["id"], data["uid"])
         ):
             raise Refusal(conflict())
+        was_disabled = endpoint["disabled"]
         for k in SETTINGS:
             endpoint[k] = data[k]
         endpoint["updatedAt"] = db.clock.iso()
-        return json_answer(200, endpoint_out(endpoint))
+        out = endpoint_out(endpoint)
+    event = operational.endpoint_event(db, app["id"], endpoint)
+    db.emit_operational("endpoint.updated", event)
+    if was_disabled and not endpoint["disabled"]:
+        db.emit_operational("endpoint.enabled", event)
+    elif endpoint["disabled"] and not was_disabled:
+        disabled = operational.disabled_event(db, app["id"], endpoint, None, "manual")
+        db.emit_operational("endpoint.disabled", disabled)
+    return json_answer(200, out)
+
+
+def _created(db: Db, app: dict[str, Any], data: dict[str, Any]) -> Answer:
+    """create_endp_from_data: the insert, then endpoint.created."""
+    endpoint = _insert(db, app, data)
+    db.emit_operational("endpoint.created", operational.endpoint_event(db, app["id"], endpoint))
+    return json_answer(201, endpoint_out(endpoint))
 
 
 def delete(db: Db, app_ref: str, ref: str) -> Answer:
-    app = _app(db, app_ref)
+    app = owning_app(db, app_ref)
     with db.lock:
         endpoint = find(db, app["id"], ref)
         if endpoint is None:
             raise Refusal(not_found())
         del db.endpoints[app["id"]][endpoint["id"]]
+    db.emit_operational("endpoint.deleted", operational.endpoint_event(db, app["id"], endpoint))
     return no_content()
 
 
 def secret(db: Db, app_ref: str, ref: str) -> Answer:
     """secrets.rs::get_endpoint_secret: `{"key": "whsec_..."}`."""
-    endpoint = find(db, _app(db, app_ref)["id"], ref)
+    endpoint = find(db, owning_app(db, app_ref)["id"], ref)
     if endpoint is None:
         raise Refusal(not_found())
     return json_answer(200, {"key": endpoint["secret"]})

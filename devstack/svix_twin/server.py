@@ -29,10 +29,11 @@ from http.client import HTTPMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from devstack.svix_twin import endpoints, event_types
+from devstack.svix_twin import endpoints, event_types, operational_endpoints, recovery
 from devstack.svix_twin.answers import Answer, Refusal, http_error, json_answer, not_found
 from devstack.svix_twin.clock import Clock
 from devstack.svix_twin.delivery import SHORT_SCHEDULE, Deliveries
+from devstack.svix_twin.failures import DISABLE_AFTER_SECONDS
 from devstack.svix_twin.faults import FaultRule, Faults
 from devstack.svix_twin.idempotency import Idempotency
 from devstack.svix_twin.store import Db
@@ -42,6 +43,8 @@ __all__ = ["FAULT_OPS", "Answer", "FaultRule", "SvixTwin"]
 
 _APP = r"/api/v1/app/([^/]+)"
 _EP = _APP + r"/endpoint/([^/]+)"
+_OPS = r"/api/v1/operational-webhook/endpoint"
+_OP = _OPS + r"/([^/]+)"
 _ROUTES = (
     ("POST", re.compile(r"/api/v1/app/?"), "app.create"),
     ("GET", re.compile(r"/api/v1/app/?"), "app.list"),
@@ -55,8 +58,19 @@ _ROUTES = (
     ("GET", re.compile(_APP + r"/endpoint/?"), "endpoint.list"),
     ("GET", re.compile(_EP + "/?"), "endpoint.get"),
     ("PUT", re.compile(_EP + "/?"), "endpoint.update"),
+    ("PATCH", re.compile(_EP + "/?"), "endpoint.patch"),
     ("DELETE", re.compile(_EP + "/?"), "endpoint.delete"),
     ("GET", re.compile(_EP + r"/secret/?"), "endpoint.secret"),
+    ("POST", re.compile(_EP + r"/recover/?"), "endpoint.recover"),
+    ("POST", re.compile(_OPS + "/?"), "op_endpoint.create"),
+    ("GET", re.compile(_OPS + "/?"), "op_endpoint.list"),
+    ("GET", re.compile(_OP + "/?"), "op_endpoint.get"),
+    ("PUT", re.compile(_OP + "/?"), "op_endpoint.upsert"),
+    ("DELETE", re.compile(_OP + "/?"), "op_endpoint.delete"),
+    ("GET", re.compile(_OP + r"/secret/?"), "op_endpoint.secret"),
+    ("POST", re.compile(_OP + r"/secret/rotate/?"), "op_endpoint.rotate_secret"),
+    ("GET", re.compile(_OP + r"/headers/?"), "op_endpoint.get_headers"),
+    ("PUT", re.compile(_OP + r"/headers/?"), "op_endpoint.set_headers"),
     ("POST", re.compile(r"/api/v1/event-type/?"), "event_type.create"),
     ("GET", re.compile(r"/api/v1/event-type/?"), "event_type.list"),
     ("GET", re.compile(r"/api/v1/event-type/([^/]+)/?"), "event_type.get"),
@@ -64,6 +78,7 @@ _ROUTES = (
     ("PATCH", re.compile(r"/api/v1/event-type/([^/]+)/?"), "event_type.patch"),
     ("DELETE", re.compile(r"/api/v1/event-type/([^/]+)/?"), "event_type.delete"),
 )
+_WEEK = 7 * 24 * 3600.0
 FAULT_OPS = frozenset({op for _, _, op in _ROUTES} | {"*"})
 _BODY_OPS = frozenset(
     {
@@ -73,6 +88,12 @@ _BODY_OPS = frozenset(
         "portal",
         "endpoint.create",
         "endpoint.update",
+        "endpoint.patch",
+        "endpoint.recover",
+        "op_endpoint.create",
+        "op_endpoint.upsert",
+        "op_endpoint.rotate_secret",
+        "op_endpoint.set_headers",
         "event_type.create",
         "event_type.update",
         "event_type.patch",
@@ -215,7 +236,7 @@ class SvixTwin:
         self._latency = latency
         self.clock = Clock()
         self._db = Db(self.clock)
-        self._deliveries = Deliveries(self._db)
+        self._deliveries = Deliveries(self._db, seed)
         self._db.on_message = self._deliveries.enqueue
         self.configure(
             app_create_race_seconds=app_create_race_seconds, retry_schedule=retry_schedule
@@ -271,20 +292,28 @@ class SvixTwin:
         *,
         app_create_race_seconds: float | None = None,
         retry_schedule: Iterable[float] | None = None,
+        endpoint_disable_after_seconds: float | None = None,
     ) -> dict[str, Any]:
-        """Widen the check-then-insert gap of app creation; set the delivery retry schedule."""
+        """Widen the check-then-insert gap of app creation; set the delivery retry schedule
+        (seconds on the twin's clock, REAL_SCHEDULE is Svix's) and how long an endpoint must
+        fail before it is disabled (Svix: 120 h)."""
         if app_create_race_seconds is not None:
             if not 0 <= app_create_race_seconds <= 30:
                 raise ValueError("app_create_race_seconds must be within 0..30")
             self._db.race_seconds = float(app_create_race_seconds)
         if retry_schedule is not None:
             schedule = tuple(float(s) for s in retry_schedule)
-            if any(not 0 <= s <= 60 for s in schedule):
-                raise ValueError("retry_schedule entries must be within 0..60 seconds")
+            if any(not 0 <= s <= _WEEK for s in schedule):
+                raise ValueError("retry_schedule entries must be within 0..604800 seconds")
             self._deliveries.schedule = schedule
+        if endpoint_disable_after_seconds is not None:
+            if not 0 <= endpoint_disable_after_seconds <= 4 * _WEEK:
+                raise ValueError("endpoint_disable_after_seconds must be within 0..2419200")
+            self._deliveries.failures.disable_after = float(endpoint_disable_after_seconds)
         return {
             "app_create_race_seconds": self._db.race_seconds,
             "retry_schedule": list(self._deliveries.schedule),
+            "endpoint_disable_after_seconds": self._deliveries.failures.disable_after,
         }
 
     def advance_clock(self, seconds: float) -> str:
@@ -306,7 +335,11 @@ class SvixTwin:
         self._idempotency.clear()
         self.clear_faults()
         self.clock.reset()
-        self.configure(app_create_race_seconds=0.0, retry_schedule=SHORT_SCHEDULE)
+        self.configure(
+            app_create_race_seconds=0.0,
+            retry_schedule=SHORT_SCHEDULE,
+            endpoint_disable_after_seconds=DISABLE_AFTER_SECONDS,
+        )
         with self._calls_lock:
             self._calls.clear()
 
@@ -322,12 +355,53 @@ class SvixTwin:
         return self._db.listed_apps()
 
     def attempts(self) -> list[dict[str, Any]]:
-        """Delivery attempts: endpoint, url, app_id, msg_id, event_id, attempt, status_code."""
+        """Delivery attempts to customer endpoints: id, endpoint_id, endpoint_uid, url,
+        app_id, msg_id, event_id, attempt, trigger, status, status_code, error, at."""
         return self._deliveries.attempts()
 
+    def operational_webhooks(self) -> list[dict[str, Any]]:
+        """Operational webhooks sent: id (the svix-id), type, data, timestamp, endpoint_ids."""
+        return self._deliveries.operational.sent()
+
+    def operational_attempts(self) -> list[dict[str, Any]]:
+        """Delivery attempts to operational-webhook endpoints (their records carry `type`)."""
+        return self._deliveries.attempts(operational_=True)
+
     def wait_for_deliveries(self, timeout: float = 10.0) -> bool:
-        """Wait until no delivery attempt is due or running; False on timeout."""
+        """Wait until no delivery attempt is queued or running; False on timeout."""
         return self._deliveries.idle(timeout)
+
+    def settle(self, timeout: float = 10.0) -> bool:
+        """Wait until no attempt is due now or running (retries due later stay queued)."""
+        return self._deliveries.settle(timeout)
+
+    def run_schedule(self, horizon: float | None = None, timeout: float = 30.0) -> float:
+        """Move the clock to each queued attempt in turn, letting it run, until none is queued
+        or the next lies more than ``horizon`` seconds past the start; returns seconds moved."""
+        moved = 0.0
+        while True:
+            if not self._deliveries.settle(timeout):
+                raise TimeoutError("deliveries did not settle")
+            due_in = self._deliveries.next_due_in()
+            if due_in is None or (horizon is not None and moved + due_in > horizon):
+                return moved
+            self.clock.advance(due_in)
+            moved += due_in
+
+    def fail_endpoint(self, app: str, endpoint: str, status: int | None = 503) -> None:
+        """Answer deliveries to this endpoint with ``status`` (None: connection refused)
+        instead of calling it, until heal_endpoint; a customer's endpoint going down."""
+        self._deliveries.fail_endpoint(self._endpoint_id(app, endpoint), status)
+
+    def heal_endpoint(self, app: str, endpoint: str) -> None:
+        self._deliveries.heal_endpoint(self._endpoint_id(app, endpoint))
+
+    def _endpoint_id(self, app_ref: str, endpoint_ref: str) -> str:
+        app = self._db.find_app(app_ref)
+        found = endpoints.find(self._db, app["id"], endpoint_ref) if app else None
+        if found is None:
+            raise ValueError(f"no endpoint {endpoint_ref} in application {app_ref}")
+        return str(found["id"])
 
     # --- the API ---------------------------------------------------------------------------
 
@@ -413,8 +487,25 @@ class SvixTwin:
             "endpoint.list": lambda: endpoints.list_(db, params[0], limit, query("iterator")),
             "endpoint.get": lambda: endpoints.get(db, params[0], params[1]),
             "endpoint.update": lambda: endpoints.update(db, params[0], params[1], body),
+            "endpoint.patch": lambda: endpoints.patch(db, params[0], params[1], body),
             "endpoint.delete": lambda: endpoints.delete(db, params[0], params[1]),
             "endpoint.secret": lambda: endpoints.secret(db, params[0], params[1]),
+            "endpoint.recover": lambda: recovery.recover(
+                db, self._deliveries, params[0], params[1], body
+            ),
+            "op_endpoint.create": lambda: operational_endpoints.create(db, body),
+            "op_endpoint.list": lambda: operational_endpoints.list_(db, limit, query("iterator")),
+            "op_endpoint.get": lambda: operational_endpoints.get(db, params[0]),
+            "op_endpoint.upsert": lambda: operational_endpoints.upsert(db, params[0], body),
+            "op_endpoint.delete": lambda: operational_endpoints.delete(db, params[0]),
+            "op_endpoint.secret": lambda: operational_endpoints.secret(db, params[0]),
+            "op_endpoint.rotate_secret": lambda: operational_endpoints.rotate_secret(
+                db, params[0], body
+            ),
+            "op_endpoint.get_headers": lambda: operational_endpoints.get_headers(db, params[0]),
+            "op_endpoint.set_headers": lambda: operational_endpoints.set_headers(
+                db, params[0], body
+            ),
             "event_type.create": lambda: event_types.create(db, body),
             "event_type.list": lambda: event_types.list_(
                 db,
@@ -472,16 +563,31 @@ class SvixTwin:
                 return json_answer(200, {"now": self.advance_clock(seconds)})
             if (method, path) == ("POST", "/_twin/config"):
                 options = _control_object(
-                    request.body, {"app_create_race_seconds", "retry_schedule"}
+                    request.body,
+                    {"app_create_race_seconds", "retry_schedule", "endpoint_disable_after_seconds"},
                 )
                 return json_answer(200, self.configure(**options))
-        except (ValueError, TypeError, KeyError) as exc:
+            if (method, path) == ("POST", "/_twin/run-schedule"):
+                horizon = _control_object(request.body, {"horizon_seconds"}).get("horizon_seconds")
+                moved = self.run_schedule(horizon)
+                return json_answer(200, {"advanced_seconds": moved, "now": self.clock.iso()})
+            if path == "/_twin/endpoint-faults" and method in ("POST", "DELETE"):
+                keys = {"app", "endpoint", "status"}
+                fault = _control_object(request.body, keys)
+                if method == "DELETE":
+                    self.heal_endpoint(fault["app"], fault["endpoint"])
+                else:
+                    self.fail_endpoint(fault["app"], fault["endpoint"], fault.get("status", 503))
+                return json_answer(200, {"endpoint": fault["endpoint"]})
+        except (ValueError, TypeError, KeyError, TimeoutError) as exc:
             return http_error(400, "bad_request", str(exc))
         listings = {
             "messages": self.messages,
             "calls": self.calls,
             "apps": self.apps,
             "attempts": self.attempts,
+            "operational": self.operational_webhooks,
+            "operational-attempts": self.operational_attempts,
         }
         name = path.removeprefix("/_twin/")
         if method == "GET" and name in listings:

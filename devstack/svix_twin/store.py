@@ -8,6 +8,7 @@ miss the lookup; the uid's unique index then fails the loser with `http_error_on
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import secrets
@@ -51,6 +52,15 @@ def new_id(prefix: str) -> str:
     return prefix + "".join(secrets.choice(_BASE62) for _ in range(27))
 
 
+def new_secret() -> str:
+    """EndpointSecretInternal::generate_symmetric: 24 random bytes, `whsec_` + base64."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+def prefixed_secret(secret: str) -> str:
+    return secret if secret.startswith("whsec_") else "whsec_" + secret
+
+
 class Db:
     """All state, behind one lock; each step below takes it briefly, as a database would."""
 
@@ -59,6 +69,8 @@ class Db:
         self.lock = threading.RLock()
         self.race_seconds = 0.0
         self.on_message: Callable[[dict[str, Any]], None] = lambda message: None
+        # (event type, data): an operational webhook to send (operational.py)
+        self.emit_operational: Callable[[str, dict[str, Any]], None] = lambda type_, data: None
         self.clear()
 
     def clear(self) -> None:
@@ -69,6 +81,7 @@ class Db:
             self.app_messages: dict[str, list[dict[str, Any]]] = {}
             self.endpoints: dict[str, dict[str, dict[str, Any]]] = {}  # app id -> ep id -> ep
             self.event_types: dict[str, dict[str, Any]] = {}
+            self.op_endpoints: dict[str, dict[str, Any]] = {}  # operational-webhook endpoints
 
     # --- applications (application.rs) ---------------------------------------------------
 

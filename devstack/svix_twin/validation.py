@@ -12,6 +12,7 @@ import base64
 import json
 import re
 import urllib.parse
+from datetime import UTC, datetime
 from typing import Any
 
 from devstack.svix_twin.answers import Refusal, item, validation
@@ -253,40 +254,36 @@ def endpoint_in(data: Any) -> dict[str, Any]:
         "throttleRate": fields.int("throttleRate"),
         "version": fields.int("version") or 1,
     }
-    url = urllib.parse.urlsplit(endpoint["url"] or "")
-    if not url.scheme or not url.netloc:
-        raise decode_error(["url"], "relative URL without a base")
-    errors: list[dict[str, Any]] = []
-    if url.scheme not in ("http", "https"):
-        errors.append(item(["body", "url"], "Endpoint URL schemes must be http or https"))
+    errors = _url_errors(endpoint["url"])
     if endpoint["uid"] is not None:
         errors += _all(["body", "uid"], uid_errors(endpoint["uid"], "ep_"))
-    if filter_types is not None:
-        if not filter_types:
-            errors.append(
-                item(
-                    ["body", "event_types"],
-                    "eventTypes can't be empty, it must have at least one item.",
-                )
-            )
-        for name in filter_types:
-            errors += _all(["body", "event_types"], limited_str_errors(name))
+    errors += _event_types_errors(filter_types)
     if endpoint["channels"] is not None:
         errors += channel_count_errors(endpoint["channels"], most=10)
-    if endpoint["throttleRate"] == 0:
-        errors.append(
-            item(["body", "throttle_rate"], "Endpoint throttle rate must be at least one if set")
-        )
-    if endpoint["secret"] is not None and secret_bytes(endpoint["secret"]) is None:
-        errors.append(
-            item(
-                ["body", "key"],
-                "Secret must be 24 to 75 bytes, base64 encoded, optionally prefixed with whsec_",
-            )
-        )
+    errors += _throttle_errors(endpoint["throttleRate"])
+    errors += _secret_errors(endpoint["secret"], "key")
     if errors:
         raise Refusal(validation(errors))
     return endpoint
+
+
+def _event_types_errors(names: list[str] | None) -> list[dict[str, Any]]:
+    """EndpointIn.event_types: null, or 1+ limited strings."""
+    if names is None:
+        return []
+    errors: list[dict[str, Any]] = []
+    if not names:
+        msg = "eventTypes can't be empty, it must have at least one item."
+        errors.append(item(["body", "event_types"], msg))
+    for name in names:
+        errors += _all(["body", "event_types"], limited_str_errors(name))
+    return errors
+
+
+def _throttle_errors(rate: int | None) -> list[dict[str, Any]]:
+    if rate != 0:
+        return []
+    return [item(["body", "throttle_rate"], "Endpoint throttle rate must be at least one if set")]
 
 
 def secret_bytes(secret: str) -> bytes | None:
@@ -325,3 +322,91 @@ def event_type_in(data: Any, with_name: bool) -> dict[str, Any]:
     if errors:
         raise Refusal(validation(errors))
     return event_type
+
+
+def _url_errors(url_text: str | None) -> list[dict[str, Any]]:
+    url = urllib.parse.urlsplit(url_text or "")
+    if not url.scheme or not url.netloc:
+        raise decode_error(["url"], "relative URL without a base")
+    if url.scheme not in ("http", "https"):
+        return [item(["body", "url"], "Endpoint URL schemes must be http or https")]
+    return []
+
+
+def operational_endpoint_in(data: Any, *, upsert: bool) -> dict[str, Any]:
+    """Spec OperationalWebhookEndpointIn (create) / OperationalWebhookEndpointUpsertIn (PUT:
+    no secret, no headers); checked with EndpointIn's rules, which the hosted API shares."""
+    fields = Fields(data)
+    endpoint = {
+        "url": fields.str("url", required=True),
+        "description": fields.str("description", default=""),
+        "uid": fields.str("uid"),
+        "disabled": fields.bool("disabled"),
+        "eventTypes": fields.str_list("eventTypes"),
+        "metadata": fields.str_map("metadata"),
+        "throttleRate": fields.int("throttleRate"),
+        "secret": None if upsert else fields.str("secret"),
+        "headers": {} if upsert else fields.str_map("headers"),
+    }
+    errors = _url_errors(endpoint["url"])
+    if endpoint["uid"] is not None:
+        errors += _all(["body", "uid"], uid_errors(endpoint["uid"], "ep_"))
+    errors += _event_types_errors(endpoint["eventTypes"])
+    errors += _throttle_errors(endpoint["throttleRate"])
+    errors += _secret_errors(endpoint["secret"], "key")
+    if errors:
+        raise Refusal(validation(errors))
+    return endpoint
+
+
+def _secret_errors(secret: str | None, field: str) -> list[dict[str, Any]]:
+    if secret is None or secret_bytes(secret) is not None:
+        return []
+    msg = "Secret must be 24 to 75 bytes, base64 encoded, optionally prefixed with whsec_"
+    return [item(["body", field], msg)]
+
+
+def secret_rotate_in(data: Any) -> dict[str, Any]:
+    """endpoint/mod.rs::EndpointSecretRotateIn (spec OperationalWebhookEndpointSecretIn alike)."""
+    fields = Fields(data)
+    rotate = {
+        "key": fields.str("key"),
+        "gracePeriodSeconds": fields.int("gracePeriodSeconds", 0, 2**32 - 1),
+    }
+    errors = _secret_errors(rotate["key"], "key")
+    grace = rotate["gracePeriodSeconds"]
+    if grace is not None and grace > 604_800:
+        errors.append(
+            item(["body", "grace_period_seconds"], "Duration must be between 0 and 7 days")
+        )
+    if errors:
+        raise Refusal(validation(errors))
+    return rotate
+
+
+def headers_in(data: Any) -> dict[str, str]:
+    """endpoint/mod.rs::EndpointHeadersIn: `{"headers": {name: value}}`."""
+    fields = Fields(data)
+    if isinstance(data, dict) and "headers" not in data:
+        raise decode_error([], "missing field `headers`")
+    return fields.str_map("headers")
+
+
+def _datetime(fields: Fields, name: str, required: bool) -> datetime | None:
+    """chrono's DateTime<Utc> from RFC 3339: an offset is required."""
+    text = fields.str(name, required=required)
+    if text is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise decode_error([*fields.path, name], "input contains invalid characters") from None
+    if parsed.tzinfo is None:
+        raise decode_error([*fields.path, name], "premature end of input")
+    return parsed.astimezone(UTC)
+
+
+def recover_in(data: Any) -> dict[str, Any]:
+    """endpoint/mod.rs::RecoverIn: `since` required, `until` optional (RFC 3339 date-times)."""
+    fields = Fields(data)
+    return {"since": _datetime(fields, "since", True), "until": _datetime(fields, "until", False)}
