@@ -2,6 +2,8 @@
 API, endpoint recovery, the retry schedule on the twin's clock, and the operational webhooks
 svix-server sends (failing, exhausted, disabled, recovered, endpoint.*), signed."""
 
+import itertools
+import json
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -20,7 +22,9 @@ from svix.api import (
     SvixOptions,
 )
 from svix.exceptions import HttpError, HTTPValidationError
+from svix.webhooks import Webhook, WebhookVerificationError
 
+from devstack.svix_twin.delivery import REAL_SCHEDULE
 from devstack.svix_twin.server import SvixTwin
 from tests.integration.test_svix_twin import Receiver
 
@@ -281,4 +285,268 @@ def test_a_failed_manual_attempt_is_not_retried(sdk, twin, app, receiver):
     assert [w["type"] for w in twin.operational_webhooks()] == [
         "endpoint.created",
         "message.attempt.exhausted",  # the schedule's end; the manual failure sends none
+    ]
+
+
+# --- the retry schedule and the operational webhooks ---------------------------------------
+
+
+@pytest.fixture
+def ops(sdk, twin):
+    """An operational-webhook endpoint on loopback, and Svix's real schedule on the twin."""
+    twin.configure(retry_schedule=REAL_SCHEDULE)
+    r = Receiver()
+    endpoint = sdk.operational_webhook.endpoint.create(OperationalWebhookEndpointIn(url=r.url))
+    r.secret = sdk.operational_webhook.endpoint.get_secret(endpoint.id).key
+    r.endpoint = endpoint
+    yield r
+    r.close()
+
+
+def received(ops):
+    """The operational webhooks the endpoint got, each verified with the svix SDK's Webhook."""
+    webhook = Webhook(ops.secret)
+    for headers, body in ops.received:
+        webhook.verify(body, headers)  # raises WebhookVerificationError
+    return [json.loads(body) for _, body in ops.received]
+
+
+def of_type(ops, event_type):
+    return [w["data"] for w in received(ops) if w["type"] == event_type]
+
+
+def at(record):
+    return datetime.fromisoformat(record["at"])
+
+
+def test_a_failing_message_is_retried_on_svix_schedule_failing_at_4_exhausted_at_8(
+    sdk, twin, app, receiver, ops
+):
+    endpoint = sdk.endpoint.create("acme", EndpointIn(url=receiver.url))
+    twin.fail_endpoint("acme", endpoint.id, 503)
+    out = send(sdk, "evt-1")
+    moved = twin.run_schedule()
+    assert twin.wait_for_deliveries(5)
+    attempts = [a for a in twin.attempts() if a["msg_id"] == out.id]
+    gaps = [(at(b) - at(a)).total_seconds() for a, b in itertools.pairwise(attempts)]
+    [failing] = of_type(ops, "message.attempt.failing")
+    [exhausted] = of_type(ops, "message.attempt.exhausted")
+
+    assert [a["attempt"] for a in attempts] == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert all(a["status"] == "fail" and a["status_code"] == 503 for a in attempts)
+    for gap, planned in zip(gaps, REAL_SCHEDULE, strict=True):
+        assert planned * 0.8 - 0.5 <= gap <= planned * 1.2 + 0.5  # worker.rs JITTER_DELTA
+    assert moved >= sum(REAL_SCHEDULE) * 0.8
+    assert failing == {
+        "appId": app.id,
+        "appUid": "acme",
+        "msgId": out.id,
+        "msgEventId": "evt-1",
+        "endpointId": endpoint.id,
+        "lastAttempt": {
+            "id": attempts[3]["id"],
+            "responseStatusCode": 503,
+            "timestamp": attempts[3]["at"],
+        },
+    }
+    assert exhausted["lastAttempt"]["id"] == attempts[7]["id"]
+    assert {k: exhausted[k] for k in ("appUid", "msgId", "msgEventId")} == {
+        "appUid": "acme",
+        "msgId": out.id,
+        "msgEventId": "evt-1",
+    }
+    assert of_type(ops, "endpoint.disabled") == []  # one exhausted message starts the clock
+
+
+@pytest.mark.parametrize(("failures", "recovered"), [(3, False), (4, True), (6, True)])
+def test_recovered_is_sent_only_after_a_failing(sdk, twin, app, receiver, ops, failures, recovered):
+    """handle_successful_dispatch: `recovered` when attempt_count >= 4, i.e. after `failing`."""
+    sdk.endpoint.create("acme", EndpointIn(url=receiver.url))
+    receiver.statuses = [500] * failures
+    send(sdk, "evt-1")
+    twin.run_schedule()
+    assert twin.wait_for_deliveries(5)
+
+    assert len(of_type(ops, "message.attempt.failing")) == (failures >= 4)
+    assert len(of_type(ops, "message.attempt.recovered")) == recovered
+    assert [a["status"] for a in twin.attempts()][-1] == "success"
+    assert len(twin.attempts()) == failures + 1
+
+
+def exhaust(sdk, twin, event_id):
+    send(sdk, event_id)
+    twin.run_schedule()
+    assert twin.wait_for_deliveries(5)
+
+
+def test_an_endpoint_failing_for_more_than_120_hours_is_disabled(sdk, twin, app, receiver, ops):
+    """worker.rs process_endpoint_failure: first exhaustion starts the clock; an exhaustion more
+    than endpoint_failure_disable_after (120 h) later disables the endpoint."""
+    endpoint = sdk.endpoint.create("acme", EndpointIn(url=receiver.url, uid="shop"))
+    twin.fail_endpoint("acme", endpoint.id, None)  # connection refused
+    exhaust(sdk, twin, "evt-1")
+    first = twin.clock.utcnow()
+    exhaust(sdk, twin, "evt-2")  # about a day later: not yet
+    still_enabled = sdk.endpoint.get("acme", endpoint.id).disabled
+    twin.advance_clock(120 * 3600)
+    exhaust(sdk, twin, "evt-3")
+    [disabled] = of_type(ops, "endpoint.disabled")
+    send(sdk, "evt-4")
+    assert twin.wait_for_deliveries(5)
+
+    assert still_enabled is False
+    assert sdk.endpoint.get("acme", endpoint.id).disabled is True
+    assert {
+        k: disabled[k] for k in ("appId", "appUid", "endpointId", "endpointUid", "trigger")
+    } == {
+        "appId": app.id,
+        "appUid": "acme",
+        "endpointId": endpoint.id,
+        "endpointUid": "shop",
+        "trigger": "automatic",
+    }
+    assert abs((datetime.fromisoformat(disabled["failSince"]) - first).total_seconds()) < 5
+    assert [
+        w["lastAttempt"]["responseStatusCode"] for w in of_type(ops, "message.attempt.exhausted")
+    ] == [0, 0, 0]
+    assert "evt-4" not in {
+        a["event_id"] for a in twin.attempts()
+    }  # a disabled endpoint gets nothing
+
+
+def test_a_successful_delivery_forgives_the_failures(sdk, twin, app, receiver, ops):
+    endpoint = sdk.endpoint.create("acme", EndpointIn(url=receiver.url))
+    twin.fail_endpoint("acme", endpoint.id, 503)
+    exhaust(sdk, twin, "evt-1")
+    twin.heal_endpoint("acme", endpoint.id)
+    exhaust(sdk, twin, "evt-ok")
+    twin.fail_endpoint("acme", endpoint.id, 503)
+    twin.advance_clock(120 * 3600)
+    exhaust(sdk, twin, "evt-2")
+
+    assert sdk.endpoint.get("acme", endpoint.id).disabled is False
+    assert of_type(ops, "endpoint.disabled") == []
+    assert len(of_type(ops, "message.attempt.exhausted")) == 2
+
+
+def test_endpoint_changes_are_announced_and_enabling_is_endpoint_enabled(sdk, twin, app, ops):
+    endpoint = sdk.endpoint.create("acme", EndpointIn(url="http://127.0.0.1:1/", uid="shop"))
+    sdk.endpoint.patch("acme", "shop", EndpointPatch(disabled=True))
+    sdk.endpoint.patch("acme", "shop", EndpointPatch(disabled=False))
+    sdk.endpoint.patch("acme", "shop", EndpointPatch(description="same state"))
+    sdk.endpoint.delete("acme", "shop")
+    assert twin.wait_for_deliveries(5)
+    sent = received(ops)
+    common = {"appId": app.id, "appUid": "acme", "endpointId": endpoint.id, "endpointUid": "shop"}
+
+    assert [w["type"] for w in sent] == [
+        "endpoint.created",
+        "endpoint.updated",
+        "endpoint.disabled",
+        "endpoint.updated",
+        "endpoint.enabled",
+        "endpoint.updated",
+        "endpoint.deleted",
+    ]
+    assert sent[2]["data"] == {**common, "failSince": None, "trigger": "manual"}
+    assert all(w["data"] == common for i, w in enumerate(sent) if i != 2)
+
+
+def test_operational_webhooks_are_signed_with_the_operational_endpoint_secret(sdk, twin, app, ops):
+    sdk.operational_webhook.endpoint.rotate_secret(
+        ops.endpoint.id, OperationalWebhookEndpointSecretIn()
+    )
+    new_secret = sdk.operational_webhook.endpoint.get_secret(ops.endpoint.id).key
+    sdk.endpoint.create("acme", EndpointIn(url="http://127.0.0.1:1/"))
+    assert twin.wait_for_deliveries(5)
+    [(headers, body)] = ops.received
+    [sent] = twin.operational_webhooks()
+
+    Webhook(new_secret).verify(body, headers)
+    Webhook(ops.secret).verify(body, headers)  # the old one, within its 24 h grace
+    assert json.loads(body)["type"] == "endpoint.created"
+    assert headers["svix-id"] == sent["id"] and sent["id"].startswith("msg_")
+    assert len(headers["svix-signature"].split(" ")) == 2
+    with pytest.raises(WebhookVerificationError):
+        Webhook("whsec_" + "A" * 32).verify(body, headers)
+    with pytest.raises(WebhookVerificationError):
+        Webhook(new_secret).verify(body.replace(b"created", b"deleted"), headers)
+
+
+def test_operational_endpoints_get_only_their_event_types_and_are_retried(sdk, twin, app, ops):
+    picky = Receiver([500])
+    try:
+        sdk.operational_webhook.endpoint.create(
+            OperationalWebhookEndpointIn(url=picky.url, event_types=["endpoint.deleted"])
+        )
+        sdk.endpoint.create("acme", EndpointIn(url="http://127.0.0.1:1/", uid="shop"))
+        sdk.endpoint.delete("acme", "shop")
+        twin.run_schedule()
+        assert twin.wait_for_deliveries(5)
+        picky_types = [json.loads(body)["type"] for _, body in picky.received]
+    finally:
+        picky.close()
+    to_picky = [a for a in twin.operational_attempts() if a["url"] == picky.url]
+
+    assert picky_types == ["endpoint.deleted", "endpoint.deleted"]  # 500, then the retry
+    assert [(a["attempt"], a["status_code"]) for a in to_picky] == [(1, 500), (2, 204)]
+    assert [w["type"] for w in received(ops)] == ["endpoint.created", "endpoint.deleted"]
+    assert not of_type(ops, "message.attempt.failing")  # their failures are not announced
+
+
+def test_the_control_api_drives_the_schedule_and_endpoint_faults(
+    sdk, twin, http, app, receiver, ops
+):
+    endpoint = sdk.endpoint.create("acme", EndpointIn(url=receiver.url))
+    fault = {"app": "acme", "endpoint": endpoint.id, "status": 502}
+    http.post("/_twin/endpoint-faults", json=fault).raise_for_status()
+    http.post(
+        "/_twin/config", json={"endpoint_disable_after_seconds": 20 * 3600}
+    ).raise_for_status()
+    send(sdk, "evt-1")
+    run = http.post("/_twin/run-schedule", json={}).json()
+    send(sdk, "evt-2")  # exhausted 22 to 33 h later: past 20 h, before the entry's 40 h expiry
+    http.post("/_twin/run-schedule", json={}).raise_for_status()
+    http.request("DELETE", "/_twin/endpoint-faults", json=fault).raise_for_status()
+    assert twin.wait_for_deliveries(5)
+    types = [w["type"] for w in http.get("/_twin/operational").json()]
+    unknown = http.post("/_twin/endpoint-faults", json={"app": "acme", "endpoint": "ep_x"})
+
+    assert run["advanced_seconds"] >= sum(REAL_SCHEDULE) * 0.8
+    assert types.count("message.attempt.exhausted") == 2
+    assert types[-1] == "endpoint.disabled"
+    assert {a["status_code"] for a in http.get("/_twin/attempts").json()} == {502}
+    assert len(http.get("/_twin/operational-attempts").json()) == len(types)
+    assert unknown.status_code == 400
+
+
+def test_an_endpoint_down_for_days_then_enabled_and_recovered_gets_each_lost_event_once(
+    sdk, twin, app, receiver, ops
+):
+    """failing -> exhausted -> disabled -> enabled -> recover: the events whose attempts failed
+    arrive once each; one sent while the endpoint was disabled had no attempt to recover."""
+    endpoint = sdk.endpoint.create("acme", EndpointIn(url=receiver.url, uid="shop"))
+    send(sdk, "evt-0")
+    assert twin.wait_for_deliveries(5)
+    twin.fail_endpoint("acme", "shop", None)
+    since = twin.clock.utcnow()
+    exhaust(sdk, twin, "evt-1")
+    twin.advance_clock(120 * 3600)
+    exhaust(sdk, twin, "evt-2")
+    send(sdk, "evt-3")  # while disabled: no attempt at all (create_message_inner)
+    assert twin.wait_for_deliveries(5)
+    twin.heal_endpoint("acme", "shop")
+    sdk.endpoint.patch("acme", "shop", EndpointPatch(disabled=False))
+    sdk.endpoint.recover("acme", "shop", RecoverIn(since=since))
+    assert twin.wait_for_deliveries(5)
+    arrived = [json.loads(body)["id"] for _, body in receiver.received]
+    types = [w["type"] for w in received(ops)]
+
+    assert sorted(arrived) == ["evt-0", "evt-1", "evt-2"]
+    assert types.count("message.attempt.failing") == 2
+    assert types.count("message.attempt.exhausted") == 2
+    assert types[-2:] == ["endpoint.updated", "endpoint.enabled"]
+    assert types.index("endpoint.disabled") < types.index("endpoint.enabled")
+    assert of_type(ops, "endpoint.enabled") == [
+        {"appId": app.id, "appUid": "acme", "endpointId": endpoint.id, "endpointUid": "shop"}
     ]
