@@ -17,7 +17,7 @@ from devstack.svix_twin.answers import (
     not_found,
     validation,
 )
-from devstack.svix_twin.store import Db, list_response, new_id, new_secret, prefixed_secret
+from devstack.svix_twin.store import Db, list_response, new_endpoint
 
 
 def owning_app(db: Db, app_ref: str) -> dict[str, Any]:
@@ -65,14 +65,7 @@ def _insert(db: Db, app: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]
     with db.lock:
         if data["uid"] is not None and find(db, app["id"], data["uid"]) is not None:
             raise Refusal(conflict())  # unique (app, uid) index, http_error_on_conflict
-        now = db.clock.iso()
-        endpoint = {
-            "id": new_id("ep_"),
-            "createdAt": now,
-            "updatedAt": now,
-            "secret": prefixed_secret(data["secret"]) if data["secret"] else new_secret(),
-            **{k: data[k] for k in SETTINGS},
-        }
+        endpoint = new_endpoint(db.clock, data, SETTINGS)
         db.endpoints[app["id"]][endpoint["id"]] = endpoint
         return endpoint
 

@@ -20,7 +20,7 @@ from devstack.svix_twin.answers import (
     no_content,
     not_found,
 )
-from devstack.svix_twin.store import Db, list_response, new_id, new_secret, prefixed_secret
+from devstack.svix_twin.store import Db, list_response, new_endpoint, new_secret, prefixed_secret
 
 DEFAULT_GRACE_SECONDS = 86_400  # endpoint/mod.rs::default_grace_period_seconds
 MAX_OLD_KEYS = 10  # core/types/mod.rs::ExpiringSigningKeys::MAX_OLD_KEYS
@@ -53,16 +53,9 @@ def _insert(db: Db, data: dict[str, Any]) -> dict[str, Any]:
     with db.lock:
         if data["uid"] is not None and find(db, data["uid"]) is not None:
             raise Refusal(conflict())
-        now = db.clock.iso()
-        endpoint = {
-            "id": new_id("ep_"),
-            "createdAt": now,
-            "updatedAt": now,
-            "secret": prefixed_secret(data["secret"]) if data["secret"] else new_secret(),
-            "old_secrets": [],  # (secret, expires on db.clock.now())
-            "headers": dict(data["headers"]),
-            **{k: data[k] for k in SETTINGS},
-        }
+        endpoint = new_endpoint(db.clock, data, SETTINGS)
+        endpoint["old_secrets"] = []  # (secret, expires on db.clock.now())
+        endpoint["headers"] = dict(data["headers"])
         db.op_endpoints[endpoint["id"]] = endpoint
         return endpoint
 

@@ -61,6 +61,18 @@ def prefixed_secret(secret: str) -> str:
     return secret if secret.startswith("whsec_") else "whsec_" + secret
 
 
+def new_endpoint(clock: Clock, data: dict[str, Any], settings: tuple[str, ...]) -> dict[str, Any]:
+    """An endpoint's record: id, times, its secret (given or generated) and its settings."""
+    now = clock.iso()
+    return {
+        "id": new_id("ep_"),
+        "createdAt": now,
+        "updatedAt": now,
+        "secret": prefixed_secret(data["secret"]) if data["secret"] else new_secret(),
+        **{k: data[k] for k in settings},
+    }
+
+
 class Db:
     """All state, behind one lock; each step below takes it briefly, as a database would."""
 

@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 from svix.api import (
-    ApplicationIn,
     EndpointIn,
     EndpointPatch,
     MessageIn,
@@ -18,47 +17,18 @@ from svix.api import (
     OperationalWebhookEndpointSecretIn,
     OperationalWebhookEndpointUpsertIn,
     RecoverIn,
-    Svix,
-    SvixOptions,
 )
 from svix.exceptions import HttpError, HTTPValidationError
 from svix.webhooks import Webhook, WebhookVerificationError
 
 from devstack.svix_twin.delivery import REAL_SCHEDULE
-from devstack.svix_twin.server import SvixTwin
+from tests.integration import test_svix_twin as base
 from tests.integration.test_svix_twin import Receiver
 
-TOKEN = "testsk_twin_ops"
-CONFLICT = {"code": "conflict", "detail": "A conflict has occurred"}
+# The twin's own fixtures: a fresh twin per test, the SDK, a raw client, the app 'acme'.
+twin, sdk, http, app, receiver = base.twin, base.sdk, base.http, base.app, base.receiver
 
-
-@pytest.fixture
-def twin():
-    with SvixTwin(TOKEN) as server:
-        yield server
-
-
-@pytest.fixture
-def sdk(twin):
-    return Svix(TOKEN, SvixOptions(server_url=twin.url, retry_schedule=[], timeout=5))
-
-
-@pytest.fixture
-def http(twin):
-    with httpx.Client(base_url=twin.url, headers={"Authorization": f"Bearer {TOKEN}"}) as client:
-        yield client
-
-
-@pytest.fixture
-def app(sdk):
-    return sdk.application.get_or_create(ApplicationIn(name="Acme", uid="acme"))
-
-
-@pytest.fixture
-def receiver():
-    r = Receiver()
-    yield r
-    r.close()
+CONFLICT = base.CONFLICT
 
 
 def send(sdk, event_id):
