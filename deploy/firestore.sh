@@ -23,7 +23,7 @@ readonly HEARTBEATS_UNINDEXED=(expires_at published_at)
 # endpoint_health keeps state (and project): `status` and `recover` ask by state.
 readonly ENDPOINT_HEALTH_UNINDEXED=(
   expires_at since changed_at changed_by last_status_code trigger exhausted app_id endpoint_id
-  endpoint_uid
+  endpoint_uid failing_since
 )
 # operational_webhooks (one marker per webhook applied) is only read by document key.
 readonly OPERATIONAL_WEBHOOKS_UNINDEXED=(expires_at arrived_at type project endpoint_id)

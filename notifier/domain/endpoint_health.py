@@ -93,6 +93,18 @@ class EndpointHealth:
     last_status_code: int | None = None
     trigger: str | None = None
     exhausted: tuple[Exhausted, ...] = field(default_factory=tuple)
+    # The first failed attempt we know of since it last was healthy: where a recovery starts
+    # (Svix's failSince is later: svix-server sets it at the first exhaustion).
+    failing_since: datetime | None = None
+
+    @property
+    def failures_began(self) -> datetime:
+        """The earliest failure recorded: the first failing attempt, failSince, or a given-up
+        event's last attempt, whichever came first."""
+        known = [self.since, *(e.at for e in self.exhausted)]
+        if self.failing_since is not None:
+            known.append(self.failing_since)
+        return min(known)
 
 
 def read(document: Any) -> Webhook:
@@ -154,8 +166,11 @@ def apply(
     base = replace(current, endpoint_uid=uid)
     if webhook.type == DISABLED:
         since = webhook.fail_since or arrived_at
+        base = replace(base, failing_since=base.failing_since or since)
         return _changed(base, State.DISABLED, since, webhook, arrived_at, trigger=webhook.trigger)
     if webhook.type in (FAILING, EXHAUSTED):
+        if base.failing_since is None:
+            base = replace(base, failing_since=webhook.attempted_at or arrived_at)
         if webhook.status_code is not None:
             base = replace(base, last_status_code=webhook.status_code)
         if webhook.type == EXHAUSTED:
@@ -171,7 +186,9 @@ def apply(
         since = webhook.attempted_at or arrived_at
         return _changed(base, State.FAILING, since, webhook, arrived_at)
     if webhook.type in (ENABLED, RECOVERED):
-        return _changed(base, State.HEALTHY, arrived_at, webhook, arrived_at, trigger=None)
+        return _changed(
+            base, State.HEALTHY, arrived_at, webhook, arrived_at, trigger=None, failing_since=None
+        )
     return base
 
 

@@ -60,7 +60,8 @@ def recover(
     dry_run: bool = False,
 ) -> list[Recovery]:
     """Asks Svix to resend what each of ``project``'s failing or disabled endpoints (or only
-    ``endpoint``, by id or uid) missed since ``since`` (default: since it became unhealthy).
+    ``endpoint``, by id or uid) missed since ``since`` (default: since its first failure we
+    know of, which is before Svix's ``failSince``).
 
     A disabled endpoint is enabled first: Svix delivers nothing to a disabled one, recovered
     messages included. Svix resends only messages none of whose attempts succeeded, so nothing
@@ -74,7 +75,7 @@ def recover(
     ]
     done: list[Recovery] = []
     for health in chosen:
-        start = since or health.since
+        start = since or health.failures_began
         clamped = start < now - RECOVER_WINDOW
         start = max(start, now - RECOVER_WINDOW)
         disabled = health.state == State.DISABLED

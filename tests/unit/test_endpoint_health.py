@@ -59,6 +59,14 @@ def test_failing_then_exhausted_then_disabled_then_enabled():
     assert enabled.state == State.HEALTHY and enabled.trigger is None
 
 
+def test_failures_began_at_the_first_failing_attempt_before_svix_s_fail_since():
+    failing = run("message.attempt.failing")  # lastAttempt 2026-11-30T10:00Z
+    disabled = run(webhook("endpoint.disabled", failSince="2026-11-30T11:00:00Z"), start=failing)
+    assert disabled.since == datetime(2026, 11, 30, 11, 0, tzinfo=UTC)  # Svix's failSince
+    assert disabled.failures_began == datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
+    assert run("endpoint.enabled", start=disabled).failing_since is None
+
+
 def test_a_recovered_message_makes_a_failing_or_disabled_endpoint_healthy():
     # A message got through: the endpoint delivers, so it was enabled again (recover, or the
     # customer's App Portal), whether or not endpoint.enabled arrived first.

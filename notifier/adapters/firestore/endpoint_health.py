@@ -136,6 +136,7 @@ class FirestoreEndpointHealth:
             "changed_at": health.changed_at,
             "last_status_code": health.last_status_code,
             "trigger": health.trigger,
+            "failing_since": health.failing_since,
             "exhausted": [
                 {
                     "event_id": e.event_id,
@@ -164,6 +165,7 @@ def _health(data: dict[str, Any] | None) -> EndpointHealth:
         changed_at=data["changed_at"],
         last_status_code=data.get("last_status_code"),
         trigger=data.get("trigger"),
+        failing_since=data.get("failing_since"),
         exhausted=tuple(
             Exhausted(e.get("event_id"), e.get("svix_message_id"), e.get("status_code"), e["at"])
             for e in data.get("exhausted") or []

@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=moment,
         metavar="TIME",
         help="resend what failed since TIME (ISO-8601, or a duration ago like 2d) "
-        "[since it became unhealthy; Svix goes back 14 days at most]",
+        "[since its first failed attempt known; Svix goes back 14 days at most]",
     )
     parser.add_argument(
         "--dry-run", action="store_true", help="show what would be recovered; change nothing"
