@@ -59,29 +59,16 @@ def handle(
     ``clock`` gives the arrival time (the system clock, in UTC, when None).
     """
     if request.method != "POST":
-        response = _refuse(405, "method_not_allowed")
-        response.headers["Allow"] = "POST"
-        return response
+        return _refuse(svix_signature.POST_ONLY)
     deps = provide()
-    verifier = svix_signature.verifier(deps.secret, CANARY_SECRET_ENV, log, "canary")
-    if verifier is None:
-        return _answer(503, "canary is not configured")
-    try:  # the public function's body: capped before reading, under the read deadline
-        body = http_body.read(request.environ, MAX_BODY_BYTES)
-    except http_body.BodyTooLarge:
-        return _refuse(413, "too_large")
-    except http_body.BodyIncomplete as exc:
-        return _refuse(408 if exc.reason == "timeout" else 400, f"incomplete_body_{exc.reason}")
-    headers = svix_signature.headers(request)
-    svix_id = safe_id(svix_signature.message_id(headers))
-    reason = svix_signature.problem(verifier, body, headers)
-    if reason is not None:
-        response = _refuse(401, reason, svix_id=svix_id)
-        response.headers["WWW-Authenticate"] = "Svix-Signature"
-        return response
+    received = svix_signature.receive(
+        request, deps.secret, MAX_BODY_BYTES, variable=CANARY_SECRET_ENV, log=log, who="canary"
+    )
+    if isinstance(received, svix_signature.Refused):
+        return _refuse(received)
     arrived_at = (clock or _now)()
-    with logs.bound(svix_id=svix_id):
-        return _verified(body, arrived_at, deps.heartbeats)
+    with logs.bound(svix_id=received.svix_id):
+        return _verified(received.body, arrived_at, deps.heartbeats)
 
 
 def _verified(body: bytes, arrived_at: datetime, heartbeats: HeartbeatLog) -> flask.Response:
@@ -113,34 +100,30 @@ def _verified(body: bytes, arrived_at: datetime, heartbeats: HeartbeatLog) -> fl
             event_id=event_id,
             reason=exc.code,
         )
-        return _answer(503, "heartbeat not recorded; retry")
+        return svix_signature.result(503, "heartbeat not recorded; retry")
     if not new:
         logs.log(log, logging.INFO, "heartbeat already recorded", event_id=event_id)
-        return _answer(200, "already recorded")
+        return svix_signature.result(200, "already recorded")
     latency = heartbeat.latency_ms(published_at, arrived_at)
     logs.log(
         log, logging.INFO, "heartbeat arrived", event_id=event_id, heartbeat_latency_ms=latency
     )
-    return _answer(200, "recorded")
+    return svix_signature.result(200, "recorded")
 
 
-def _refuse(status: int, reason: str, **fields: Any) -> flask.Response:
-    logs.log(log, logging.WARNING, f"canary refused: {reason}", reason=reason, **fields)
-    return _answer(status, _REFUSALS.get(status, "refused"))
+def _refuse(refused: svix_signature.Refused) -> flask.Response:
+    return svix_signature.refusal(refused, log, "canary", _REFUSALS)
 
 
 _REFUSALS: Mapping[int, str] = {
     401: "signature refused",
     405: "POST only",
     413: "body too large",
+    503: "canary is not configured",
 }
 
 
 def _ignore(level: int, reason: str, detail: str = "", **fields: Any) -> flask.Response:
     message = f"canary ignored: {reason}" + (f" ({detail})" if detail else "")
     logs.log(log, level, message, reason=reason, **fields)
-    return _answer(200, "ignored")
-
-
-def _answer(status: int, text: str) -> flask.Response:
-    return flask.Response(json.dumps({"result": text}), status=status, mimetype="application/json")
+    return svix_signature.result(200, "ignored")

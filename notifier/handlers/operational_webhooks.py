@@ -32,7 +32,6 @@ from notifier import logs
 from notifier.config import OPERATIONAL_SECRET_ENV
 from notifier.domain import endpoint_health
 from notifier.domain.errors import StoreUnavailable
-from notifier.domain.events import safe_id
 from notifier.domain.ports import EndpointHealthLog
 from notifier.handlers import http_body, svix_signature
 from notifier.handlers.dependencies import OperationalProvider
@@ -56,32 +55,22 @@ def handle(
 ) -> flask.Response:
     """One delivery from Svix (or anyone): verified, then applied to the endpoint's health."""
     if request.method != "POST":
-        response = _refuse(405, "method_not_allowed")
-        response.headers["Allow"] = "POST"
-        return response
+        return _refuse(svix_signature.POST_ONLY)
     deps = provide()
-    verifier = svix_signature.verifier(
-        deps.secret, OPERATIONAL_SECRET_ENV, log, "operational webhooks"
+    received = svix_signature.receive(
+        request,
+        deps.secret,
+        MAX_BODY_BYTES,
+        variable=OPERATIONAL_SECRET_ENV,
+        log=log,
+        who="operational webhooks",
     )
-    if verifier is None:
-        return _answer(503, "operational webhooks are not configured")
-    try:
-        body = http_body.read(request.environ, MAX_BODY_BYTES)
-    except http_body.BodyTooLarge:
-        return _refuse(413, "too_large")
-    except http_body.BodyIncomplete as exc:
-        return _refuse(408 if exc.reason == "timeout" else 400, f"incomplete_body_{exc.reason}")
-    headers = svix_signature.headers(request)
-    svix_id = safe_id(svix_signature.message_id(headers))
-    reason = svix_signature.problem(verifier, body, headers)
-    if reason is not None:
-        response = _refuse(401, reason, svix_id=svix_id)
-        response.headers["WWW-Authenticate"] = "Svix-Signature"
-        return response
-    with logs.bound(svix_id=svix_id):
-        if svix_id is None:  # signed, so Svix's: but without an id we cannot tell a repeat
+    if isinstance(received, svix_signature.Refused):
+        return _refuse(received)
+    with logs.bound(svix_id=received.svix_id):
+        if received.svix_id is None:  # signed, so Svix's: but we could not tell a repeat
             return _ignore(logging.WARNING, "unreadable", "no usable svix-id")
-        return _verified(svix_id, body, (clock or _now)(), deps.endpoints)
+        return _verified(received.svix_id, received.body, (clock or _now)(), deps.endpoints)
 
 
 def _verified(
@@ -112,10 +101,10 @@ def _verified(
             reason=exc.code,
             **fields,
         )
-        return _answer(503, "not recorded; retry")
+        return svix_signature.result(503, "not recorded; retry")
     if not applied.new:
         logs.log(log, logging.INFO, "operational webhook already recorded", **fields)
-        return _answer(200, "already recorded")
+        return svix_signature.result(200, "already recorded")
     health = applied.health
     state = health.state.value if health else None
     level = logging.WARNING if state == endpoint_health.State.DISABLED else logging.INFO
@@ -129,24 +118,22 @@ def _verified(
         event_record=applied.event_record,
         **fields,
     )
-    return _answer(200, "recorded")
+    return svix_signature.result(200, "recorded")
 
 
-def _refuse(status: int, reason: str, **fields: Any) -> flask.Response:
-    logs.log(
-        log, logging.WARNING, f"operational webhook refused: {reason}", reason=reason, **fields
-    )
-    return _answer(status, _REFUSALS.get(status, "refused"))
+def _refuse(refused: svix_signature.Refused) -> flask.Response:
+    return svix_signature.refusal(refused, log, "operational webhook", _REFUSALS)
 
 
-_REFUSALS = {401: "signature refused", 405: "POST only", 413: "body too large"}
+_REFUSALS = {
+    401: "signature refused",
+    405: "POST only",
+    413: "body too large",
+    503: "operational webhooks are not configured",
+}
 
 
 def _ignore(level: int, reason: str, detail: str = "", **fields: Any) -> flask.Response:
     message = f"operational webhook ignored: {reason}" + (f" ({detail})" if detail else "")
     logs.log(log, level, message, reason=reason, **fields)
-    return _answer(200, "ignored")
-
-
-def _answer(status: int, text: str) -> flask.Response:
-    return flask.Response(json.dumps({"result": text}), status=status, mimetype="application/json")
+    return svix_signature.result(200, "ignored")

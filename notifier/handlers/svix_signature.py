@@ -4,12 +4,17 @@ public functions Svix calls (the canary, the operational webhooks)."""
 from __future__ import annotations
 
 import binascii
+import json
 import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 import flask
 from svix.webhooks import Webhook, WebhookVerificationError
 
 from notifier import logs
+from notifier.domain.events import safe_id
+from notifier.handlers import http_body
 
 # The headers the verifier reads: Svix's own, and the Standard Webhooks names a white-labelled
 # Svix sends instead (svix-server worker.rs generate_msg_headers).
@@ -69,3 +74,74 @@ def problem(check: Webhook, body: bytes, signed: dict[str, str]) -> str | None:
     except (ValueError, binascii.Error, UnicodeDecodeError):
         return "bad_signature"
     return None
+
+
+@dataclass(frozen=True)
+class Signed:
+    """A body Svix signed with our secret, and its ``svix-id`` (None when not a plain id)."""
+
+    body: bytes
+    svix_id: str | None
+
+
+@dataclass(frozen=True)
+class Refused:
+    """Why a request is answered without being read further: the status, the reason to log,
+    and a header to send (405's ``Allow``, 401's ``WWW-Authenticate``). ``logged``: the reason
+    was already logged (a misconfiguration's ERROR)."""
+
+    status: int
+    reason: str
+    svix_id: str | None = None
+    header: tuple[str, str] | None = None
+    logged: bool = False
+
+
+def receive(
+    request: flask.Request,
+    secret: str | None,
+    max_bytes: int,
+    *,
+    variable: str,
+    log: logging.Logger,
+    who: str,
+) -> Signed | Refused:
+    """The body of a request Svix signed with ``secret``, read under the cap and deadline of
+    :mod:`~notifier.handlers.http_body` (before any hashing), or why not."""
+    check = verifier(secret, variable, log, who)
+    if check is None:
+        return Refused(503, "misconfigured", logged=True)
+    try:  # the public function's body: capped before reading, under the read deadline
+        body = http_body.read(request.environ, max_bytes)
+    except http_body.BodyTooLarge:
+        return Refused(413, "too_large")
+    except http_body.BodyIncomplete as exc:
+        return Refused(408 if exc.reason == "timeout" else 400, f"incomplete_body_{exc.reason}")
+    signed = headers(request)
+    svix_id = safe_id(message_id(signed))
+    reason = problem(check, body, signed)
+    if reason is not None:
+        return Refused(401, reason, svix_id, ("WWW-Authenticate", "Svix-Signature"))
+    return Signed(body, svix_id)
+
+
+POST_ONLY = Refused(405, "method_not_allowed", header=("Allow", "POST"))
+
+
+def refusal(
+    refused: Refused, log: logging.Logger, who: str, texts: Mapping[int, str]
+) -> flask.Response:
+    """The answer to a refused request (``texts`` by status), and one WARNING ``{who}
+    refused: {reason}`` unless its reason was logged already."""
+    if not refused.logged:
+        message = f"{who} refused: {refused.reason}"
+        logs.log(log, logging.WARNING, message, reason=refused.reason, svix_id=refused.svix_id)
+    response = result(refused.status, texts.get(refused.status, "refused"))
+    if refused.header is not None:
+        response.headers[refused.header[0]] = refused.header[1]
+    return response
+
+
+def result(status: int, text: str) -> flask.Response:
+    """``{"result": text}``: what the public functions answer, never echoing the body."""
+    return flask.Response(json.dumps({"result": text}), status=status, mimetype="application/json")
