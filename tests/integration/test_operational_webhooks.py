@@ -5,16 +5,14 @@ by the svix SDK: what it records, what it answers, what it never keeps."""
 from __future__ import annotations
 
 import base64
-import io
 import json
-import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import functions_framework
 import pytest
 
-from notifier import bootstrap, logs
+from notifier import bootstrap
 from notifier.adapters.firestore.endpoint_health import (
     ENDPOINT_HEALTH,
     OPERATIONAL_WEBHOOKS,
@@ -25,6 +23,7 @@ from notifier.adapters.firestore.store import NOTIFICATIONS, FirestoreStore
 from notifier.domain.decoding import event_from
 from notifier.domain.events import Delivery
 from tests import factories
+from tests.support import logged_lines
 
 MAIN = Path(__file__).resolve().parents[2] / "main.py"
 SECRET = "whsec_" + base64.b64encode(b"operational-webhook-key-01234567").decode()
@@ -47,16 +46,8 @@ def client(db, monkeypatch):
 
 @pytest.fixture
 def log_lines():
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(logs.JsonFormatter())
-    root = logging.getLogger("notifier")
-    root.addHandler(handler)
-    previous = root.level
-    root.setLevel(logging.INFO)
-    yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
-    root.removeHandler(handler)
-    root.setLevel(previous)
+    with logged_lines() as lines:
+        yield lines
 
 
 def post(client, body, *, secret=SECRET, msg_id="msg_2op1", at=None):

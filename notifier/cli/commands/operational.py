@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from notifier import bootstrap
 from notifier.cli.command import Command, Context
+from notifier.cli.setups import run_setup
 from notifier.config import Settings
-from notifier.domain.errors import SetupError
-from notifier.usecases.operational_setup import ENDPOINT_UID, setup
+from notifier.usecases.operational_setup import ENDPOINT_UID, OperationalSetupReport, setup
 
 ACTIONS = ("setup",)
 
@@ -34,32 +35,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, context: Context) -> int:
     """Makes the operational-webhook endpoint right; 0 done, 1 a Svix step failed."""
-    settings = Settings.from_env(context.env, firestore=False)  # Svix only, as heartbeat setup
-    client = bootstrap.build_svix_client(settings)
-    out = context.output
-    try:
-        report = setup(bootstrap.endpoint_admin(client), url=args.url, secret_file=args.secret_file)
-    except SetupError as exc:
-        out.stderr.write(f"notifier operational setup: {exc}\n")
-        return 1
-    finally:
-        client.close()
-    if out.as_json:
-        out.json(
-            {
-                "endpoint_uid": ENDPOINT_UID,
-                "endpoint": report.endpoint,
-                "secret_file": report.secret_file,
-                "url": report.url,
-                "secret_path": str(report.secret_path),
-                "changed": report.changed,
-            }
-        )
-    else:
-        for line in report.lines():
-            out.line(line)
-        out.line("changed" if report.changed else "nothing to change")
-    return 0
+
+    def make(settings: Settings) -> OperationalSetupReport:
+        client = bootstrap.build_svix_client(settings)
+        try:
+            admin = bootstrap.endpoint_admin(client)
+            return setup(admin, url=args.url, secret_file=args.secret_file)
+        finally:
+            client.close()
+
+    def document(report: OperationalSetupReport) -> dict[str, Any]:
+        return {
+            "endpoint_uid": ENDPOINT_UID,
+            "endpoint": report.endpoint,
+            "secret_file": report.secret_file,
+            "url": report.url,
+            "secret_path": str(report.secret_path),
+        }
+
+    return run_setup(context, "operational setup", make, document)
 
 
 COMMAND = Command(

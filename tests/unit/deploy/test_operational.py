@@ -6,17 +6,16 @@ really logs."""
 from __future__ import annotations
 
 import base64
-import io
 import json
-import logging
 import re
 from pathlib import Path
 
 import functions_framework
 
-from notifier import bootstrap, logs
+from notifier import bootstrap
 from notifier.config import Settings
 from tests import factories, fakes
+from tests.support import logged_lines
 from tests.unit.deploy.plan import (
     OPERATIONAL_SA,
     PROJECT,
@@ -78,29 +77,14 @@ def disabled_log_line() -> dict:
     secret = "whsec_" + base64.b64encode(b"deploy-plan-operational-key-0123").decode()
     settings = Settings(gcp_project=PROJECT, svix_api_key="")
     deps = bootstrap.build_operational(settings, secret, endpoints=fakes.MemoryEndpointHealth())
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(logs.JsonFormatter())
-    root = logging.getLogger("notifier")
-    root.addHandler(handler)
-    previous = root.level
-    root.setLevel(logging.INFO)
-    try:
-        with bootstrap.provided_operational(deps):
-            app = functions_framework.create_app(
-                target="operational_webhooks",
-                source=str(ROOT / "main.py"),
-                signature_type="http",
-            )
-            body = factories.operational_webhook("endpoint.disabled", project="acme")
-            answer = app.test_client().post(
-                "/", data=body, headers=factories.svix_signed(body, secret)
-            )
-            assert answer.status_code == 200
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(previous)
-    [line] = [json.loads(x) for x in stream.getvalue().splitlines()]
+    with logged_lines() as lines, bootstrap.provided_operational(deps):
+        app = functions_framework.create_app(
+            target="operational_webhooks", source=str(ROOT / "main.py"), signature_type="http"
+        )
+        body = factories.operational_webhook("endpoint.disabled", project="acme")
+        answer = app.test_client().post("/", data=body, headers=factories.svix_signed(body, secret))
+        assert answer.status_code == 200
+        [line] = lines()
     return line
 
 
