@@ -4,7 +4,9 @@ the report as lines or one JSON object."""
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from notifier.cli.command import Context
@@ -26,6 +28,21 @@ class Report(Protocol):
 
 
 R = TypeVar("R", bound=Report)
+
+
+def add_setup_arguments(
+    parser: argparse.ArgumentParser, what: str, url_flag: str, url_help: str
+) -> None:
+    """``setup URL_FLAG URL --secret-file PATH`` (``--flag=value`` works too)."""
+    parser.add_argument("action", choices=("setup",), help=f"setup: {what}")
+    parser.add_argument(url_flag, required=True, metavar="URL", help=url_help)
+    parser.add_argument(
+        "--secret-file",
+        required=True,
+        type=Path,
+        metavar="PATH",
+        help="where the endpoint's whsec_ signing secret is written (mode 600)",
+    )
 
 
 def run_setup(

@@ -8,33 +8,21 @@ from __future__ import annotations
 
 import argparse
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from notifier import bootstrap
 from notifier.cli.command import Command, Context
 from notifier.cli.output import plain
-from notifier.cli.setups import run_setup
+from notifier.cli.setups import add_setup_arguments, run_setup
 from notifier.config import Settings
 from notifier.domain import heartbeat, ports
 from notifier.usecases.heartbeat_setup import SetupReport, setup
 
-ACTIONS = ("setup",)
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """``setup --canary-url URL --secret-file PATH`` (``--flag=value`` works too)."""
-    parser.add_argument("action", choices=ACTIONS, help="setup: the Svix app, endpoint, secret")
-    parser.add_argument(
-        "--canary-url", required=True, metavar="URL", help="where Svix delivers heartbeats"
-    )
-    parser.add_argument(
-        "--secret-file",
-        required=True,
-        type=Path,
-        metavar="PATH",
-        help="where the endpoint's whsec_ signing secret is written (mode 600)",
-    )
+    """``setup --canary-url URL --secret-file PATH``."""
+    what = "the Svix app, endpoint, secret"
+    add_setup_arguments(parser, what, "--canary-url", "where Svix delivers heartbeats")
 
 
 def run(args: argparse.Namespace, context: Context) -> int:

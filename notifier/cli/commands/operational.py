@@ -3,34 +3,19 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 from notifier import bootstrap
 from notifier.cli.command import Command, Context
-from notifier.cli.setups import run_setup
+from notifier.cli.setups import add_setup_arguments, run_setup
 from notifier.config import Settings
 from notifier.usecases.operational_setup import ENDPOINT_UID, OperationalSetupReport, setup
-
-ACTIONS = ("setup",)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``setup --url URL --secret-file PATH``."""
-    parser.add_argument("action", choices=ACTIONS, help="setup: the endpoint and its secret")
-    parser.add_argument(
-        "--url",
-        required=True,
-        metavar="URL",
-        help="the operational_webhooks function's URL, where Svix sends them",
-    )
-    parser.add_argument(
-        "--secret-file",
-        required=True,
-        type=Path,
-        metavar="PATH",
-        help="where the endpoint's whsec_ signing secret is written (mode 600)",
-    )
+    where = "the operational_webhooks function's URL, where Svix sends them"
+    add_setup_arguments(parser, "the endpoint and its secret", "--url", where)
 
 
 def run(args: argparse.Namespace, context: Context) -> int:
