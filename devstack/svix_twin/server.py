@@ -44,6 +44,7 @@ __all__ = ["FAULT_OPS", "Answer", "FaultRule", "SvixTwin"]
 _APP = r"/api/v1/app/([^/]+)"
 _EP = _APP + r"/endpoint/([^/]+)"
 _OPS = r"/api/v1/operational-webhook/endpoint"
+_WEEK = 7 * 24 * 3600.0
 _OP = _OPS + r"/([^/]+)"
 _ROUTES = (
     ("POST", re.compile(r"/api/v1/app/?"), "app.create"),
@@ -78,7 +79,6 @@ _ROUTES = (
     ("PATCH", re.compile(r"/api/v1/event-type/([^/]+)/?"), "event_type.patch"),
     ("DELETE", re.compile(r"/api/v1/event-type/([^/]+)/?"), "event_type.delete"),
 )
-_WEEK = 7 * 24 * 3600.0
 FAULT_OPS = frozenset({op for _, _, op in _ROUTES} | {"*"})
 _BODY_OPS = frozenset(
     {

@@ -328,6 +328,23 @@ def test_a_failing_message_is_retried_on_svix_schedule_failing_at_4_exhausted_at
     assert of_type(ops, "endpoint.disabled") == []  # one exhausted message starts the clock
 
 
+def test_run_schedule_stops_at_its_horizon_and_leaves_later_retries_queued(
+    sdk, twin, app, receiver, ops
+):
+    """Within the first hour: the attempts at 0, 5 s, 5 min and 35 min; the next waits 2 h."""
+    endpoint = sdk.endpoint.create("acme", EndpointIn(url=receiver.url))
+    twin.fail_endpoint("acme", endpoint.id, 503)
+    send(sdk, "evt-1")
+    moved = twin.run_schedule(horizon=3600)
+
+    assert twin.settle(5)
+    assert not twin.wait_for_deliveries(0.2)  # the 5th attempt is still queued
+    assert [a["attempt"] for a in twin.attempts()] == [1, 2, 3, 4]
+    assert moved < 3600
+    assert len(of_type(ops, "message.attempt.failing")) == 1
+    assert of_type(ops, "message.attempt.exhausted") == []
+
+
 @pytest.mark.parametrize(("failures", "recovered"), [(3, False), (4, True), (6, True)])
 def test_recovered_is_sent_only_after_a_failing(sdk, twin, app, receiver, ops, failures, recovered):
     """handle_successful_dispatch: `recovered` when attempt_count >= 4, i.e. after `failing`."""
