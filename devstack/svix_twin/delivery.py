@@ -111,7 +111,7 @@ class Deliveries:
         self._endpoint_faults: dict[str, int | None] = {}
         self._running = 0
         self._stopped = False
-        self.operational = operational.OperationalWebhooks(db, self._push_operational)
+        self.operational_webhooks = operational.OperationalWebhooks(db, self._push_operational)
         db.clock.on_advance(self._wake)
         self._thread = threading.Thread(target=self._work, name="svix-twin-delivery", daemon=True)
         self._thread.start()
@@ -159,9 +159,9 @@ class Deliveries:
         with self._cond:
             self._endpoint_faults.pop(endpoint_id, None)
 
-    def attempts(self, operational_: bool = False) -> list[dict[str, Any]]:
+    def attempts(self, of_operational: bool = False) -> list[dict[str, Any]]:
         with self._cond:
-            records = self._op_attempts if operational_ else self._attempts
+            records = self._op_attempts if of_operational else self._attempts
             return [{k: v for k, v in a.items() if not k.startswith("_")} for a in records]
 
     def clear(self) -> None:
@@ -171,7 +171,7 @@ class Deliveries:
             self._op_attempts.clear()
             self._endpoint_faults.clear()
         self.failures.clear()
-        self.operational.clear()
+        self.operational_webhooks.clear()
 
     def idle(self, timeout: float) -> bool:
         """Wait until no attempt is queued or running."""

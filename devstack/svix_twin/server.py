@@ -361,11 +361,11 @@ class SvixTwin:
 
     def operational_webhooks(self) -> list[dict[str, Any]]:
         """Operational webhooks sent: id (the svix-id), type, data, timestamp, endpoint_ids."""
-        return self._deliveries.operational.sent()
+        return self._deliveries.operational_webhooks.sent()
 
     def operational_attempts(self) -> list[dict[str, Any]]:
         """Delivery attempts to operational-webhook endpoints (their records carry `type`)."""
-        return self._deliveries.attempts(operational_=True)
+        return self._deliveries.attempts(of_operational=True)
 
     def wait_for_deliveries(self, timeout: float = 10.0) -> bool:
         """Wait until no delivery attempt is queued or running; False on timeout."""
