@@ -205,6 +205,10 @@ def test_recover_resends_once_only_what_failed_since_and_never_succeeded(sdk, tw
         sdk.endpoint.recover("acme", endpoint.id, RecoverIn(since=since))
         assert twin.wait_for_deliveries(5)
         again = [d for d in deliveries(twin, endpoint.id) if d[1] == "manual"]
+        earlier = RecoverIn(since=since - timedelta(hours=2), until=since)
+        sdk.endpoint.recover("acme", endpoint.id, earlier)
+        assert twin.wait_for_deliveries(5)
+        until_since = [d for d in deliveries(twin, endpoint.id) if d[1] == "manual"][2:]
     finally:
         other_receiver.close()
 
@@ -212,6 +216,7 @@ def test_recover_resends_once_only_what_failed_since_and_never_succeeded(sdk, tw
     assert sorted(recovered) == [("lost-1", "manual", 204), ("lost-2", "manual", 204)]
     assert all(d[1] == "scheduled" and d[2] == 204 for d in deliveries(twin, other.id))
     assert again == recovered  # both succeeded in the window since: nothing left to recover
+    assert until_since == [("before", "manual", 204)]  # [since, until) bounds the window
 
 
 def test_recover_skips_a_disabled_endpoint_until_it_is_enabled(sdk, twin, app, receiver):
