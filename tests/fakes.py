@@ -324,11 +324,14 @@ class MemoryEndpointHealth:
     """``endpoint_health/`` in memory, with the port's contract: a ``svix-id`` is applied once,
     by the domain's own rules; ``unhealthy`` lists failing and disabled endpoints."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, unavailable: bool = False) -> None:
         self.endpoints: dict[tuple[str, str], EndpointHealth] = {}
         self.seen: set[str] = set()
+        self.unavailable = unavailable  # every record fails as Firestore down does
 
     def record(self, svix_id: str, webhook: Webhook, arrived_at: datetime) -> Applied:
+        if self.unavailable:
+            raise StoreUnavailable("firestore: ServiceUnavailable")
         if svix_id in self.seen:
             return Applied(new=False)
         key = (webhook.app_id or "", webhook.endpoint_id or "")
