@@ -13,7 +13,9 @@
 # by --target-rate) and its trigger subscription (retention, dead-lettering, backoff);
 # the HTTP functions notifications and app_portal (authenticated only, invokers exactly
 # the --invoker members); Svix (`python -m notifier catalog sync`, `heartbeat setup`),
-# the canary's signing secret and the public canary; the heartbeat Scheduler job;
+# the canary's signing secret and the public canary; Svix's operational-webhook endpoint
+# (`operational setup`), its signing secret and the public operational_webhooks function
+# (customer endpoint health); the heartbeat Scheduler job;
 # log-based metrics, alert policies and the dashboard.
 #
 # Usage: ./deploy.sh --project=my-project [options]   (./deploy.sh --help)
@@ -116,6 +118,8 @@ unset _knob _env
 # version at deploy time); the canary's signing secret is versioned by the heartbeat setup.
 SECRET_VERSION="${NOTIFIER_SECRET_VERSION:-}"
 CANARY_SECRET="${NOTIFIER_CANARY_SECRET_NAME:-notifier-canary-secret}"
+# The operational-webhook endpoint's signing secret, versioned by `operational setup`.
+OPERATIONAL_SECRET="${NOTIFIER_OPERATIONAL_SECRET_NAME:-notifier-operational-secret}"
 
 # Ingress of the HTTP functions: internal-only (callers inside the project's VPC networks /
 # perimeter, Google services such as Pub/Sub, Scheduler, Eventarc), internal-and-gclb (also
@@ -166,7 +170,8 @@ Usage: ./deploy.sh [options]
 Deploys the notifier Cloud Functions (2nd gen, python311) and everything they
 need: APIs, Firestore database, TTL policies and index exemptions, one service
 account per function + IAM, topics, retention and dead-lettering, the event
-catalog and heartbeat in Svix, the canary, the heartbeat Scheduler job,
+catalog and heartbeat in Svix, the canary, the operational webhooks
+endpoint and function, the heartbeat Scheduler job,
 log-based metrics, alert policies and a dashboard. Safe to re-run.
 
 Target
@@ -175,8 +180,9 @@ Target
   --region=REGION           functions region [europe-west1] (env NOTIFIER_REGION)
   --function-name=NAME      event function name [notifier], 3..20 characters;
                             also names the functions NAME-notifications /
-                            NAME-app-portal / NAME-canary, the service accounts
-                            NAME-sa / -api-sa / -portal-sa / -canary-sa / -hb-sa,
+                            NAME-app-portal / NAME-canary / NAME-operational,
+                            the service accounts NAME-sa / -api-sa / -portal-sa /
+                            -canary-sa / -ops-sa / -hb-sa,
                             the Scheduler job NAME-heartbeat and the log
                             metrics NAME_<outcome> (env NOTIFIER_FUNCTION_NAME)
   --topic=TOPIC             platform events topic [platform-events]; dead
@@ -198,6 +204,11 @@ Target
   --canary-secret=SECRET    Secret Manager secret for the canary's Svix signing
                             secret [notifier-canary-secret]; versioned by the
                             heartbeat setup (env NOTIFIER_CANARY_SECRET_NAME)
+  --operational-secret=SECRET
+                            Secret Manager secret for the signing secret of
+                            Svix's operational webhooks [notifier-operational-secret];
+                            versioned by operational setup (env
+                            NOTIFIER_OPERATIONAL_SECRET_NAME)
   --python=PATH             Python for the operator commands (config check,
                             catalog sync, heartbeat setup) and deploy/render.py
                             [.venv/bin/python, else python3] (env NOTIFIER_PYTHON)
@@ -310,7 +321,7 @@ parse_args() {
         --retry-budget-seconds | --lease-seconds | --svix-timeout-seconds | \
         --record-ttl-days | --portal-expiry-seconds | --log-level | --max-delivery-attempts | \
         --min-retry-delay | --max-retry-delay | --target-rate | --event-latency-ms | \
-        --retention | --backlog-age-alert | --secret-version | --canary-secret | \
+        --retention | --backlog-age-alert | --secret-version | --canary-secret | --operational-secret | \
         --notifications-ingress | --app-portal-ingress | --heartbeat-minutes | \
         --heartbeat-absent-minutes | --heartbeat-latency-alert-ms | --python) ;;
       *) die "unknown option: $flag (see --help)" ;;
@@ -345,6 +356,7 @@ parse_args() {
       --backlog-age-alert) BACKLOG_AGE_ALERT_SECONDS="${value%s}" ;;
       --secret-version) SECRET_VERSION="$value" ;;
       --canary-secret) CANARY_SECRET="$value" ;;
+      --operational-secret) OPERATIONAL_SECRET="$value" ;;
       --notifications-ingress) NOTIFICATIONS_INGRESS="$value" ;;
       --app-portal-ingress) APP_PORTAL_INGRESS="$value" ;;
       --heartbeat-minutes) HEARTBEAT_MINUTES="$value" ;;
@@ -417,6 +429,7 @@ validate() {
   require_match memory "$MEMORY" '^[0-9]+(Mi|Gi|M|G)$' 'e.g. 512Mi or 1Gi'
   require_int max-delivery-attempts "$MAX_DELIVERY_ATTEMPTS" 5 100
   require_match secret "$CANARY_SECRET" '^[A-Za-z0-9_-]{1,255}$' 'a Secret Manager secret ID'
+  require_match secret "$OPERATIONAL_SECRET" '^[A-Za-z0-9_-]{1,255}$' 'a Secret Manager secret ID'
   [[ -z "$SECRET_VERSION" ]] || require_int secret-version "$SECRET_VERSION" 1 999999999
   local setting
   for setting in "notifications-ingress:$NOTIFICATIONS_INGRESS" "app-portal-ingress:$APP_PORTAL_INGRESS"; do
@@ -487,6 +500,8 @@ main() {
   sync_catalog
   ensure_canary_secret
   deploy_canary
+  ensure_operational_secret
+  deploy_operational
   ensure_heartbeat_job
   ensure_log_metrics
   ensure_alert_policies

@@ -10,6 +10,7 @@ from notifier.handlers import app_portal as portal_handler
 from notifier.handlers import canary as canary_handler
 from notifier.handlers import http_guard, pubsub, shutdown
 from notifier.handlers import notifications as notifications_handler
+from notifier.handlers import operational_webhooks as operational_handler
 
 if flask.has_app_context():  # imported by functions-framework, inside the app it builds
     http_guard.install(flask.current_app)
@@ -40,3 +41,11 @@ def canary(request: flask.Request) -> flask.Response:
     """Svix delivers heartbeats here (public): only a valid Svix signature gets one recorded."""
     with logs.traced(request.headers):
         return canary_handler.handle(request, bootstrap.canary_dependencies)
+
+
+@functions_framework.http
+def operational_webhooks(request: flask.Request) -> flask.Response:
+    """Svix's operational webhooks (public): only a valid Svix signature changes an endpoint's
+    recorded health."""
+    with logs.traced(request.headers):
+        return operational_handler.handle(request, bootstrap.operational_dependencies)

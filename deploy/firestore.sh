@@ -12,7 +12,7 @@
 readonly NOTIFICATIONS_UNINDEXED=(
   created_at updated_at expires_at lease_expires_at sent_at failed_at last_error_at
   reopened_at event_time svix_first_call_at last_delivery_at svix_message_id payload
-  event_id pubsub_message_id attempts replays svix_status last_error
+  event_id pubsub_message_id attempts replays svix_status last_error svix_exhausted
 )
 readonly REJECTED_UNINDEXED=(
   created_at updated_at expires_at rejected_at last_delivery_at publish_time raw
@@ -20,6 +20,13 @@ readonly REJECTED_UNINDEXED=(
 )
 # heartbeats.arrived_at keeps its index: `status` reads the latest heartbeat by it.
 readonly HEARTBEATS_UNINDEXED=(expires_at published_at)
+# endpoint_health keeps state (and project): `status` and `recover` ask by state.
+readonly ENDPOINT_HEALTH_UNINDEXED=(
+  expires_at since changed_at changed_by last_status_code trigger exhausted app_id endpoint_id
+  endpoint_uid failing_since
+)
+# operational_webhooks (one marker per webhook applied) is only read by document key.
+readonly OPERATIONAL_WEBHOOKS_UNINDEXED=(expires_at arrived_at type project endpoint_id)
 
 ensure_firestore() {
   section "Firestore database $FIRESTORE_DATABASE"
@@ -61,6 +68,8 @@ ensure_index_exemptions() {
   exempt_from_indexing notifications "${NOTIFICATIONS_UNINDEXED[@]}"
   exempt_from_indexing rejected "${REJECTED_UNINDEXED[@]}"
   exempt_from_indexing heartbeats "${HEARTBEATS_UNINDEXED[@]}"
+  exempt_from_indexing endpoint_health "${ENDPOINT_HEALTH_UNINDEXED[@]}"
+  exempt_from_indexing operational_webhooks "${OPERATIONAL_WEBHOOKS_UNINDEXED[@]}"
 }
 
 ensure_ttl_policies() {
@@ -68,7 +77,7 @@ ensure_ttl_policies() {
   # Firestore deletes documents some time (typically within 24 h) after their
   # expires_at; the functions set it NOTIFIER_RECORD_TTL_DAYS ahead.
   local collection state
-  for collection in notifications rejected heartbeats; do
+  for collection in notifications rejected heartbeats endpoint_health operational_webhooks; do
     state="$(capture "$(if_existing ACTIVE)" \
       gcloud firestore indexes fields describe expires_at --collection-group="$collection" \
       --database="$FIRESTORE_DATABASE" --project="$PROJECT" \

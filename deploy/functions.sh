@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# functions.sh - the four Cloud Functions (2nd gen, python311): their settings as
+# functions.sh - the five Cloud Functions (2nd gen, python311): their settings as
 # notifier/config.py has them, the event function's capacity model (--target-rate), and the
 # deploys, each followed by its invokers.
 
@@ -234,6 +234,19 @@ deploy_private_http() {
     "SVIX_API_KEY=${SECRET}:${SECRET_VERSION}" \
     --entry-point="$2" --trigger-http --no-allow-unauthenticated --ingress-settings="$4"
   converge_invokers "$1" "${INVOKERS[@]}"
+}
+
+deploy_operational() {
+  section "Operational webhooks function $OPERATIONAL_FUNCTION (public; trusts only Svix signatures)"
+  # Svix sends its operational webhooks (customer endpoints failing,
+  # disabled, ...) without Google credentials: public as the canary, its own
+  # account (Firestore only), its own signing secret, a few instances (a
+  # handful of webhooks per failing endpoint and day).
+  deploy_function "$OPERATIONAL_FUNCTION" "$OPERATIONAL_SA_EMAIL" "$CONCURRENCY" "$CPU" \
+    "$CANARY_MAX_INSTANCES" 0 \
+    "SVIX_OPERATIONAL_WEBHOOK_SECRET=${OPERATIONAL_SECRET}:${OPERATIONAL_SECRET_VERSION}" \
+    --entry-point=operational_webhooks --trigger-http --allow-unauthenticated \
+    --ingress-settings=all
 }
 
 deploy_canary() {

@@ -31,6 +31,7 @@ ensure_service_accounts() {
   ensure_sa "$API_SA_EMAIL" "notifier notifications ($NOTIFICATIONS_FUNCTION)"
   ensure_sa "$PORTAL_SA_EMAIL" "notifier app_portal ($APP_PORTAL_FUNCTION)"
   ensure_sa "$CANARY_SA_EMAIL" "notifier canary ($CANARY_FUNCTION)"
+  ensure_sa "$OPERATIONAL_SA_EMAIL" "notifier operational_webhooks ($OPERATIONAL_FUNCTION)"
   ensure_sa "$HEARTBEAT_SA_EMAIL" "notifier heartbeat publisher ($HEARTBEAT_JOB)"
   # Firestore: datastore.user (read/write documents, nothing administrative)
   # for the functions that write records; the App Portal link only reads
@@ -39,6 +40,7 @@ ensure_service_accounts() {
   grant_firestore "$API_SA_EMAIL" roles/datastore.user
   grant_firestore "$PORTAL_SA_EMAIL" roles/datastore.viewer
   grant_firestore "$CANARY_SA_EMAIL" roles/datastore.user
+  grant_firestore "$OPERATIONAL_SA_EMAIL" roles/datastore.user
   # Earlier versions of this script granted datastore.user project-wide,
   # unconditioned: remove that binding if it is still there.
   local legacy
@@ -50,8 +52,9 @@ ensure_service_accounts() {
     run_retry gcloud projects remove-iam-policy-binding "$PROJECT" \
       --member="serviceAccount:$SA_EMAIL" --role=roles/datastore.user --condition=None --format=none
   fi
-  # The Svix token: only the functions that call Svix. The canary never
-  # calls Svix; it reads its own signing secret (granted with the secret).
+  # The Svix token: only the functions that call Svix. The canary and the
+  # operational webhooks never call Svix; each reads its own signing secret
+  # (granted with the secret).
   grant_secret "$SECRET" "$SA_EMAIL"
   grant_secret "$SECRET" "$API_SA_EMAIL"
   grant_secret "$SECRET" "$PORTAL_SA_EMAIL"

@@ -47,11 +47,21 @@ ensure_log_metrics() {
   # cause, carries catalog_drift too but no outcome).
   upsert_counter_metric catalog_drift.json "${events[@]}"
   upsert_counter_metric heartbeat.json "${canary[@]}"
-  # The latency distribution needs a value extractor and buckets, which only
-  # a configuration file can carry (written to .run/deploy/, shown below).
-  local name config file
-  name="$(render metrics/heartbeat_latency.json --get name "${canary[@]}")"
-  config="$(render metrics/heartbeat_latency.json "${canary[@]}")"
+  # The latency distribution needs a value extractor and buckets, and the
+  # disabled endpoints' counter its project label: only a configuration file
+  # carries those.
+  upsert_metric_from_file heartbeat_latency.json "${canary[@]}"
+  upsert_metric_from_file endpoint_disabled.json "${names[@]}" \
+    "OPERATIONAL_FUNCTION=$OPERATIONAL_FUNCTION"
+}
+
+# upsert_metric_from_file TEMPLATE VALUE...: the metric metrics/TEMPLATE describes, whole, from
+# a configuration file (written to .run/deploy/, shown in the plan).
+upsert_metric_from_file() {
+  local template="metrics/$1" name config file
+  shift
+  name="$(render "$template" --get name "$@")"
+  config="$(render "$template" "$@")"
   file="$RUN_DIR/$name.json"
   mkdir -p "$RUN_DIR"
   printf '%s\n' "$config" >"$file"
@@ -132,6 +142,8 @@ ensure_alert_policies() {
     "HEARTBEAT_JOB=$HEARTBEAT_JOB" "HEARTBEAT_MINUTES=$HEARTBEAT_MINUTES" \
     "ABSENT_MINUTES=$HEARTBEAT_ABSENT_MINUTES" "ABSENT_SECONDS:=$((HEARTBEAT_ABSENT_MINUTES * 60))" \
     "LATENCY_ALERT_MS:=$HEARTBEAT_LATENCY_ALERT_MS"
+  upsert_policy endpoint_disabled.json ENDPOINT_DISABLED "${common[@]}" \
+    "OPERATIONAL_FUNCTION=$OPERATIONAL_FUNCTION" "METRIC_PREFIX=$METRIC_PREFIX"
 }
 
 ensure_dashboard() {

@@ -11,11 +11,15 @@ derive_names() {
   readonly CANARY_FUNCTION="${FUNCTION_NAME}-canary"
   # Cloud Functions' address of a function: known before the canary is deployed.
   readonly CANARY_URL="https://${REGION}-${PROJECT}.cloudfunctions.net/${CANARY_FUNCTION}"
+  # Svix's operational webhooks (customer endpoint health): public as the canary, its own address.
+  readonly OPERATIONAL_FUNCTION="${FUNCTION_NAME}-operational"
+  readonly OPERATIONAL_URL="https://${REGION}-${PROJECT}.cloudfunctions.net/${OPERATIONAL_FUNCTION}"
   # One service account per function, and the heartbeat publisher's.
   readonly SA_EMAIL="${FUNCTION_NAME}-sa@${PROJECT}.iam.gserviceaccount.com"
   readonly API_SA_EMAIL="${FUNCTION_NAME}-api-sa@${PROJECT}.iam.gserviceaccount.com"
   readonly PORTAL_SA_EMAIL="${FUNCTION_NAME}-portal-sa@${PROJECT}.iam.gserviceaccount.com"
   readonly CANARY_SA_EMAIL="${FUNCTION_NAME}-canary-sa@${PROJECT}.iam.gserviceaccount.com"
+  readonly OPERATIONAL_SA_EMAIL="${FUNCTION_NAME}-ops-sa@${PROJECT}.iam.gserviceaccount.com"
   readonly HEARTBEAT_SA_EMAIL="${FUNCTION_NAME}-hb-sa@${PROJECT}.iam.gserviceaccount.com"
   readonly HEARTBEAT_JOB="${FUNCTION_NAME}-heartbeat"
   readonly DEAD_LETTER_TOPIC="${TOPIC}-dead-letter"

@@ -3,8 +3,9 @@ Pub/Sub), for the function, the operator's commands and the tests alike.
 
 :func:`build` makes the function's set; tests hand it in-memory fakes for what they replace, and
 the rest is built as production builds it. The entry points ask for the instance's set through
-:func:`dependencies` and :func:`canary_dependencies`: built on first use (importing the function
-opens no connection, for cold start) and once, however many requests ask at the same time.
+:func:`dependencies`, :func:`canary_dependencies` and :func:`operational_dependencies`: built
+on first use (importing the function opens no connection, for cold start) and once, however many
+requests ask at the same time.
 """
 
 from __future__ import annotations
@@ -19,18 +20,24 @@ from datetime import datetime
 from google.cloud import firestore
 
 from notifier import logs
+from notifier.adapters.firestore.endpoint_health import FirestoreEndpointHealth
 from notifier.adapters.firestore.heartbeats import FirestoreHeartbeatLog
 from notifier.adapters.firestore.store import FirestoreStore
 from notifier.adapters.pubsub.admin import DeadLetterSubscription, TopicRepublisher
 from notifier.adapters.svix.client import SvixClient
+from notifier.adapters.svix.endpoint_admin import SvixEndpointAdmin
 from notifier.adapters.svix.event_types import SvixEventTypeRegistry
 from notifier.adapters.svix.heartbeat_admin import SvixHeartbeatAdmin
 from notifier.adapters.svix.messages import SvixSender
-from notifier.config import CANARY_SECRET_ENV, ConfigError, Settings
+from notifier.config import CANARY_SECRET_ENV, OPERATIONAL_SECRET_ENV, ConfigError, Settings
 from notifier.domain import catalog
-from notifier.domain.ports import Checker, HeartbeatLog, Sender, Store
+from notifier.domain.ports import Checker, EndpointHealthLog, HeartbeatLog, Sender, Store
 from notifier.handlers import shutdown
-from notifier.handlers.dependencies import CanaryDependencies, Dependencies
+from notifier.handlers.dependencies import (
+    CanaryDependencies,
+    Dependencies,
+    OperationalDependencies,
+)
 from notifier.usecases.applications import ApplicationDirectory
 from notifier.usecases.drift_watch import DriftWatch
 from notifier.usecases.exactly_once import Notifier
@@ -40,6 +47,7 @@ log = logs.get("wiring")  # the name its ERROR lines have always had
 _lock = threading.Lock()
 _built: Dependencies | None = None
 _canary: CanaryDependencies | None = None
+_operational: OperationalDependencies | None = None
 
 
 # -- the function's set --------------------------------------------------------------------------
@@ -123,6 +131,11 @@ def heartbeat_admin(client: SvixClient) -> SvixHeartbeatAdmin:
     return SvixHeartbeatAdmin(client)
 
 
+def endpoint_admin(client: SvixClient) -> SvixEndpointAdmin:
+    """Svix for ``recover`` and ``operational setup`` on ``client`` and its answer table."""
+    return SvixEndpointAdmin(client)
+
+
 def dead_letters(path: str) -> DeadLetterSubscription:
     """The dead-letter subscription at ``path`` (``redrive``)."""
     return DeadLetterSubscription(path)
@@ -149,6 +162,24 @@ def build_canary(
 def build_heartbeat_log(settings: Settings) -> FirestoreHeartbeatLog:
     """``heartbeats/``: the canary records arrivals there, ``status`` reads the last one."""
     return FirestoreHeartbeatLog(firestore_client(settings), ttl_days=settings.record_ttl_days)
+
+
+# -- the operational webhooks' set ---------------------------------------------------------------
+
+
+def build_operational(
+    settings: Settings, secret: str | None, *, endpoints: EndpointHealthLog | None = None
+) -> OperationalDependencies:
+    """The operational webhooks' set for ``settings`` and the operational-webhook endpoint's
+    ``whsec_`` secret: the endpoint health log (Firestore unless given)."""
+    if endpoints is None:
+        endpoints = build_endpoint_health(settings)
+    return OperationalDependencies(settings, endpoints, secret)
+
+
+def build_endpoint_health(settings: Settings) -> FirestoreEndpointHealth:
+    """``endpoint_health/``: the operational webhooks record there, ``status`` reads it."""
+    return FirestoreEndpointHealth(firestore_client(settings), ttl_days=settings.record_ttl_days)
 
 
 # -- the instance's sets, built once -------------------------------------------------------------
@@ -184,6 +215,20 @@ def canary_dependencies() -> CanaryDependencies:
     return _canary
 
 
+def operational_dependencies() -> OperationalDependencies:
+    """The operational webhooks' set, built once: Firestore and the signing secret only (no
+    SVIX_API_KEY). A misconfigured deployment says why in one ERROR line."""
+    global _operational
+    if _operational is None:
+        with _lock:
+            if _operational is None:
+                settings = _settings_or_report(svix=False)
+                secret = os.environ.get(OPERATIONAL_SECRET_ENV, "").strip() or None
+                logs.setup(settings.log_level)
+                _operational = build_operational(settings, secret)
+    return _operational
+
+
 def built() -> Dependencies | None:
     """The instance's set if it was built (or provided), else None: nothing is built by asking."""
     return _built
@@ -192,6 +237,11 @@ def built() -> Dependencies | None:
 def canary_built() -> CanaryDependencies | None:
     """The canary's set if it was built (or provided), else None."""
     return _canary
+
+
+def operational_built() -> OperationalDependencies | None:
+    """The operational webhooks' set if it was built (or provided), else None."""
+    return _operational
 
 
 def _settings_or_report(*, svix: bool, outcome: str | None = None) -> Settings:
@@ -231,8 +281,21 @@ def provided_canary(deps: CanaryDependencies) -> Iterator[CanaryDependencies]:
             _canary = previous
 
 
+@contextlib.contextmanager
+def provided_operational(deps: OperationalDependencies) -> Iterator[OperationalDependencies]:
+    """As :func:`provided`, for the operational webhooks' set."""
+    global _operational
+    with _lock:
+        previous, _operational = _operational, deps
+    try:
+        yield deps
+    finally:
+        with _lock:
+            _operational = previous
+
+
 def reset() -> None:
     """Forget the built sets (tests that change the environment between runs)."""
-    global _built, _canary
+    global _built, _canary, _operational
     with _lock:
-        _built = _canary = None
+        _built = _canary = _operational = None

@@ -20,6 +20,8 @@ from notifier.domain.events import SAFE_ID, SVIX_RESERVED_PREFIXES
 
 HEARTBEAT_PROJECT_ENV = "NOTIFIER_HEARTBEAT_PROJECT"  # the project id / Svix app uid of heartbeats
 CANARY_SECRET_ENV = "NOTIFIER_CANARY_SECRET"  # noqa: S105 - the variable's name, not a secret
+# The operational-webhook endpoint's signing secret, mounted on the operational_webhooks function.
+OPERATIONAL_SECRET_ENV = "SVIX_OPERATIONAL_WEBHOOK_SECRET"  # noqa: S105 - a name, not a secret
 # Svix accepts App Portal links valid for 1 hour to 7 days.
 PORTAL_EXPIRY_RANGE = (3600, 7 * 24 * 3600)
 # Svix keeps an eventId unique for a day; the dedup window must close well before that (1 h at

@@ -82,3 +82,36 @@ def svix_signed(
         "svix-signature": Webhook(secret).sign(msg_id, at, body),
         "content-type": "application/json",
     }
+
+
+APP_ID = "app_1srOrx2ZWZBpBUvZwXKQmoEYga2"  # the OpenAPI spec's examples
+ENDPOINT_ID = "ep_1srOrx2ZWZBpBUvZwXKQmoEYga2"
+
+
+def operational_webhook(kind: str, project: str = "acme", **data: Any) -> str:
+    """An operational webhook as svix-server sends it (core/operational_webhooks.rs: ``type`` and
+    ``data``), shaped by the OpenAPI ``webhooks`` section; ``data`` entries override (None: drop).
+
+    The message types carry ``msgEventId`` (``event_id=``) and ``lastAttempt`` (``status=``)."""
+    body: dict[str, Any] = {
+        "appId": APP_ID,
+        "appUid": project,
+        "endpointId": ENDPOINT_ID,
+        "endpointUid": "orders-hook",
+    }
+    if kind == "endpoint.disabled":
+        body.update(failSince="2026-11-25T15:04:05Z", trigger="automatic")
+    if kind.startswith("message.attempt."):
+        del body["endpointUid"]  # MessageAttempt*EventData have none
+        body.update(
+            msgId="msg_1srOrx2ZWZBpBUvZwXKQmoEYga2",
+            msgEventId=data.pop("event_id", "evt_test00000001"),
+            lastAttempt={
+                "id": "atmpt_1srOrx2ZWZBpBUvZwXKQmoEYga2",
+                "responseStatusCode": data.pop("status", 500),
+                "timestamp": "2026-11-30T10:00:00Z",
+            },
+        )
+    body.update(data)
+    body = {k: v for k, v in body.items() if v is not None}
+    return json.dumps({"type": kind, "data": body}, separators=(",", ":"))

@@ -16,7 +16,9 @@ from typing import Any
 
 from notifier import bootstrap
 from notifier.config import Settings
+from notifier.domain import endpoint_health
 from notifier.domain.claims import Claim, ClaimState, Look, RecordStatus
+from notifier.domain.endpoint_health import Applied, EndpointHealth, Webhook
 from notifier.domain.errors import NotifierError, Rejected, StoreUnavailable
 from notifier.domain.events import Delivery, Event
 from notifier.domain.heartbeat import Arrival
@@ -360,3 +362,31 @@ def dependencies(
         sleep=lambda seconds: None,
         load_catalog=load_catalog,
     )
+
+
+class MemoryEndpointHealth:
+    """``endpoint_health/`` in memory, with the port's contract: a ``svix-id`` is applied once,
+    by the domain's own rules; ``unhealthy`` lists failing and disabled endpoints."""
+
+    def __init__(self, *, unavailable: bool = False) -> None:
+        self.endpoints: dict[tuple[str, str], EndpointHealth] = {}
+        self.seen: set[str] = set()
+        self.unavailable = unavailable  # every record fails as Firestore down does
+
+    def record(self, svix_id: str, webhook: Webhook, arrived_at: datetime) -> Applied:
+        if self.unavailable:
+            raise StoreUnavailable("firestore: ServiceUnavailable")
+        if svix_id in self.seen:
+            return Applied(new=False)
+        key = (webhook.app_id or "", webhook.endpoint_id or "")
+        after = endpoint_health.apply(self.endpoints.get(key), webhook, arrived_at)
+        self.seen.add(svix_id)
+        if after is None:
+            self.endpoints.pop(key, None)
+        else:
+            self.endpoints[key] = after
+        return Applied(new=True, health=after)
+
+    def unhealthy(self) -> list[EndpointHealth]:
+        found = [h for h in self.endpoints.values() if h.state != endpoint_health.State.HEALTHY]
+        return sorted(found, key=lambda h: (h.since, h.project, h.endpoint_id))

@@ -3,11 +3,13 @@ the ``notifier`` CLI run in-process."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import itertools
 import json
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from test_utils.retry import BackoffFailed, RetryResult
@@ -52,3 +54,23 @@ def run_cli_json(capsys: Any, *argv: str) -> tuple[int, Any, str]:
     """As :func:`run_cli` with ``--json``: stdout parsed."""
     code, out, err = run_cli(capsys, *argv, "--json")
     return code, json.loads(out), err
+
+
+@contextlib.contextmanager
+def logged_lines() -> Iterator[Callable[[], list[dict[str, Any]]]]:
+    """What the notifier's loggers write inside the block (INFO and up), as the JSON lines Cloud
+    Logging reads: call the yielded function for the lines so far."""
+    from notifier import logs
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logs.JsonFormatter())
+    root = logging.getLogger("notifier")
+    root.addHandler(handler)
+    previous = root.level
+    root.setLevel(logging.INFO)
+    try:
+        yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(previous)

@@ -21,7 +21,13 @@ from google.api_core import exceptions as gexc
 from notifier import bootstrap
 from notifier.config import Settings
 from notifier.domain.errors import StoreUnavailable
-from notifier.domain.ports import DeadLetters, HeartbeatLog, OperatorStore, Republisher
+from notifier.domain.ports import (
+    DeadLetters,
+    EndpointHealthLog,
+    HeartbeatLog,
+    OperatorStore,
+    Republisher,
+)
 
 CREDENTIALS_HELP = (
     "no Google credentials: run `gcloud auth application-default login`, or set "
@@ -71,6 +77,15 @@ def heartbeats(settings: Settings, env: Mapping[str, str], seconds: float) -> He
     """``heartbeats/`` (the last arrival, for ``status``), its calls bounded and named."""
     name = firestore_name(settings, env)
     return cast(HeartbeatLog, Bounded(bootstrap.build_heartbeat_log(settings), name, seconds))
+
+
+def endpoint_health(
+    settings: Settings, env: Mapping[str, str], seconds: float
+) -> EndpointHealthLog:
+    """``endpoint_health/`` (``status``, ``recover``), its calls bounded and named."""
+    name = firestore_name(settings, env)
+    adapter = bootstrap.build_endpoint_health(settings)
+    return cast(EndpointHealthLog, Bounded(adapter, name, seconds))
 
 
 def dead_letters(path: str, env: Mapping[str, str], seconds: float) -> DeadLetters:

@@ -15,6 +15,11 @@ SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 SVIX_RESERVED_PREFIXES = {"id": "msg_", "project": "app_"}
 
 
+def safe_id(value: object) -> str | None:
+    """``value`` if it is an id fit for a log line or a document id (:data:`SAFE_ID`), else None."""
+    return value if isinstance(value, str) and SAFE_ID.fullmatch(value) else None
+
+
 @dataclass(frozen=True)
 class Delivery:
     """What Pub/Sub says about one delivery; safe to log and store."""

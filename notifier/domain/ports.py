@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from notifier.domain.catalog import Drift, RegisteredEventType
 from notifier.domain.claims import Claim, Look, RecordStatus
+from notifier.domain.endpoint_health import Applied, EndpointHealth, RecoveryTask, Webhook
 from notifier.domain.errors import NotifierError, Rejected
 from notifier.domain.events import Delivery, Event
 from notifier.domain.heartbeat import Arrival, EndpointState
@@ -254,4 +255,58 @@ class Checker(Protocol):
 
     def drift(self, event_type: str, data: Any) -> Drift | None:
         """None when the type is catalogued and ``data`` matches; else why, with schema paths."""
+        ...
+
+
+class EndpointHealthLog(Protocol):
+    """Customer endpoints' health as Svix's operational webhooks tell it (Firestore
+    ``endpoint_health/``, and the webhooks seen in ``operational_webhooks/``)."""
+
+    def record(self, svix_id: str, webhook: Webhook, arrived_at: datetime) -> Applied:
+        """Applies one webhook once: a repeat of ``svix_id`` changes nothing and says so.
+
+        Raises :class:`~notifier.domain.errors.StoreUnavailable` when it cannot tell.
+        """
+        ...
+
+    def unhealthy(self) -> list[EndpointHealth]:
+        """The endpoints recorded failing or disabled, every project's."""
+        ...
+
+
+class EndpointRecovery(Protocol):
+    """Svix, as ``recover`` asks it to resend what an endpoint missed; each call raises
+    :class:`~notifier.domain.errors.SetupError` on failure."""
+
+    def enable(self, app_uid: str, endpoint_id: str) -> None:
+        """Enables a disabled endpoint (PATCH ``disabled: false``): Svix delivers to it again."""
+        ...
+
+    def recover(self, app_uid: str, endpoint_id: str, since: datetime) -> RecoveryTask:
+        """``v1.endpoint.recover``: resends the endpoint's failed messages since ``since``."""
+        ...
+
+
+class OperationalSvix(Protocol):
+    """Svix's operational-webhook endpoint API, as ``operational setup`` needs it; each call
+    raises :class:`~notifier.domain.errors.SetupError` on failure."""
+
+    def get_operational_endpoint(self, uid: str) -> EndpointState | None:
+        """The endpoint's URL, event types and disabled flag; None when it does not exist."""
+        ...
+
+    def create_operational_endpoint(
+        self, uid: str, url: str, event_types: list[str], description: str
+    ) -> None:
+        """Creates it, subscribed to ``event_types``."""
+        ...
+
+    def update_operational_endpoint(
+        self, uid: str, url: str, event_types: list[str], description: str
+    ) -> None:
+        """Sets URL, event types and description, and enables it."""
+        ...
+
+    def operational_endpoint_secret(self, uid: str) -> str:
+        """Its ``whsec_`` signing secret."""
         ...

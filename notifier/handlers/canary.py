@@ -23,7 +23,6 @@ Nothing logged here ever holds the secret, a signature or the body: ids, reasons
 
 from __future__ import annotations
 
-import binascii
 import json
 import logging
 from collections.abc import Callable, Mapping
@@ -31,38 +30,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 import flask
-from svix.webhooks import Webhook, WebhookVerificationError
 
 from notifier import logs
 from notifier.config import CANARY_SECRET_ENV
 from notifier.domain import heartbeat
 from notifier.domain.errors import StoreUnavailable
-from notifier.domain.events import SAFE_ID
+from notifier.domain.events import safe_id
 from notifier.domain.ports import HeartbeatLog
-from notifier.handlers import http_body
+from notifier.handlers import http_body, svix_signature
 from notifier.handlers.dependencies import CanaryProvider
 
 # A heartbeat's body is about 300 bytes; Svix adds nothing to it.
 MAX_BODY_BYTES = 16 * 1024
-# The headers the verifier reads: Svix's own, and the Standard Webhooks names a white-labelled
-# Svix sends instead (svix-server worker.rs generate_msg_headers).
-_SIGNATURE_HEADERS = (
-    "svix-id",
-    "svix-timestamp",
-    "svix-signature",
-    "webhook-id",
-    "webhook-timestamp",
-    "webhook-signature",
-)
-# What the SDK's verifier (standardwebhooks 1.1) says, mapped to our reasons; any other failure of
-# the check is a bad signature.
-_VERIFIER_REASONS = {
-    "Missing required headers": "unsigned",
-    "Message timestamp too old": "stale",
-    "Message timestamp too new": "from_the_future",
-    "Invalid Signature Headers": "bad_timestamp",
-}
-
 log = logs.get("canary")
 
 
@@ -80,31 +59,16 @@ def handle(
     ``clock`` gives the arrival time (the system clock, in UTC, when None).
     """
     if request.method != "POST":
-        response = _refuse(405, "method_not_allowed")
-        response.headers["Allow"] = "POST"
-        return response
+        return _refuse(svix_signature.POST_ONLY)
     deps = provide()
-    verifier = _verifier(deps.secret)
-    if verifier is None:
-        return _answer(503, "canary is not configured")
-    try:  # the public function's body: capped before reading, under the read deadline
-        body = http_body.read(request.environ, MAX_BODY_BYTES)
-    except http_body.BodyTooLarge:
-        return _refuse(413, "too_large")
-    except http_body.BodyIncomplete as exc:
-        return _refuse(408 if exc.reason == "timeout" else 400, f"incomplete_body_{exc.reason}")
-    headers = {
-        name: request.headers[name] for name in _SIGNATURE_HEADERS if name in request.headers
-    }
-    svix_id = _safe(headers.get("svix-id") or headers.get("webhook-id"))
-    reason = _signature_problem(verifier, body, headers)
-    if reason is not None:
-        response = _refuse(401, reason, svix_id=svix_id)
-        response.headers["WWW-Authenticate"] = "Svix-Signature"
-        return response
+    received = svix_signature.receive(
+        request, deps.secret, MAX_BODY_BYTES, variable=CANARY_SECRET_ENV, log=log, who="canary"
+    )
+    if isinstance(received, svix_signature.Refused):
+        return _refuse(received)
     arrived_at = (clock or _now)()
-    with logs.bound(svix_id=svix_id):
-        return _verified(body, arrived_at, deps.heartbeats)
+    with logs.bound(svix_id=received.svix_id):
+        return _verified(received.body, arrived_at, deps.heartbeats)
 
 
 def _verified(body: bytes, arrived_at: datetime, heartbeats: HeartbeatLog) -> flask.Response:
@@ -114,8 +78,8 @@ def _verified(body: bytes, arrived_at: datetime, heartbeats: HeartbeatLog) -> fl
         document = None
     if not isinstance(document, dict):
         return _ignore(logging.WARNING, "unreadable", "the signed body is not a JSON object")
-    event_id = _safe(document.get("id"))
-    event_type = _safe(document.get("type"))
+    event_id = safe_id(document.get("id"))
+    event_type = safe_id(document.get("type"))
     if event_type != heartbeat.EVENT_TYPE:
         return _ignore(logging.INFO, "not_a_heartbeat", event_id=event_id, event_type=event_type)
     data = document.get("data")
@@ -136,68 +100,30 @@ def _verified(body: bytes, arrived_at: datetime, heartbeats: HeartbeatLog) -> fl
             event_id=event_id,
             reason=exc.code,
         )
-        return _answer(503, "heartbeat not recorded; retry")
+        return svix_signature.result(503, "heartbeat not recorded; retry")
     if not new:
         logs.log(log, logging.INFO, "heartbeat already recorded", event_id=event_id)
-        return _answer(200, "already recorded")
+        return svix_signature.result(200, "already recorded")
     latency = heartbeat.latency_ms(published_at, arrived_at)
     logs.log(
         log, logging.INFO, "heartbeat arrived", event_id=event_id, heartbeat_latency_ms=latency
     )
-    return _answer(200, "recorded")
+    return svix_signature.result(200, "recorded")
 
 
-def _verifier(secret: str | None) -> Webhook | None:
-    """The SDK's verifier for the configured secret; None (and one ERROR line) without one."""
-    problem = None
-    if not secret or not secret.strip():
-        problem = f"{CANARY_SECRET_ENV} is not set"
-    else:
-        try:
-            return Webhook(secret.strip())
-        except Exception:  # noqa: BLE001 - binascii.Error, EmptyWebhookSecretError, RuntimeError
-            problem = f"{CANARY_SECRET_ENV} is not a whsec_ signing secret"
-    logs.log(log, logging.ERROR, f"canary is misconfigured: {problem}", reason="misconfigured")
-    return None
-
-
-def _signature_problem(verifier: Webhook, body: bytes, headers: dict[str, str]) -> str | None:
-    """None when Svix signed this body with our secret within the verifier's tolerance (5 min).
-
-    The verifier raises more than its own error on hostile input (a signature without a comma,
-    bad base64, a body that is not UTF-8): all of it is a refusal, never a 500.
-    """
-    try:
-        verifier.verify(body, headers)
-    except WebhookVerificationError as exc:
-        return _VERIFIER_REASONS.get(str(exc), "bad_signature")
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        return "bad_signature"
-    return None
-
-
-def _safe(value: Any) -> str | None:
-    """An id fit for a log line or a document id; anything else is left out."""
-    return value if isinstance(value, str) and SAFE_ID.fullmatch(value) else None
-
-
-def _refuse(status: int, reason: str, **fields: Any) -> flask.Response:
-    logs.log(log, logging.WARNING, f"canary refused: {reason}", reason=reason, **fields)
-    return _answer(status, _REFUSALS.get(status, "refused"))
+def _refuse(refused: svix_signature.Refused) -> flask.Response:
+    return svix_signature.refusal(refused, log, "canary", _REFUSALS)
 
 
 _REFUSALS: Mapping[int, str] = {
     401: "signature refused",
     405: "POST only",
     413: "body too large",
+    503: "canary is not configured",
 }
 
 
 def _ignore(level: int, reason: str, detail: str = "", **fields: Any) -> flask.Response:
     message = f"canary ignored: {reason}" + (f" ({detail})" if detail else "")
     logs.log(log, level, message, reason=reason, **fields)
-    return _answer(200, "ignored")
-
-
-def _answer(status: int, text: str) -> flask.Response:
-    return flask.Response(json.dumps({"result": text}), status=status, mimetype="application/json")
+    return svix_signature.result(200, "ignored")

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from notifier.config import Settings
-from notifier.domain.ports import HeartbeatLog, Sender, Store
+from notifier.domain.ports import EndpointHealthLog, HeartbeatLog, Sender, Store
 from notifier.usecases.exactly_once import Notifier
 
 
@@ -34,5 +34,16 @@ class CanaryDependencies:
     secret: str | None = field(default=None, repr=False)
 
 
+@dataclass(frozen=True)
+class OperationalDependencies:
+    """The operational webhooks' set: Firestore's endpoint health and the operational-webhook
+    endpoint's signing secret, no Svix token. ``secret`` None: not configured, answers 503."""
+
+    settings: Settings
+    endpoints: EndpointHealthLog
+    secret: str | None = field(default=None, repr=False)
+
+
 Provider = Callable[[], Dependencies]  # the entry point's way to its dependencies, asked on use
 CanaryProvider = Callable[[], CanaryDependencies]  # the canary's, likewise
+OperationalProvider = Callable[[], OperationalDependencies]  # the operational webhooks'

@@ -97,11 +97,11 @@ def setup(
     )
 
 
-def checked_url(url: str) -> str:
+def checked_url(url: str, *, flag: str = "--canary-url") -> str:
     """An absolute http(s) URL, as Svix requires of an endpoint (endpoint/mod.rs validate_url)."""
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise SetupError("--canary-url must be an absolute http(s) URL")
+        raise SetupError(f"{flag} must be an absolute http(s) URL")
     return url.strip()
 
 

@@ -45,11 +45,13 @@ def test_status_exits_1_while_anything_is_failed_or_stuck_pending_and_0_otherwis
     pipeline.pending()  # fresh: Pub/Sub still retries it, nothing for an operator yet
     code, report, _ = run_cli_json(capsys, "status")
     assert code == 0
-    assert sorted(report) == sorted(  # --json: the same document as before, plus the heartbeat
+    # --json: the same document as before, plus the heartbeat and the customer endpoints
+    assert sorted(report) == sorted(
         [
             "heartbeat",
             *("gcp_project", "database", "totals", "by_project", "rejected", "stuck_pending"),
             *("stuck_after_seconds", "oldest_pending", "latest_failures"),
+            *("endpoints", "exhausted_events"),
         ]
     )
 
@@ -70,9 +72,10 @@ def test_status_help_documents_its_exit_status(capsys):
     with pytest.raises(SystemExit):
         main(["status", "--help"])
     shown = " ".join(capsys.readouterr().out.split())
-    assert "exit status: 0 when no notification is failed or stuck pending, 1 when some are" in (
-        shown
-    )
+    assert (
+        "exit status: 0 when no notification is failed or stuck pending and no customer endpoint "
+        "is disabled, 1 when some are"
+    ) in shown
 
 
 # -- replay: what it left, and its deliveries' errors ---------------------------------------------

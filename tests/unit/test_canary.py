@@ -7,16 +7,16 @@ import base64
 import contextlib
 import io
 import json
-import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import functions_framework
 import pytest
 
-from notifier import bootstrap, logs
+from notifier import bootstrap
 from notifier.config import ConfigError, Settings
 from tests import factories, fakes
+from tests.support import logged_lines
 
 MAIN = Path(__file__).resolve().parents[2] / "main.py"
 SECRET = "whsec_" + base64.b64encode(b"canary-test-key-0123456789abcdef").decode()
@@ -56,16 +56,8 @@ def client(serve):
 
 @pytest.fixture
 def log_lines():
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(logs.JsonFormatter())
-    root = logging.getLogger("notifier")
-    root.addHandler(handler)
-    previous = root.level
-    root.setLevel(logging.INFO)
-    yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
-    root.removeHandler(handler)
-    root.setLevel(previous)
+    with logged_lines() as lines:
+        yield lines
 
 
 @pytest.fixture(autouse=True)

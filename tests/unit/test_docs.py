@@ -441,13 +441,14 @@ def test_the_identifier_rule_and_the_depth_limit_are_the_decoder_s():
 
 
 def test_the_limits_table_has_the_code_s_limits():
-    from notifier.handlers import app_portal, canary, http_body, http_guard
+    from notifier.handlers import app_portal, canary, http_body, http_guard, operational_webhooks
 
     limits = section(page("docs/http-api.md"), "Limits of the HTTP functions")
     assert f"| {http_guard.MAX_URL_BYTES} bytes |" in limits
     assert f"{http_guard.BODY_CAP:,} bytes (push envelope)" in limits
     assert app_portal.MAX_BODY_BYTES == canary.MAX_BODY_BYTES == 16 * 1024
-    assert "`app_portal` and `canary` 16 KiB" in limits
+    assert operational_webhooks.MAX_BODY_BYTES == 16 * 1024
+    assert "`app_portal`, `canary` and `operational_webhooks` 16 KiB" in limits
     assert f"| {http_body.READ_SECONDS:g} s from the first read |" in limits
 
 

@@ -13,7 +13,9 @@ REGISTERED = (
     "replay",
     "redrive",
     "catalog",
+    "recover",
     "heartbeat",
+    "operational",
     "config",
 )
 

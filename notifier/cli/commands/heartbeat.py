@@ -8,71 +8,50 @@ from __future__ import annotations
 
 import argparse
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from notifier import bootstrap
 from notifier.cli.command import Command, Context
 from notifier.cli.output import plain
+from notifier.cli.setups import add_setup_arguments, run_setup
 from notifier.config import Settings
 from notifier.domain import heartbeat, ports
-from notifier.domain.errors import SetupError
-from notifier.usecases.heartbeat_setup import setup
-
-ACTIONS = ("setup",)
+from notifier.usecases.heartbeat_setup import SetupReport, setup
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """``setup --canary-url URL --secret-file PATH`` (``--flag=value`` works too)."""
-    parser.add_argument("action", choices=ACTIONS, help="setup: the Svix app, endpoint, secret")
-    parser.add_argument(
-        "--canary-url", required=True, metavar="URL", help="where Svix delivers heartbeats"
-    )
-    parser.add_argument(
-        "--secret-file",
-        required=True,
-        type=Path,
-        metavar="PATH",
-        help="where the endpoint's whsec_ signing secret is written (mode 600)",
-    )
+    """``setup --canary-url URL --secret-file PATH``."""
+    what = "the Svix app, endpoint, secret"
+    add_setup_arguments(parser, what, "--canary-url", "where Svix delivers heartbeats")
 
 
 def run(args: argparse.Namespace, context: Context) -> int:
     """Makes the heartbeat app, event type and endpoint right; 0 done, 1 a Svix step failed."""
-    # Svix only: deploy.sh runs it with the Svix token and no Firestore project.
-    settings = Settings.from_env(context.env, firestore=False)
-    client = bootstrap.build_svix_client(settings)
-    out = context.output
-    try:
-        report = setup(
-            bootstrap.heartbeat_admin(client),
-            canary_url=args.canary_url,
-            secret_file=args.secret_file,
-            app_uid=settings.heartbeat_project,
-        )
-    except SetupError as exc:
-        out.stderr.write(f"notifier heartbeat setup: {exc}\n")
-        return 1
-    finally:
-        client.close()
-    if out.as_json:
-        out.json(
-            {
-                "application": report.application,
-                "event_type": report.event_type,
-                "endpoint": report.endpoint,
-                "secret_file": report.secret_file,
-                "app_uid": report.app_uid,
-                "canary_url": report.canary_url,
-                "secret_path": str(report.secret_path),
-                "changed": report.changed,
-            }
-        )
-    else:
-        for line in report.lines():
-            out.line(line)
-        out.line("changed" if report.changed else "nothing to change")
-    return 0
+
+    def make(settings: Settings) -> SetupReport:
+        client = bootstrap.build_svix_client(settings)
+        try:
+            return setup(
+                bootstrap.heartbeat_admin(client),
+                canary_url=args.canary_url,
+                secret_file=args.secret_file,
+                app_uid=settings.heartbeat_project,
+            )
+        finally:
+            client.close()
+
+    def document(report: SetupReport) -> dict[str, Any]:
+        return {
+            "application": report.application,
+            "event_type": report.event_type,
+            "endpoint": report.endpoint,
+            "secret_file": report.secret_file,
+            "app_uid": report.app_uid,
+            "canary_url": report.canary_url,
+            "secret_path": str(report.secret_path),
+        }
+
+    return run_setup(context, "heartbeat setup", make, document)
 
 
 def health(

@@ -8,6 +8,7 @@ from typing import Any
 
 from notifier.cli import reach
 from notifier.cli.command import Command, Context, UsageError
+from notifier.cli.commands.endpoints import endpoints_json, show_endpoints
 from notifier.cli.commands.heartbeat import health, health_json
 from notifier.cli.output import age, cell, plain
 from notifier.cli.parser import DEFAULT_OLDER_THAN, duration
@@ -15,6 +16,8 @@ from notifier.config import Settings
 from notifier.domain import heartbeat
 from notifier.domain.claims import STATUSES, RecordStatus
 from notifier.domain.records import Record
+from notifier.usecases.endpoint_health import EndpointReport
+from notifier.usecases.endpoint_health import report as endpoint_report
 from notifier.usecases.status import Status, status
 
 # deploy.sh's --heartbeat-minutes=5 and --heartbeat-absent-minutes=15 (its alert's threshold).
@@ -22,14 +25,18 @@ HEARTBEAT_EVERY = timedelta(seconds=heartbeat.DEFAULT_INTERVAL_SECONDS)
 HEARTBEAT_LATE_AFTER = timedelta(seconds=heartbeat.DEFAULT_LATE_AFTER_SECONDS)
 
 EXIT = (
-    "exit status: 0 when no notification is failed or stuck pending, 1 when some are (or a cloud "
-    "call failed), 2 a usage or configuration error; the same with --json"
+    "exit status: 0 when no notification is failed or stuck pending and no customer endpoint is "
+    "disabled, 1 when some are (or a cloud call failed), 2 a usage or configuration error; the "
+    "same with --json"
 )
 
 
-def verdict(report: Status) -> int:
-    """0 when nothing waits for an operator (no failed, no stuck pending), else 1: for scripts."""
-    return 0 if report.totals[RecordStatus.FAILED.value] == 0 and report.stuck == 0 else 1
+def verdict(report: Status, endpoints: EndpointReport) -> int:
+    """0 when nothing waits for an operator (no failed, no stuck pending, no disabled endpoint:
+    Svix delivers nothing to it until someone acts), else 1: for scripts. A failing endpoint
+    alone is 0: Svix is still retrying, nothing is lost yet."""
+    clear = report.totals[RecordStatus.FAILED.value] == 0 and report.stuck == 0
+    return 0 if clear and not endpoints.disabled else 1
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -83,6 +90,7 @@ def run(args: argparse.Namespace, context: Context) -> int:
         every=every,
         late_after=late_after,
     )
+    endpoints = endpoint_report(reach.endpoint_health(settings, context.env, args.timeout))
     out = context.output
     if out.as_json:
         out.json(
@@ -100,9 +108,10 @@ def run(args: argparse.Namespace, context: Context) -> int:
                 "stuck_after_seconds": args.older_than.total_seconds(),
                 "oldest_pending": _with_age(report.oldest_pending, now),
                 "latest_failures": [plain(r) for r in report.latest_failures],
+                **endpoints_json(endpoints, now),
             }
         )
-        return verdict(report)
+        return verdict(report, endpoints)
     out.line(beat.summary())
     out.line(f"notifications in {settings.gcp_project}/{settings.firestore_database}")
     statuses = [s.value for s in STATUSES]
@@ -134,7 +143,8 @@ def run(args: argparse.Namespace, context: Context) -> int:
                 for r in failures
             ],
         )
-    return verdict(report)
+    show_endpoints(out, endpoints, now)
+    return verdict(report, endpoints)
 
 
 def _with_age(record: Record | None, now: datetime) -> dict[str, Any] | None:
@@ -146,7 +156,8 @@ def _with_age(record: Record | None, now: datetime) -> dict[str, Any] | None:
 
 COMMAND = Command(
     name="status",
-    help="counts by status and project, the oldest pending, the latest failures",
+    help="counts by status and project, the oldest pending, the latest failures, the customer "
+    "endpoints failing or disabled",
     add_arguments=add_arguments,
     run=run,
 )

@@ -16,6 +16,7 @@ SA = f"notifier-sa@{PROJECT}.iam.gserviceaccount.com"
 API_SA = f"notifier-api-sa@{PROJECT}.iam.gserviceaccount.com"
 PORTAL_SA = f"notifier-portal-sa@{PROJECT}.iam.gserviceaccount.com"
 CANARY_SA = f"notifier-canary-sa@{PROJECT}.iam.gserviceaccount.com"
+OPERATIONAL_SA = f"notifier-ops-sa@{PROJECT}.iam.gserviceaccount.com"
 HEARTBEAT_SA = f"notifier-hb-sa@{PROJECT}.iam.gserviceaccount.com"
 DATABASE_CONDITION = f'resource.name=="projects/{PROJECT}/databases/(default)"'
 DROPPED = f"serviceAccount:DROPPED_INVOKER@{PROJECT}.iam.gserviceaccount.com"

@@ -43,11 +43,11 @@ def test_a_re_run_updates_instead_of_creating(tmp_path):
     plan = dry_run(tmp_path, "--project", PROJECT, "--assume-existing")
     creates = [c[:4] for c in plan.commands if "create" in c[:5]]
     assert creates == [["gcloud", "beta", "services", "identity"]]  # itself idempotent
-    assert len(plan.find("gcloud", "logging", "metrics", "update")) == 8
+    assert len(plan.find("gcloud", "logging", "metrics", "update")) == 9
     assert plan.find(
         "gcloud", "pubsub", "subscriptions", "update", "platform-events-dead-letter-sub"
     )
-    for kind in ("ALERT", "BACKLOG", "HEARTBEAT"):
+    for kind in ("ALERT", "BACKLOG", "HEARTBEAT", "ENDPOINT_DISABLED"):
         policy_name = f"projects/{PROJECT}/alertPolicies/{kind}_POLICY_ID"
         update = plan.one("gcloud", "alpha", "monitoring", "policies", "update", policy_name)
         assert json.loads(flag(update, "policy"))["conditions"]
@@ -61,10 +61,14 @@ def test_a_re_run_updates_instead_of_creating(tmp_path):
     assert plan.one("gcloud", "scheduler", "jobs", "update", "http", "notifier-heartbeat")
     assert not plan.find("gcloud", "firestore", "fields", "ttls", "update")  # already ACTIVE
     assert not plan.find("gcloud", "firestore", "indexes", "fields", "update")  # already exempt
-    # The canary's signing secret is unchanged: no new version, the canary keeps version 1.
+    # The signing secrets are unchanged: no new version, the functions keep version 1.
     assert not plan.find("gcloud", "secrets", "versions", "add")
     canary = plan.one("gcloud", "functions", "deploy", "notifier-canary")
     assert flag(canary, "set-secrets") == "NOTIFIER_CANARY_SECRET=notifier-canary-secret:1"
+    operational = plan.one("gcloud", "functions", "deploy", "notifier-operational")
+    assert flag(operational, "set-secrets") == (
+        "SVIX_OPERATIONAL_WEBHOOK_SECRET=notifier-operational-secret:1"
+    )
     # Deploys, IAM bindings and the dead-letter policy are re-applied as they are.
-    assert len(plan.find("gcloud", "functions", "deploy")) == 4
+    assert len(plan.find("gcloud", "functions", "deploy")) == 5
     assert plan.find("gcloud", "pubsub", "subscriptions", "update", TRIGGER_SUB)

@@ -41,6 +41,7 @@ def test_svix_token_comes_from_secret_manager_by_pinned_version_never_from_env_v
         "notifier-notifications",
         "notifier-app-portal",
         "notifier-canary",
+        "notifier-operational",
     ]
     lookup = plan.one("gcloud", "secrets", "versions", "list", "svix-api-key")
     assert flag(lookup, "filter") == "state=enabled"
@@ -54,6 +55,10 @@ def test_svix_token_comes_from_secret_manager_by_pinned_version_never_from_env_v
         assert plan.index(lookup) < plan.index(deploy)
     # The canary never calls Svix: it gets its signing secret only.
     assert flag(deploys[3], "set-secrets") == "NOTIFIER_CANARY_SECRET=notifier-canary-secret:1"
+    # Nor do the operational webhooks: theirs is the operational-webhook endpoint's secret.
+    assert flag(deploys[4], "set-secrets") == (
+        "SVIX_OPERATIONAL_WEBHOOK_SECRET=notifier-operational-secret:1"
+    )
     # Read only once, into memory, for the operator commands (never printed: see the stub runs).
     reads = [c for c in plan.commands if c[:4] == ["gcloud", "secrets", "versions", "access"]]
     assert [(r[4], flag(r, "secret")) for r in reads] == [("1", "svix-api-key")]

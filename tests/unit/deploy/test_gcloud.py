@@ -115,8 +115,9 @@ def test_gcloud_accepts_every_planned_command(tmp_path):
         for command in dry_run(tmp_path, *args).commands:
             if command[0] == "gcloud":  # the operator commands are the project's own CLI
                 commands[tuple(command)] = None
-    # The plan's placeholder for the canary's secret file, relative to the working directory.
+    # The plan's placeholders for the signing secrets' files, relative to the working directory.
     (tmp_path / "CANARY_SECRET_FILE").write_text("whsec_placeholder")
+    (tmp_path / "OPERATIONAL_SECRET_FILE").write_text("whsec_placeholder")
     env = scrubbed_env(tmp_path, HTTPS_PROXY="http://127.0.0.1:9", HTTP_PROXY="http://127.0.0.1:9")
 
     def attempt(command: tuple[str, ...]) -> tuple[tuple[str, ...], int, str]:

@@ -8,6 +8,7 @@ from tests.unit.deploy.plan import (
     CANARY_SA,
     DATABASE_CONDITION,
     HEARTBEAT_SA,
+    OPERATIONAL_SA,
     PORTAL_SA,
     PROJECT,
     PUBSUB_AGENT,
@@ -38,6 +39,7 @@ def test_one_service_account_per_function(plan):
         "notifier-api-sa",
         "notifier-portal-sa",
         "notifier-canary-sa",
+        "notifier-ops-sa",
         "notifier-hb-sa",
     }
     for name, sa in (
@@ -45,6 +47,7 @@ def test_one_service_account_per_function(plan):
         ("notifier-notifications", API_SA),
         ("notifier-app-portal", PORTAL_SA),
         ("notifier-canary", CANARY_SA),
+        ("notifier-operational", OPERATIONAL_SA),
     ):
         assert flag(plan.one("gcloud", "functions", "deploy", name), "service-account") == sa
     job = plan.one("gcloud", "scheduler", "jobs", "create", "http", "notifier-heartbeat")
@@ -59,6 +62,8 @@ def test_firestore_access_is_conditioned_to_the_notifiers_database(plan):
         # The App Portal link only reads applications/.
         (f"serviceAccount:{PORTAL_SA}", "roles/datastore.viewer"),
         (f"serviceAccount:{CANARY_SA}", "roles/datastore.user"),
+        # The operational webhooks write endpoint_health/ and the exhausted facts.
+        (f"serviceAccount:{OPERATIONAL_SA}", "roles/datastore.user"),
     }
     for grant in project_grants:
         condition = dict(part.split("=", 1) for part in flag(grant, "condition").split(",", 2))
@@ -85,6 +90,9 @@ def test_secrets_are_readable_only_by_the_functions_that_mount_them(plan):
     }
     assert grants(plan, "secrets", "notifier-canary-secret") == {
         (CANARY_SA, "roles/secretmanager.secretAccessor")
+    }
+    assert grants(plan, "secrets", "notifier-operational-secret") == {
+        (OPERATIONAL_SA, "roles/secretmanager.secretAccessor")
     }
 
 

@@ -57,7 +57,7 @@ def test_catalog_drift_and_heartbeat_metrics(plan):
 def test_alert_policy_on_failures_is_looked_up_by_display_name(plan):
     lookups = plan.find("gcloud", "alpha", "monitoring", "policies", "list")
     creates = plan.find("gcloud", "alpha", "monitoring", "policies", "create")
-    assert len(lookups) == len(creates) == 3
+    assert len(lookups) == len(creates) == 4
     for lookup, create in zip(lookups, creates, strict=True):
         assert plan.index(lookup) < plan.index(create)
         name = json.loads(flag(create, "policy"))["displayName"]

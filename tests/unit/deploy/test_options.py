@@ -98,6 +98,7 @@ def test_flags_override_defaults(tmp_path):
         "notifier_staging_catalog_drift",
         "notifier_staging_heartbeat",
         "notifier_staging_heartbeat_latency",
+        "notifier_staging_endpoint_disabled",
     }
     assert plan.one("gcloud", "scheduler", "jobs", "create", "http", "notifier-staging-heartbeat")
     for command in plan.commands:
@@ -134,5 +135,6 @@ def test_help(tmp_path):
         *("--target-rate", "--retention", "--backlog-age-alert", "--secret-version"),
         *("--notifications-ingress", "--app-portal-ingress", "--heartbeat-minutes"),
         *("--heartbeat-absent-minutes", "--heartbeat-latency-alert-ms", "--canary-secret"),
+        "--operational-secret",
     ):
         assert re.search(rf"(^|, )\s*{option}(=|\s)", result.stdout, re.M), option

@@ -36,8 +36,10 @@ case "$words" in
   " secrets describe svix-api-key "*) [[ $STUB_SECRET == 1 ]] ;;
   " secrets versions list svix-api-key "*) echo 1 ;;
   " secrets versions list notifier-canary-secret "*) ex 1 ;;
+  " secrets versions list notifier-operational-secret "*) ex 1 ;;
   " secrets versions access "*)
     if [[ "$*" == *notifier-canary-secret* ]]; then printf %s "$STUB_CANARY_SECRET";
+    elif [[ "$*" == *notifier-operational-secret* ]]; then printf %s "$STUB_ENDPOINT_SECRET";
     else printf %s "$STUB_SVIX_TOKEN"; fi ;;
   " secrets versions add "*) if [[ $STUB_MODE == existing ]]; then echo 2; else echo 1; fi ;;
   " projects describe "*) echo 123456 ;;
@@ -53,6 +55,7 @@ case "$words" in
     case "$*" in
       *"delivery failures"*) ex projects/demo-proj/alertPolicies/ALERT_POLICY_ID ;;
       *backlog*) ex projects/demo-proj/alertPolicies/BACKLOG_POLICY_ID ;;
+      *"endpoint was disabled"*) ex projects/demo-proj/alertPolicies/ENDPOINT_DISABLED_POLICY_ID ;;
       *) ex projects/demo-proj/alertPolicies/HEARTBEAT_POLICY_ID ;;
     esac ;;
   " monitoring dashboards list "*) ex projects/123456/dashboards/DASHBOARD_ID ;;
@@ -66,16 +69,17 @@ esac
 
 
 # The operator commands (python -m notifier ...): logs its arguments and whether it got the
-# Svix token; `heartbeat setup` writes the endpoint's signing secret where it is told to.
+# Svix token; `heartbeat setup` and `operational setup` write the endpoint's signing secret
+# where they are told to.
 STUB_PYTHON = r"""#!/usr/bin/env bash
 case "$1 $2 $3" in
-  "-m notifier catalog" | "-m notifier heartbeat") ;;
+  "-m notifier catalog" | "-m notifier heartbeat" | "-m notifier operational") ;;
   *) exec @PYTHON@ "$@" ;; # config check, deploy/render.py: the real thing
 esac
 printf '%s\x1f' "$@" >>"$STUB_PY_LOG"
 printf 'token=%s\x1f\x1e' "$([[ $SVIX_API_KEY == "$STUB_SVIX_TOKEN" ]] && echo ok)" >>"$STUB_PY_LOG"
 [[ "$3 $4" == "${STUB_PY_FAIL:-none}" ]] && exit 1
-if [[ "$3 $4" == "heartbeat setup" ]]; then
+if [[ "$3 $4" == "heartbeat setup" || "$3 $4" == "operational setup" ]]; then
   for arg in "$@"; do
     [[ $arg == --secret-file=* ]] && printf %s "$STUB_ENDPOINT_SECRET" >"${arg#*=}"
   done
@@ -155,14 +159,15 @@ def with_looked_up_values(commands: list[list[str]]) -> list[list[str]]:
 
 
 def without_temp_paths(commands: list[list[str]]) -> list[list[str]]:
-    """The canary's secret file lives in a fresh temporary directory; the plan names it."""
-    return [
-        [
-            re.sub(r"=/\S*/notifier-deploy\.[^/]+/canary-secret$", "=CANARY_SECRET_FILE", a)
-            for a in c
-        ]
-        for c in commands
-    ]
+    """The signing secrets' files live in fresh temporary directories; the plan names them."""
+
+    def named(arg: str) -> str:
+        found = re.search(r"=/\S*/notifier-deploy\.[^/]+/(canary|operational)-secret$", arg)
+        if found is None:
+            return arg
+        return arg[: found.start()] + f"={found[1].upper()}_SECRET_FILE"
+
+    return [[named(a) for a in c] for c in commands]
 
 
 def write_stubs(bin_dir: Path) -> Path:
@@ -228,13 +233,22 @@ def test_a_real_run_removes_exactly_the_invokers_no_longer_listed(tmp_path):
     }
 
 
-@pytest.mark.parametrize("failing", ["catalog sync", "heartbeat setup"])
-def test_a_failing_operator_command_stops_the_deploy_and_leaves_no_secret_behind(tmp_path, failing):
+@pytest.mark.parametrize(
+    ("failing", "function", "secret"),
+    [
+        ("catalog sync", "notifier-canary", "notifier-canary-secret"),
+        ("heartbeat setup", "notifier-canary", "notifier-canary-secret"),
+        ("operational setup", "notifier-operational", "notifier-operational-secret"),
+    ],
+)
+def test_a_failing_operator_command_stops_the_deploy_and_leaves_no_secret_behind(
+    tmp_path, failing, function, secret
+):
     run = run_with_stub(tmp_path, "fresh", "--project", PROJECT, python_fails=failing)
     assert run.result.returncode != 0
     assert "operator command failed" in run.result.stderr
-    assert not [c for c in run.gcloud if c[:3] == ["functions", "deploy", "notifier-canary"]]
-    assert not [c for c in run.gcloud if c[:3] == ["secrets", "versions", "add"]]
+    assert not [c for c in run.gcloud if c[:3] == ["functions", "deploy", function]]
+    assert not [c for c in run.gcloud if c[:4] == ["secrets", "versions", "add", secret]]
     assert not list((tmp_path / "tmpdir").iterdir())
 
 

@@ -1,0 +1,93 @@
+"""What the on-call person asks of the customers' endpoints: which are failing or disabled and
+since when, which events Svix gave up on (:func:`report`), and Svix's recovery of what an
+endpoint missed once the customer fixed it (:func:`recover`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from notifier.domain.endpoint_health import EndpointHealth, Exhausted, RecoveryTask, State
+from notifier.domain.errors import SetupError
+from notifier.domain.ports import EndpointHealthLog, EndpointRecovery
+
+# Svix recovers at most 14 days back (svix-server endpoint/recovery.rs; +5 min for clocks).
+RECOVER_WINDOW = timedelta(days=14)
+
+
+@dataclass(frozen=True)
+class EndpointReport:
+    """The unhealthy endpoints, the longest unhealthy first, and the events Svix gave up on
+    (the latest first) among them."""
+
+    endpoints: list[EndpointHealth]
+    exhausted: list[tuple[EndpointHealth, Exhausted]]
+
+    @property
+    def disabled(self) -> list[EndpointHealth]:
+        """The endpoints Svix no longer delivers to."""
+        return [e for e in self.endpoints if e.state == State.DISABLED]
+
+
+def report(log: EndpointHealthLog, *, exhausted: int = 20) -> EndpointReport:
+    """The failing and disabled endpoints, and the latest ``exhausted`` events given up on."""
+    endpoints = log.unhealthy()
+    given_up = [(e, x) for e in endpoints for x in e.exhausted]
+    given_up.sort(key=lambda pair: pair[1].at, reverse=True)
+    return EndpointReport(endpoints=endpoints, exhausted=given_up[: max(0, exhausted)])
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """What ``recover`` did (or, dry, would do) for one endpoint."""
+
+    endpoint: EndpointHealth
+    since: datetime
+    clamped: bool  # the recorded start was older than Svix recovers: since is 14 days back
+    enabled: bool = False  # it was disabled and was enabled first
+    task: RecoveryTask | None = None
+    error: str | None = None
+
+
+def recover(
+    log: EndpointHealthLog,
+    svix: EndpointRecovery,
+    *,
+    project: str,
+    now: datetime,
+    endpoint: str | None = None,
+    since: datetime | None = None,
+    dry_run: bool = False,
+) -> list[Recovery]:
+    """Asks Svix to resend what each of ``project``'s failing or disabled endpoints (or only
+    ``endpoint``, by id or uid) missed since ``since`` (default: since its first failure we
+    know of, which is before Svix's ``failSince``).
+
+    A disabled endpoint is enabled first: Svix delivers nothing to a disabled one, recovered
+    messages included. Svix resends only messages none of whose attempts succeeded, so nothing
+    that arrived is sent twice. One endpoint's failure does not stop the others.
+    """
+    chosen = [
+        e
+        for e in log.unhealthy()
+        if e.project == project
+        and (endpoint is None or endpoint in (e.endpoint_id, e.endpoint_uid))
+    ]
+    done: list[Recovery] = []
+    for health in chosen:
+        start = since or health.failures_began
+        clamped = start < now - RECOVER_WINDOW
+        start = max(start, now - RECOVER_WINDOW)
+        disabled = health.state == State.DISABLED
+        if dry_run:
+            done.append(Recovery(health, start, clamped, enabled=disabled))
+            continue
+        try:
+            if disabled:
+                svix.enable(project, health.endpoint_id)
+            task = svix.recover(project, health.endpoint_id, start)
+        except SetupError as exc:
+            done.append(Recovery(health, start, clamped, error=str(exc)))
+            continue
+        done.append(Recovery(health, start, clamped, enabled=disabled, task=task))
+    return done
