@@ -33,9 +33,12 @@ from svix.api import ApplicationIn, EndpointIn, Svix, SvixOptions
 from devstack import emulators
 from devstack.customer_endpoint import CustomerEndpoint
 from devstack.function_server import ROOT, FunctionServer
+from devstack.outage import Outage, operational_setup
 from devstack.push_relay import ensure_topic_and_subscription, publish
 from devstack.svix_twin.server import SvixTwin
+from devstack.tables import print_table
 from notifier.adapters.firestore.keys import document_key, natural_id
+from notifier.config import OPERATIONAL_SECRET_ENV
 
 PROJECT = "notifier-local"
 TOPIC = "platform-events"
@@ -47,6 +50,7 @@ HEARTBEAT_REQUEST = b'{"object":"heartbeat"}'
 HEARTBEAT_ATTRIBUTES = {"notifier": "heartbeat"}
 HEARTBEAT_PROJECT = "notifier-heartbeat"
 CUSTOMER_ENDPOINT_UID = "sample-customer"
+OUTAGE_PROJECT = "globex"  # whose sample customer endpoint goes down for days
 
 
 @dataclass
@@ -116,7 +120,7 @@ def report(db, twin: SvixTwin, messages: list[Published]) -> bool:
             result = f"rejected: {reason}" if good else "not rejected"
         ok &= good
         rows.append((m.label, m.project, m.event_type, result, "ok" if good else "UNEXPECTED"))
-    _table(("message", "project", "event type", "what happened", ""), rows)
+    print_table(("message", "project", "event type", "what happened", ""), rows)
     return ok
 
 
@@ -188,7 +192,7 @@ def show_customer_deliveries(
         rows.append((event_id, m.project, m.event_type, len(got), signature,
                      "ok" if good else "UNEXPECTED"))  # fmt: skip
     print("\nthe sample customer's endpoint (signatures checked with the svix SDK's Webhook):")
-    _table(("event id", "project", "event type", "deliveries", "signature", ""), rows)
+    print_table(("event id", "project", "event type", "deliveries", "signature", ""), rows)
     return ok
 
 
@@ -218,7 +222,7 @@ def show_heartbeat(
             "ok" if good else "UNEXPECTED",
         )
     print("\nthe heartbeat at canary (Svix signature verified, latency from publication):")
-    _table(("event id", "published", "arrived", "latency", "canary", ""), [row])
+    print_table(("event id", "published", "arrived", "latency", "canary", ""), [row])
     return good
 
 
@@ -268,7 +272,7 @@ def show_http(notifications_url: str, portal_url: str, twin: SvixTwin) -> bool:
     rows.append(
         ("Svix messages for the POSTed event", count, "", "ok" if count == 1 else "UNEXPECTED")
     )
-    _table(("HTTP request", "answer", "what it said", ""), rows)
+    print_table(("HTTP request", "answer", "what it said", ""), rows)
     return ok
 
 
@@ -283,15 +287,6 @@ def _summary(answer: httpx.Response) -> str:
         return f"{body['status']}, Svix message {body.get('svix_message_id')}"
     errors = "; ".join(body.get("errors") or [])
     return f"{body.get('error')}: {errors}"[:80] if errors else str(body.get("error"))
-
-
-def _table(headers: tuple[str, ...], rows: list[tuple]) -> None:
-    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
-    line = "  ".join(f"{{:<{w}}}" for w in widths)
-    print(line.format(*headers))
-    print(line.format(*("-" * w for w in widths)))
-    for row in rows:
-        print(line.format(*(str(cell) for cell in row)))
 
 
 def operator_environment(svix_url: str) -> str:
@@ -347,6 +342,26 @@ def main(argv: list[str] | None = None) -> int:
             "SVIX_SERVER_URL": twin.url,
         }
         messages = sample_messages()
+        # As deploy.sh: the operational-webhook endpoint registered in Svix, its secret handed
+        # to the function (as Secret Manager mounts it; no Svix token), before any customer.
+        operational_port = emulators.free_port()
+        operational_secret = run_dir / "operational-secret"
+        operational_setup(f"http://127.0.0.1:{operational_port}/", operational_secret, env)
+        operational_env = {
+            **firestore.env,
+            "GOOGLE_CLOUD_PROJECT": PROJECT,
+            OPERATIONAL_SECRET_ENV: operational_secret.read_text(),
+        }
+        operational = stack.enter_context(
+            FunctionServer(
+                "operational_webhooks",
+                operational_env,
+                run_dir / "operational.log",
+                signature_type="http",
+                port=operational_port,
+            )
+        )
+        print(f"operational_webhooks serves {operational.url} (Svix's operational webhooks)")
         customer = stack.enter_context(CustomerEndpoint(run_dir / "customer-endpoint.log"))
         register_customer_endpoints(twin, customer, {m.project for m in messages if m.event_id})
         canary_log = run_dir / "canary.log"
@@ -407,7 +422,17 @@ def main(argv: list[str] | None = None) -> int:
             f"app_portal on {http['app_portal'].url}\n"
         )
         ok = show_http(http["notifications"].url, http["app_portal"].url, twin) and ok
-        names = ("function", "canary", *HTTP_FUNCTIONS)
+        outage = Outage(
+            twin,
+            customer,
+            lambda payloads: publish(PROJECT, TOPIC, payloads),
+            project=OUTAGE_PROJECT,
+            endpoint=CUSTOMER_ENDPOINT_UID,
+            env=env,
+            timeout=args.timeout,
+        )
+        ok = outage.show() and ok
+        names = ("function", "canary", *HTTP_FUNCTIONS, "operational")
         logs = ", ".join(str(run_dir / f"{name}.log") for name in names)
         print(f"\nfunction logs: {logs}")
         print("all as expected" if ok else "SOMETHING WENT WRONG (see the logs above)")
