@@ -8,8 +8,11 @@ with the svix SDK) is registered in each sample project's application through Sv
 ``canary`` is served with the secret ``notifier heartbeat setup`` wrote; a heartbeat request is
 published as Cloud Scheduler publishes it, and the tables show both arriving. Then it serves the
 HTTP functions ``notifications`` and ``app_portal`` and calls them as a client would (a new
-event, the same again, a bad one, portal links). ``--serve`` keeps it all up and the heartbeat
-ticking. Everything it started is stopped on the way out, by process group.
+event, the same again, a bad one, portal links). ``operational_webhooks`` is served from the start
+with the secret ``notifier operational setup`` wrote; last, one sample customer's endpoint goes
+down for days on the twin's clock, ``notifier status`` shows it failing, then disabled, and
+``notifier recover`` brings back what it missed (devstack/outage.py). ``--serve`` keeps it all
+up and the heartbeat ticking. Everything it started is stopped on the way out, by process group.
 """
 
 from __future__ import annotations
@@ -469,6 +472,7 @@ def serve_until_interrupted(
         ".venv/bin/python -m notifier status\n"
         '  tail -f .run/canary.log            # one "heartbeat arrived" line per beat\n'
         "  tail -f .run/customer-endpoint.log # what the sample customer receives\n"
+        "  tail -f .run/operational.log       # Svix's operational webhooks (endpoint health)\n"
         "Press Ctrl-C to stop everything.",
         flush=True,
     )
