@@ -22,7 +22,6 @@ import contextlib
 import json
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -36,7 +35,8 @@ from svix.api import ApplicationIn, EndpointIn, Svix, SvixOptions
 from devstack import emulators
 from devstack.customer_endpoint import CustomerEndpoint
 from devstack.function_server import ROOT, FunctionServer
-from devstack.outage import Outage, operational_setup
+from devstack.operator_cli import run_setup
+from devstack.outage import Outage
 from devstack.push_relay import ensure_topic_and_subscription, publish
 from devstack.svix_twin.server import SvixTwin
 from devstack.tables import print_table
@@ -144,24 +144,6 @@ def register_customer_endpoints(
         secret = svix.endpoint.get_secret(project, CUSTOMER_ENDPOINT_UID).key
         customer.add(project, secret)
     print(f"sample customer endpoint {customer.url}/<project> registered in {len(projects)} apps")
-
-
-def heartbeat_setup(twin: SvixTwin, canary_url: str, secret_file: Path) -> None:
-    """``python -m notifier heartbeat setup``, exactly as deploy.sh runs it, against the twin."""
-    done = subprocess.run(
-        [
-            sys.executable, "-m", "notifier", "heartbeat", "setup",
-            f"--canary-url={canary_url}", f"--secret-file={secret_file}",
-        ],
-        cwd=ROOT,
-        env={**os.environ, "SVIX_API_KEY": TOKEN, "SVIX_SERVER_URL": twin.url},
-        capture_output=True,
-        text=True,
-        check=False,
-    )  # fmt: skip
-    if done.returncode != 0:
-        raise RuntimeError(f"heartbeat setup failed: {done.stderr.strip()}")
-    print("heartbeat setup:\n" + "".join(f"  {line}\n" for line in done.stdout.splitlines()))
 
 
 def publish_heartbeat() -> Published:
@@ -349,7 +331,11 @@ def main(argv: list[str] | None = None) -> int:
         # to the function (as Secret Manager mounts it; no Svix token), before any customer.
         operational_port = emulators.free_port()
         operational_secret = run_dir / "operational-secret"
-        operational_setup(f"http://127.0.0.1:{operational_port}/", operational_secret, env)
+        run_setup(
+            "operational",
+            [f"--url=http://127.0.0.1:{operational_port}/", f"--secret-file={operational_secret}"],
+            env,
+        )
         operational_env = {
             **firestore.env,
             "GOOGLE_CLOUD_PROJECT": PROJECT,
@@ -371,7 +357,11 @@ def main(argv: list[str] | None = None) -> int:
         canary_log_offset = canary_log.stat().st_size if canary_log.exists() else 0
         canary_port = emulators.free_port()
         secret_file = run_dir / "canary-secret"
-        heartbeat_setup(twin, f"http://127.0.0.1:{canary_port}/", secret_file)
+        run_setup(
+            "heartbeat",
+            [f"--canary-url=http://127.0.0.1:{canary_port}/", f"--secret-file={secret_file}"],
+            env,
+        )
         # The canary as deployed: Firestore and its signing secret, no Svix token.
         canary_env = {
             **firestore.env,
