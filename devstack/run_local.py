@@ -8,8 +8,11 @@ with the svix SDK) is registered in each sample project's application through Sv
 ``canary`` is served with the secret ``notifier heartbeat setup`` wrote; a heartbeat request is
 published as Cloud Scheduler publishes it, and the tables show both arriving. Then it serves the
 HTTP functions ``notifications`` and ``app_portal`` and calls them as a client would (a new
-event, the same again, a bad one, portal links). ``--serve`` keeps it all up and the heartbeat
-ticking. Everything it started is stopped on the way out, by process group.
+event, the same again, a bad one, portal links). ``operational_webhooks`` is served from the start
+with the secret ``notifier operational setup`` wrote; last, one sample customer's endpoint goes
+down for days on the twin's clock, ``notifier status`` shows it failing, then disabled, and
+``notifier recover`` brings back what it missed (devstack/outage.py). ``--serve`` keeps it all
+up and the heartbeat ticking. Everything it started is stopped on the way out, by process group.
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ import contextlib
 import json
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -33,9 +35,13 @@ from svix.api import ApplicationIn, EndpointIn, Svix, SvixOptions
 from devstack import emulators
 from devstack.customer_endpoint import CustomerEndpoint
 from devstack.function_server import ROOT, FunctionServer
+from devstack.operator_cli import run_setup
+from devstack.outage import Outage
 from devstack.push_relay import ensure_topic_and_subscription, publish
 from devstack.svix_twin.server import SvixTwin
+from devstack.tables import print_table
 from notifier.adapters.firestore.keys import document_key, natural_id
+from notifier.config import OPERATIONAL_SECRET_ENV
 
 PROJECT = "notifier-local"
 TOPIC = "platform-events"
@@ -47,6 +53,7 @@ HEARTBEAT_REQUEST = b'{"object":"heartbeat"}'
 HEARTBEAT_ATTRIBUTES = {"notifier": "heartbeat"}
 HEARTBEAT_PROJECT = "notifier-heartbeat"
 CUSTOMER_ENDPOINT_UID = "sample-customer"
+OUTAGE_PROJECT = "globex"  # whose sample customer endpoint goes down for days
 
 
 @dataclass
@@ -116,7 +123,7 @@ def report(db, twin: SvixTwin, messages: list[Published]) -> bool:
             result = f"rejected: {reason}" if good else "not rejected"
         ok &= good
         rows.append((m.label, m.project, m.event_type, result, "ok" if good else "UNEXPECTED"))
-    _table(("message", "project", "event type", "what happened", ""), rows)
+    print_table(("message", "project", "event type", "what happened", ""), rows)
     return ok
 
 
@@ -137,24 +144,6 @@ def register_customer_endpoints(
         secret = svix.endpoint.get_secret(project, CUSTOMER_ENDPOINT_UID).key
         customer.add(project, secret)
     print(f"sample customer endpoint {customer.url}/<project> registered in {len(projects)} apps")
-
-
-def heartbeat_setup(twin: SvixTwin, canary_url: str, secret_file: Path) -> None:
-    """``python -m notifier heartbeat setup``, exactly as deploy.sh runs it, against the twin."""
-    done = subprocess.run(
-        [
-            sys.executable, "-m", "notifier", "heartbeat", "setup",
-            f"--canary-url={canary_url}", f"--secret-file={secret_file}",
-        ],
-        cwd=ROOT,
-        env={**os.environ, "SVIX_API_KEY": TOKEN, "SVIX_SERVER_URL": twin.url},
-        capture_output=True,
-        text=True,
-        check=False,
-    )  # fmt: skip
-    if done.returncode != 0:
-        raise RuntimeError(f"heartbeat setup failed: {done.stderr.strip()}")
-    print("heartbeat setup:\n" + "".join(f"  {line}\n" for line in done.stdout.splitlines()))
 
 
 def publish_heartbeat() -> Published:
@@ -188,7 +177,7 @@ def show_customer_deliveries(
         rows.append((event_id, m.project, m.event_type, len(got), signature,
                      "ok" if good else "UNEXPECTED"))  # fmt: skip
     print("\nthe sample customer's endpoint (signatures checked with the svix SDK's Webhook):")
-    _table(("event id", "project", "event type", "deliveries", "signature", ""), rows)
+    print_table(("event id", "project", "event type", "deliveries", "signature", ""), rows)
     return ok
 
 
@@ -218,7 +207,7 @@ def show_heartbeat(
             "ok" if good else "UNEXPECTED",
         )
     print("\nthe heartbeat at canary (Svix signature verified, latency from publication):")
-    _table(("event id", "published", "arrived", "latency", "canary", ""), [row])
+    print_table(("event id", "published", "arrived", "latency", "canary", ""), [row])
     return good
 
 
@@ -268,7 +257,7 @@ def show_http(notifications_url: str, portal_url: str, twin: SvixTwin) -> bool:
     rows.append(
         ("Svix messages for the POSTed event", count, "", "ok" if count == 1 else "UNEXPECTED")
     )
-    _table(("HTTP request", "answer", "what it said", ""), rows)
+    print_table(("HTTP request", "answer", "what it said", ""), rows)
     return ok
 
 
@@ -283,15 +272,6 @@ def _summary(answer: httpx.Response) -> str:
         return f"{body['status']}, Svix message {body.get('svix_message_id')}"
     errors = "; ".join(body.get("errors") or [])
     return f"{body.get('error')}: {errors}"[:80] if errors else str(body.get("error"))
-
-
-def _table(headers: tuple[str, ...], rows: list[tuple]) -> None:
-    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
-    line = "  ".join(f"{{:<{w}}}" for w in widths)
-    print(line.format(*headers))
-    print(line.format(*("-" * w for w in widths)))
-    for row in rows:
-        print(line.format(*(str(cell) for cell in row)))
 
 
 def operator_environment(svix_url: str) -> str:
@@ -347,13 +327,41 @@ def main(argv: list[str] | None = None) -> int:
             "SVIX_SERVER_URL": twin.url,
         }
         messages = sample_messages()
+        # As deploy.sh: the operational-webhook endpoint registered in Svix, its secret handed
+        # to the function (as Secret Manager mounts it; no Svix token), before any customer.
+        operational_port = emulators.free_port()
+        operational_secret = run_dir / "operational-secret"
+        run_setup(
+            "operational",
+            [f"--url=http://127.0.0.1:{operational_port}/", f"--secret-file={operational_secret}"],
+            env,
+        )
+        operational_env = {
+            **firestore.env,
+            "GOOGLE_CLOUD_PROJECT": PROJECT,
+            OPERATIONAL_SECRET_ENV: operational_secret.read_text(),
+        }
+        operational = stack.enter_context(
+            FunctionServer(
+                "operational_webhooks",
+                operational_env,
+                run_dir / "operational.log",
+                signature_type="http",
+                port=operational_port,
+            )
+        )
+        print(f"operational_webhooks serves {operational.url} (Svix's operational webhooks)")
         customer = stack.enter_context(CustomerEndpoint(run_dir / "customer-endpoint.log"))
         register_customer_endpoints(twin, customer, {m.project for m in messages if m.event_id})
         canary_log = run_dir / "canary.log"
         canary_log_offset = canary_log.stat().st_size if canary_log.exists() else 0
         canary_port = emulators.free_port()
         secret_file = run_dir / "canary-secret"
-        heartbeat_setup(twin, f"http://127.0.0.1:{canary_port}/", secret_file)
+        run_setup(
+            "heartbeat",
+            [f"--canary-url=http://127.0.0.1:{canary_port}/", f"--secret-file={secret_file}"],
+            env,
+        )
         # The canary as deployed: Firestore and its signing secret, no Svix token.
         canary_env = {
             **firestore.env,
@@ -407,7 +415,17 @@ def main(argv: list[str] | None = None) -> int:
             f"app_portal on {http['app_portal'].url}\n"
         )
         ok = show_http(http["notifications"].url, http["app_portal"].url, twin) and ok
-        names = ("function", "canary", *HTTP_FUNCTIONS)
+        outage = Outage(
+            twin,
+            customer,
+            lambda payloads: publish(PROJECT, TOPIC, payloads),
+            project=OUTAGE_PROJECT,
+            endpoint=CUSTOMER_ENDPOINT_UID,
+            env=env,
+            timeout=args.timeout,
+        )
+        ok = outage.show() and ok
+        names = ("function", "canary", *HTTP_FUNCTIONS, "operational")
         logs = ", ".join(str(run_dir / f"{name}.log") for name in names)
         print(f"\nfunction logs: {logs}")
         print("all as expected" if ok else "SOMETHING WENT WRONG (see the logs above)")
@@ -444,6 +462,7 @@ def serve_until_interrupted(
         ".venv/bin/python -m notifier status\n"
         '  tail -f .run/canary.log            # one "heartbeat arrived" line per beat\n'
         "  tail -f .run/customer-endpoint.log # what the sample customer receives\n"
+        "  tail -f .run/operational.log       # Svix's operational webhooks (endpoint health)\n"
         "Press Ctrl-C to stop everything.",
         flush=True,
     )
