@@ -76,7 +76,7 @@ def test_status_shows_a_disabled_endpoint_and_the_events_svix_gave_up_on(deliver
 
     code, out, _ = run_cli(capsys, "status")
     assert code == 1
-    assert "customer endpoints failing or disabled: 1" in out
+    assert "customer endpoints failing, disabled or recovering: 1" in out
     assert "orders-hook" in out and "disabled" in out and "5d" in out
     assert "evt_cli1" in out
 
