@@ -96,6 +96,7 @@ def _json(r: Recovery, now: datetime) -> dict[str, object]:
         "clamped": r.clamped,
         "enabled": r.enabled,
         "task": plain(r.task),
+        "recorded_state": None if r.recorded is None else r.recorded.state.value,
         "error": r.error,
     }
 
