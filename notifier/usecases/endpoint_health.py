@@ -79,9 +79,9 @@ def recover(
     since: datetime | None = None,
     dry_run: bool = False,
 ) -> list[Recovery]:
-    """Asks Svix to resend what each of ``project``'s failing or disabled endpoints (or only
-    ``endpoint``, by id or uid) missed since ``since`` (default: since its first failure we
-    know of, which is before Svix's ``failSince``).
+    """Asks Svix to resend what each of ``project``'s failing, disabled or recovering
+    endpoints (or only ``endpoint``, by id or uid) missed since ``since`` (default: since its
+    first failure we know of, which is before Svix's ``failSince``).
 
     A disabled endpoint is enabled first: Svix delivers nothing to a disabled one, recovered
     messages included. Svix resends only messages none of whose attempts succeeded, so nothing
