@@ -366,7 +366,7 @@ def dependencies(
 
 class MemoryEndpointHealth:
     """``endpoint_health/`` in memory, with the port's contract: a ``svix-id`` is applied once,
-    by the domain's own rules; ``unhealthy`` lists failing and disabled endpoints."""
+    by the domain's own rules; ``unhealthy`` lists failing, disabled and recovering endpoints."""
 
     def __init__(self, *, unavailable: bool = False) -> None:
         self.endpoints: dict[tuple[str, str], EndpointHealth] = {}
@@ -386,6 +386,18 @@ class MemoryEndpointHealth:
         else:
             self.endpoints[key] = after
         return Applied(new=True, health=after)
+
+    def started(
+        self, app_id: str, endpoint_id: str, recovery: endpoint_health.RecoveryStarted
+    ) -> EndpointHealth | None:
+        if self.unavailable:
+            raise StoreUnavailable("firestore: ServiceUnavailable")
+        current = self.endpoints.get((app_id, endpoint_id))
+        if current is None:
+            return None
+        after = endpoint_health.started(current, recovery)
+        self.endpoints[(app_id, endpoint_id)] = after
+        return after
 
     def unhealthy(self) -> list[EndpointHealth]:
         found = [h for h in self.endpoints.values() if h.state != endpoint_health.State.HEALTHY]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from notifier.domain.events import SAFE_ID, safe_id
@@ -32,6 +32,13 @@ EVENT_TYPES = (DISABLED, ENABLED, CREATED, UPDATED, DELETED, FAILING, EXHAUSTED,
 MESSAGE_TYPES = frozenset({FAILING, EXHAUSTED, RECOVERED})
 # How many of the events Svix gave up on an endpoint's record keeps (the latest).
 EXHAUSTED_KEPT = 20
+# Svix's whole retry schedule after the first attempt: svix-server config.default.toml
+# ``retry_schedule = [5,300,1800,7200,18000,36000,36000]`` (seconds), 27 h 35 min 5 s. A message
+# still failing when a recovery starts is exhausted (a webhook) within it, or got through.
+RETRY_SPAN = timedelta(seconds=sum((5, 300, 1800, 7200, 18000, 36000, 36000)))
+# ``changed_by`` of a record ``recover`` changed, and of one a recovery settled.
+RECOVER = "notifier.recover"
+SETTLED = "recovery.settled"
 
 
 class State(enum.StrEnum):
@@ -40,6 +47,7 @@ class State(enum.StrEnum):
     HEALTHY = "healthy"
     FAILING = "failing"
     DISABLED = "disabled"
+    RECOVERING = "recovering"  # recover started Svix's recovery; no failure webhook since
 
 
 class Unreadable(ValueError):
@@ -79,6 +87,20 @@ class Exhausted:
 
 
 @dataclass(frozen=True)
+class RecoveryStarted:
+    """A recovery ``recover`` started: when (before it asked Svix), Svix's task, from when."""
+
+    at: datetime
+    task_id: str
+    since: datetime
+
+    @property
+    def settles_at(self) -> datetime:
+        """When, with no failure webhook by then, the endpoint counts as healthy again."""
+        return self.at + RETRY_SPAN
+
+
+@dataclass(frozen=True)
 class EndpointHealth:
     """A project's endpoint as recorded: its state since when, and what changed it last."""
 
@@ -96,6 +118,9 @@ class EndpointHealth:
     # The first failed attempt we know of since it last was healthy: where a recovery starts
     # (Svix's failSince is later: svix-server sets it at the first exhaustion).
     failing_since: datetime | None = None
+    # When the latest failure webhook (failing, exhausted, disabled) arrived.
+    failure_arrived_at: datetime | None = None
+    recovery: RecoveryStarted | None = None  # while recovering
 
     @property
     def failures_began(self) -> datetime:
@@ -149,6 +174,8 @@ def apply(
         raise Unreadable("no appUid, appId or endpointId")
     if webhook.type == DELETED:
         return None
+    if current is not None:
+        current = settled(current, arrived_at)
     if current is None:
         if webhook.type in (CREATED, UPDATED, ENABLED, RECOVERED):
             return None
@@ -164,10 +191,14 @@ def apply(
         )
     uid = webhook.endpoint_uid or current.endpoint_uid
     base = replace(current, endpoint_uid=uid)
+    if webhook.type in (DISABLED, FAILING, EXHAUSTED):
+        base = replace(base, failure_arrived_at=arrived_at)
     if webhook.type == DISABLED:
         since = webhook.fail_since or arrived_at
         base = replace(base, failing_since=base.failing_since or since)
-        return _changed(base, State.DISABLED, since, webhook, arrived_at, trigger=webhook.trigger)
+        return _changed(
+            base, State.DISABLED, since, webhook, arrived_at, trigger=webhook.trigger, recovery=None
+        )
     if webhook.type in (FAILING, EXHAUSTED):
         if base.failing_since is None:
             base = replace(base, failing_since=webhook.attempted_at or arrived_at)
@@ -181,15 +212,68 @@ def apply(
                 webhook.attempted_at or arrived_at,
             )
             base = replace(base, exhausted=(gave_up, *base.exhausted)[:EXHAUSTED_KEPT])
-        if base.state != State.HEALTHY:
+        if base.state in (State.FAILING, State.DISABLED):
             return base
         since = webhook.attempted_at or arrived_at
-        return _changed(base, State.FAILING, since, webhook, arrived_at)
+        return _changed(base, State.FAILING, since, webhook, arrived_at, recovery=None)
     if webhook.type in (ENABLED, RECOVERED):
         return _changed(
-            base, State.HEALTHY, arrived_at, webhook, arrived_at, trigger=None, failing_since=None
+            base,
+            State.HEALTHY,
+            arrived_at,
+            webhook,
+            arrived_at,
+            trigger=None,
+            failing_since=None,
+            recovery=None,
         )
     return base
+
+
+def started(current: EndpointHealth, recovery: RecoveryStarted) -> EndpointHealth:
+    """The record once ``recover`` started Svix's ``recovery``: ``recovering`` since then.
+
+    What the webhooks said after the recovery started stands: a failure webhook that arrived
+    since puts (keeps) it failing or disabled, an enabled or recovered one made it healthy.
+    """
+    current = settled(current, recovery.at)
+    if current.state == State.HEALTHY or current.changed_at > recovery.at:
+        return current
+    if current.failure_arrived_at is not None and current.failure_arrived_at > recovery.at:
+        return current
+    return replace(
+        current,
+        state=State.RECOVERING,
+        since=recovery.at,
+        changed_by=RECOVER,
+        changed_at=recovery.at,
+        trigger=None,
+        recovery=recovery,
+    )
+
+
+def settled(health: EndpointHealth, now: datetime) -> EndpointHealth:
+    """``health`` as of ``now``: a recovery with no failure webhook through Svix's whole retry
+    schedule (:data:`RETRY_SPAN`) after it started leaves the endpoint healthy.
+
+    Recovery's resends are manual attempts, which send no operational webhook (svix-server
+    worker.rs ``handle_failed_dispatch``, ``handle_successful_dispatch``), so the quiet is the
+    only word Svix gives that they got through.
+    """
+    if health.state != State.RECOVERING or health.recovery is None:
+        return health
+    settles_at = health.recovery.settles_at
+    if now < settles_at:
+        return health
+    return replace(
+        health,
+        state=State.HEALTHY,
+        since=settles_at,
+        changed_by=SETTLED,
+        changed_at=settles_at,
+        failing_since=None,
+        recovery=None,
+    )
 
 
 def _changed(

@@ -11,7 +11,13 @@ from typing import Any, Protocol
 
 from notifier.domain.catalog import Drift, RegisteredEventType
 from notifier.domain.claims import Claim, Look, RecordStatus
-from notifier.domain.endpoint_health import Applied, EndpointHealth, RecoveryTask, Webhook
+from notifier.domain.endpoint_health import (
+    Applied,
+    EndpointHealth,
+    RecoveryStarted,
+    RecoveryTask,
+    Webhook,
+)
 from notifier.domain.errors import NotifierError, Rejected
 from notifier.domain.events import Delivery, Event
 from notifier.domain.heartbeat import Arrival, EndpointState
@@ -269,8 +275,18 @@ class EndpointHealthLog(Protocol):
         """
         ...
 
+    def started(
+        self, app_id: str, endpoint_id: str, recovery: RecoveryStarted
+    ) -> EndpointHealth | None:
+        """Records that ``recover`` started ``recovery`` (unless a webhook since says more);
+        the record after, None when there is none.
+
+        Raises :class:`~notifier.domain.errors.StoreUnavailable` when it cannot tell.
+        """
+        ...
+
     def unhealthy(self) -> list[EndpointHealth]:
-        """The endpoints recorded failing or disabled, every project's."""
+        """The endpoints recorded failing, disabled or recovering, every project's."""
         ...
 
 

@@ -120,3 +120,66 @@ def test_a_failing_endpoint_goes_failing_exhausted_disabled_and_recover_brings_i
     lines = log_lines(operational.log_path)
     assert not [x for x in lines if x.get("reason") in ("bad_signature", "stale", "unsigned")]
     assert customer.url not in operational.log_path.read_text()  # no endpoint URL is logged
+
+
+def test_a_failing_endpoint_recovered_shows_recovering_until_svix_says_it_delivers(
+    svix, deliver, operational, capsys
+):
+    """Failing, not disabled: ``recover`` records the recovery (Svix's resends are manual
+    attempts, which send no operational webhook), so ``status`` shows it recovering with its
+    task; a failure webhook after that puts it back to failing; a message that gets through on
+    Svix's schedule after failing (``message.attempt.recovered``) makes it healthy."""
+    sdk = Svix(TOKEN, SvixOptions(server_url=svix.url))
+    sdk.application.create(ApplicationIn(uid="acme", name="acme"))
+    customer = Receiver()
+    try:
+        endpoint_id = sdk.endpoint.create("acme", EndpointIn(url=customer.url, uid="shop")).id
+        svix.configure(retry_schedule=REAL_SCHEDULE)
+        svix.fail_endpoint("acme", "shop", None)
+        first = factories.event(project="acme")
+        assert deliver(first) == 200
+        svix.run_schedule()  # failing at the 4th attempt, exhausted at the 8th: not disabled
+        assert svix.wait_for_deliveries(10)
+        assert eventually(lambda: status(capsys)[1]["exhausted_events"], timeout=20)
+        assert [e["state"] for e in status(capsys)[1]["endpoints"]] == ["failing"]
+
+        svix.heal_endpoint("acme", "shop")  # the customer fixed it early
+        code, out, err = run_cli(capsys, "recover", "--project", "acme")
+        assert code == 0, err
+        assert f"endpoint {endpoint_id} (failing): recovering what failed since" in out
+        task = out.split("task ")[1].split()[0]
+        assert task.startswith("qtask_")
+        assert svix.wait_for_deliveries(10)
+        assert [json.loads(body)["id"] for _, body in customer.received] == [first["id"]]
+
+        code, report = status(capsys)
+        assert code == 0  # recovering: Svix is resending, nothing waits for the operator
+        [shown] = report["endpoints"]
+        assert (shown["state"], shown["changed_by"]) == ("recovering", "notifier.recover")
+        assert shown["recovery"]["task_id"] == task
+        assert shown["since"] == shown["recovery"]["started_at"]
+        code, out, _ = run_cli(capsys, "status")
+        assert "recovering" in out and task in out
+
+        svix.fail_endpoint("acme", "shop", None)  # down again: a failure webhook wins
+        second = factories.event(project="acme")
+        assert deliver(second) == 200
+        svix.run_schedule(horizon=3600)  # 4 attempts in 35 min: failing; the 5th in 2 h
+        assert svix.settle(10)
+
+        def failing_again() -> bool:
+            [e] = status(capsys)[1]["endpoints"]
+            return e["state"] == "failing" and e["changed_by"] == "message.attempt.failing"
+
+        assert eventually(failing_again, timeout=20)
+        assert status(capsys)[1]["endpoints"][0]["recovery"] is None
+
+        svix.heal_endpoint("acme", "shop")
+        svix.run_schedule()  # the 5th attempt gets through: message.attempt.recovered
+        assert svix.wait_for_deliveries(10)
+        assert eventually(lambda: status(capsys)[1]["endpoints"] == [], timeout=20)
+        arrived = [json.loads(body)["id"] for _, body in customer.received]
+        assert arrived == [first["id"], second["id"]]  # each once
+    finally:
+        customer.close()
+    assert customer.url not in operational.log_path.read_text()  # no endpoint URL is logged

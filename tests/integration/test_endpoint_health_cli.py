@@ -76,7 +76,7 @@ def test_status_shows_a_disabled_endpoint_and_the_events_svix_gave_up_on(deliver
 
     code, out, _ = run_cli(capsys, "status")
     assert code == 1
-    assert "customer endpoints failing or disabled: 1" in out
+    assert "customer endpoints failing, disabled or recovering: 1" in out
     assert "orders-hook" in out and "disabled" in out and "5d" in out
     assert "evt_cli1" in out
 
@@ -99,8 +99,13 @@ def test_recover_dry_run_says_what_it_would_do_without_svix(deliver, capsys, mon
     code, out, _ = run_cli(capsys, "recover", "--project", "acme", "--dry-run", "--json")
     [planned] = json.loads(out)["recoveries"]
     assert planned["endpoint"]["project"] == "acme" and planned["task"] is None
+    assert planned["recorded_state"] is None
+    code, out, _ = run_cli(capsys, "status", "--json")
+    states = {e["project"]: (e["state"], e["recovery"]) for e in json.loads(out)["endpoints"]}
+    assert states == {"acme": ("disabled", None), "globex": ("failing", None)}  # none recorded
     code, out, _ = run_cli(capsys, "recover", "--project", "initech", "--dry-run")
-    assert code == 1 and "no failing or disabled endpoint recorded for project initech" in out
+    assert code == 1
+    assert "no failing, disabled or recovering endpoint recorded for project initech" in out
 
 
 def test_recover_needs_the_svix_token_unless_dry(deliver, capsys, monkeypatch):

@@ -21,7 +21,9 @@ from notifier.adapters.firestore.endpoint_health import (
 from notifier.adapters.firestore.keys import document_key
 from notifier.adapters.firestore.store import NOTIFICATIONS, FirestoreStore
 from notifier.domain.decoding import event_from
+from notifier.domain.endpoint_health import RETRY_SPAN, RecoveryStarted
 from notifier.domain.events import Delivery
+from notifier.usecases.endpoint_health import report as endpoint_report
 from tests import factories
 from tests.support import logged_lines
 
@@ -231,3 +233,54 @@ def test_without_a_secret_it_answers_503_so_svix_retries(db, monkeypatch):
         bootstrap.reset()
     assert answer.status_code == 503
     assert health(db) is None
+
+
+def test_a_recovery_started_is_recorded_and_a_failure_webhook_after_it_wins(client, db):
+    """``recover`` records the recovery on the endpoint (recovering, its task, since); a
+    failure webhook Svix sends after it puts the endpoint back to failing, with that cause."""
+    failing = factories.operational_webhook("message.attempt.failing", status=503)
+    assert post(client, failing).status_code == 200
+    log = FirestoreEndpointHealth(db, ttl_days=30)
+    now = datetime.now(UTC)
+    since = now - timedelta(days=2)
+    recovery = RecoveryStarted(at=now, task_id="qtask_31", since=since)
+    recorded = log.started(factories.APP_ID, factories.ENDPOINT_ID, recovery)
+    assert recorded is not None and recorded.state.value == "recovering"
+    saved = health(db)
+    assert (saved["state"], saved["since"], saved["changed_by"]) == (
+        "recovering",
+        now,
+        "notifier.recover",
+    )
+    assert saved["recovery"] == {"at": now, "task_id": "qtask_31", "since": since}
+    assert saved["expires_at"] == now + RETRY_SPAN + timedelta(days=30)
+    [shown] = endpoint_report(log, now=now).endpoints
+    assert shown.recovery == recovery
+    assert endpoint_report(log, now=now + RETRY_SPAN).endpoints == []  # settled: healthy
+
+    again = factories.operational_webhook("message.attempt.failing", status=502)
+    assert post(client, again, msg_id="msg_2op2").status_code == 200
+    saved = health(db)
+    assert (saved["state"], saved["changed_by"], saved["last_status_code"]) == (
+        "failing",
+        "message.attempt.failing",
+        502,
+    )
+    assert saved["recovery"] is None and "expires_at" not in saved
+    assert [h.state.value for h in endpoint_report(log, now=now + RETRY_SPAN).endpoints] == [
+        "failing"
+    ]
+
+
+def test_a_failure_webhook_applied_before_the_recovery_is_recorded_still_wins(client, db):
+    """recover asked Svix, a failure webhook came in, then recover records: it stays failing."""
+    assert post(client, factories.operational_webhook("message.attempt.failing")).status_code == 200
+    asked_at = datetime.now(UTC)
+    exhausted = factories.operational_webhook("message.attempt.exhausted", status=500)
+    assert post(client, exhausted, msg_id="msg_2op2").status_code == 200
+    log = FirestoreEndpointHealth(db, ttl_days=30)
+    recovery = RecoveryStarted(at=asked_at, task_id="qtask_32", since=asked_at)
+    recorded = log.started(factories.APP_ID, factories.ENDPOINT_ID, recovery)
+    assert recorded is not None and recorded.state.value == "failing"
+    assert health(db)["state"] == "failing" and health(db)["recovery"] is None
+    assert log.started(factories.APP_ID, "ep_unknown", recovery) is None  # no record: none made

@@ -21,7 +21,7 @@ import pytest
 
 from notifier.adapters.svix.client import SvixClient
 from notifier.adapters.svix.endpoint_admin import SvixEndpointAdmin
-from notifier.domain.endpoint_health import EVENT_TYPES, State, read
+from notifier.domain.endpoint_health import EVENT_TYPES, RecoveryStarted, State, read
 from notifier.domain.errors import SetupError
 from notifier.usecases.endpoint_health import recover
 from notifier.usecases.operational_setup import ENDPOINT_UID, setup
@@ -229,11 +229,33 @@ def test_a_failing_endpoint_is_recovered_without_enabling(server):
     assert server.disabled == {}
 
 
+def test_the_recovery_started_is_recorded_on_the_endpoint_recovering(server):
+    log = health_of(("message.attempt.failing", {}))
+    now = datetime.now(UTC)
+    [done] = recover(log, admin(server), project="acme", now=now)
+    assert done.task is not None and done.recorded is not None
+    [health] = log.unhealthy()
+    assert (health.state, health.since) == (State.RECOVERING, now)
+    assert health.recovery == RecoveryStarted(at=now, task_id=done.task.id, since=done.since)
+    # recover again (the customer's second "fixed it"): it goes on from the same failures
+    [again] = recover(log, admin(server), project="acme", now=now + timedelta(minutes=5))
+    assert again.since == done.since and again.endpoint.state == State.RECOVERING
+
+
+def test_a_recovery_not_recorded_says_so(server):
+    log = health_of(("message.attempt.failing", {}))
+    log.unavailable = True  # Firestore down after the read: the record cannot be written
+    [done] = recover(log, admin(server), project="acme", now=datetime.now(UTC))
+    assert done.task is not None and done.recorded is None
+    assert done.error is not None and "not recorded" in done.error
+
+
 def test_a_dry_run_changes_nothing(server):
     log = health_of(("endpoint.disabled", {"failSince": datetime.now(UTC).isoformat()}))
     [done] = recover(log, admin(server), project="acme", now=datetime.now(UTC), dry_run=True)
     assert done.task is None and done.enabled  # it would enable it first
     assert server.calls == []
+    assert [h.state for h in log.unhealthy()] == [State.DISABLED]  # nothing recorded
 
 
 def test_one_endpoint_refused_does_not_stop_the_others(server):

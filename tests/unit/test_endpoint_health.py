@@ -8,7 +8,17 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from notifier.domain.endpoint_health import EXHAUSTED_KEPT, State, Unreadable, apply, read
+from notifier.domain.endpoint_health import (
+    EXHAUSTED_KEPT,
+    RETRY_SPAN,
+    RecoveryStarted,
+    State,
+    Unreadable,
+    apply,
+    read,
+    settled,
+    started,
+)
 from tests import factories
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -107,3 +117,78 @@ def test_a_webhook_without_the_ids_it_needs_is_unreadable():
 def test_ids_that_are_not_plain_ids_are_left_out():
     hook = webhook("endpoint.disabled", endpointUid="https://user:pw@example.com/")
     assert hook.endpoint_uid is None
+
+
+# Recovery: ``recover`` records the recovery it started; webhooks after it decide.
+
+STARTED = RecoveryStarted(
+    at=NOW + timedelta(hours=1), task_id="qtask_1", since=datetime(2026, 11, 29, tzinfo=UTC)
+)
+
+
+def test_retry_span_is_svix_server_s_default_schedule():
+    # config.default.toml: retry_schedule = [5,300,1800,7200,18000,36000,36000]
+    assert timedelta(hours=27, minutes=35, seconds=5) == RETRY_SPAN
+
+
+def test_a_recovery_started_on_a_failing_endpoint_shows_it_recovering_with_its_task():
+    failing = run("message.attempt.failing", "message.attempt.exhausted")
+    health = started(failing, STARTED)
+    assert (health.state, health.since, health.changed_by) == (
+        State.RECOVERING,
+        STARTED.at,
+        "notifier.recover",
+    )
+    assert health.recovery == STARTED
+    assert health.exhausted == failing.exhausted  # still shown until it is healthy
+    assert started(run("endpoint.disabled"), STARTED).state == State.RECOVERING  # enabled first
+
+
+def test_a_failure_webhook_after_the_recovery_started_puts_it_back_to_failing():
+    recovering = started(run("message.attempt.failing"), STARTED)
+    later = STARTED.at + timedelta(minutes=10)
+    hook = webhook("message.attempt.failing", status=503)
+    failing = apply(recovering, hook, later)
+    assert failing.state == State.FAILING
+    assert (failing.changed_by, failing.last_status_code, failing.recovery) == (
+        "message.attempt.failing",
+        503,
+        None,
+    )
+    exhausted = apply(recovering, webhook("message.attempt.exhausted"), later)
+    assert exhausted.state == State.FAILING and exhausted.changed_by == "message.attempt.exhausted"
+    assert apply(recovering, webhook("endpoint.disabled"), later).state == State.DISABLED
+
+
+def test_a_failure_webhook_that_arrived_after_the_recovery_started_wins_over_recording_it():
+    # recover asked Svix at STARTED.at; a failure webhook was applied before recover recorded it
+    failing = run("message.attempt.failing")
+    again = apply(failing, webhook("message.attempt.failing"), STARTED.at + timedelta(seconds=1))
+    assert started(again, STARTED) == again
+    enabled = apply(failing, webhook("endpoint.enabled"), STARTED.at + timedelta(seconds=1))
+    assert started(enabled, STARTED) == enabled  # enabled since: healthy stays healthy
+
+
+def test_a_recovering_endpoint_is_healthy_at_a_recovered_or_enabled_webhook():
+    recovering = started(run("message.attempt.failing"), STARTED)
+    for kind in ("message.attempt.recovered", "endpoint.enabled"):
+        health = apply(recovering, webhook(kind), STARTED.at + timedelta(minutes=5))
+        assert (health.state, health.recovery, health.failing_since) == (State.HEALTHY, None, None)
+
+
+def test_a_recovering_endpoint_is_healthy_once_svix_s_retry_schedule_passed_without_a_failure():
+    recovering = started(run("message.attempt.failing"), STARTED)
+    just_before = STARTED.at + RETRY_SPAN - timedelta(seconds=1)
+    assert settled(recovering, just_before) == recovering
+    health = settled(recovering, STARTED.at + RETRY_SPAN)
+    assert (health.state, health.since, health.changed_by) == (
+        State.HEALTHY,
+        STARTED.at + RETRY_SPAN,
+        "recovery.settled",
+    )
+    # a failure after that is a new outage: failing since its attempt, counted from there
+    late = apply(recovering, webhook("message.attempt.failing"), STARTED.at + 2 * RETRY_SPAN)
+    assert late.state == State.FAILING
+    assert late.failing_since == datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
+    failing = run("message.attempt.failing")
+    assert settled(failing, NOW + 10 * RETRY_SPAN) == failing  # only a recovery settles

@@ -8,9 +8,11 @@ writes nothing. The event's record gets the fact (``svix_exhausted.{endpointId}`
 the webhook's project's (``appUid``): another tenant's webhook never touches a record.
 
 Documents hold ids, times, states and status codes: never an endpoint URL, never a payload.
-Markers and healthy endpoints expire (``expires_at``, the records' TTL); failing and disabled
-endpoints stay until Svix says they are enabled or deleted, however long that takes.
-``unhealthy`` asks by ``state`` (equality: its single-field index).
+Markers and healthy endpoints expire (``expires_at``, the records' TTL), recovering ones the
+TTL after their recovery settles; failing and disabled endpoints stay until Svix says they are
+enabled or deleted, however long that takes. ``started`` records a recovery ``recover`` started,
+in a transaction with the record it reads, so a failure webhook applied after the recovery
+began stands. ``unhealthy`` asks by ``state`` (equality: its single-field index).
 """
 
 from __future__ import annotations
@@ -29,9 +31,11 @@ from notifier.domain.endpoint_health import (
     Applied,
     EndpointHealth,
     Exhausted,
+    RecoveryStarted,
     State,
     Webhook,
     apply,
+    started,
 )
 
 ENDPOINT_HEALTH = "endpoint_health"
@@ -93,11 +97,33 @@ class FirestoreEndpointHealth:
             result: Applied = once(self._db.transaction())
         return result
 
+    def started(
+        self, app_id: str, endpoint_id: str, recovery: RecoveryStarted
+    ) -> EndpointHealth | None:
+        """Records ``recovery`` on the endpoint's record (see :func:`started`); None when the
+        endpoint has no record any more."""
+        ref = self._db.collection(ENDPOINT_HEALTH).document(f"{app_id}.{endpoint_id}")
+
+        @firestore.transactional
+        def once(transaction: firestore.Transaction) -> EndpointHealth | None:
+            snapshot = ref.get(transaction=transaction, timeout=TIMEOUT)
+            if not snapshot.exists:
+                return None
+            current = _health(snapshot.to_dict())
+            after = started(current, recovery)
+            if after != current:
+                transaction.set(ref, self._document(after))
+            return after
+
+        with guarded():
+            result: EndpointHealth | None = once(self._db.transaction())
+        return result
+
     def unhealthy(self) -> list[EndpointHealth]:
-        """Failing and disabled endpoints, the longest unhealthy first."""
+        """Failing, disabled and recovering endpoints, the longest unhealthy first."""
         found: list[EndpointHealth] = []
         with guarded():
-            for state in (State.DISABLED, State.FAILING):
+            for state in (State.DISABLED, State.FAILING, State.RECOVERING):
                 query = self._db.collection(ENDPOINT_HEALTH).where(
                     filter=FieldFilter("state", "==", state.value)
                 )
@@ -137,6 +163,14 @@ class FirestoreEndpointHealth:
             "last_status_code": health.last_status_code,
             "trigger": health.trigger,
             "failing_since": health.failing_since,
+            "failure_arrived_at": health.failure_arrived_at,
+            "recovery": None
+            if health.recovery is None
+            else {
+                "at": health.recovery.at,
+                "task_id": health.recovery.task_id,
+                "since": health.recovery.since,
+            },
             "exhausted": [
                 {
                     "event_id": e.event_id,
@@ -149,6 +183,8 @@ class FirestoreEndpointHealth:
         }
         if health.state == State.HEALTHY:
             document["expires_at"] = health.changed_at + self._ttl
+        elif health.recovery is not None:
+            document["expires_at"] = health.recovery.settles_at + self._ttl
         return document
 
 
@@ -166,8 +202,16 @@ def _health(data: dict[str, Any] | None) -> EndpointHealth:
         last_status_code=data.get("last_status_code"),
         trigger=data.get("trigger"),
         failing_since=data.get("failing_since"),
+        failure_arrived_at=data.get("failure_arrived_at"),
+        recovery=_recovery(data.get("recovery")),
         exhausted=tuple(
             Exhausted(e.get("event_id"), e.get("svix_message_id"), e.get("status_code"), e["at"])
             for e in data.get("exhausted") or []
         ),
     )
+
+
+def _recovery(data: dict[str, Any] | None) -> RecoveryStarted | None:
+    if not data:
+        return None
+    return RecoveryStarted(at=data["at"], task_id=data["task_id"], since=data["since"])

@@ -1,5 +1,6 @@
-"""What ``status`` shows of the customers' endpoints: the failing and disabled ones (since
-when) and the events Svix gave up on (:func:`endpoints_json`, :func:`show_endpoints`)."""
+"""What ``status`` shows of the customers' endpoints: the failing, disabled and recovering ones
+(since when; a recovery's task) and the events Svix gave up on (:func:`endpoints_json`,
+:func:`show_endpoints`)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,21 @@ def health_json(health: EndpointHealth, now: datetime) -> dict[str, Any]:
         "changed_by": health.changed_by,
         "changed_at": plain(health.changed_at),
         "trigger": health.trigger,
+        "recovery": None
+        if health.recovery is None
+        else {
+            "started_at": plain(health.recovery.at),
+            "task_id": health.recovery.task_id,
+            "since": plain(health.recovery.since),
+            "settles_at": plain(health.recovery.settles_at),
+        },
     }
+
+
+def _recovery(health: EndpointHealth) -> str:
+    if health.recovery is None:
+        return ""
+    return f"task {health.recovery.task_id}, since {plain(health.recovery.since)}"
 
 
 def endpoints_json(report: EndpointReport, now: datetime) -> dict[str, Any]:
@@ -47,10 +62,19 @@ def endpoints_json(report: EndpointReport, now: datetime) -> dict[str, Any]:
 
 def show_endpoints(out: Output, report: EndpointReport, now: datetime) -> None:
     """The plain report's section on endpoints."""
-    out.line(f"\ncustomer endpoints failing or disabled: {len(report.endpoints)}")
+    out.line(f"\ncustomer endpoints failing, disabled or recovering: {len(report.endpoints)}")
     if report.endpoints:
         out.table(
-            ["project", "endpoint", "state", "since", "for", "last_status", "changed_by"],
+            [
+                "project",
+                "endpoint",
+                "state",
+                "since",
+                "for",
+                "last_status",
+                "changed_by",
+                "recovery",
+            ],
             [
                 [
                     h.project,
@@ -60,12 +84,18 @@ def show_endpoints(out: Output, report: EndpointReport, now: datetime) -> None:
                     age(now - h.since),
                     h.last_status_code,
                     h.changed_by,
+                    _recovery(h),
                 ]
                 for h in report.endpoints
             ],
         )
     if report.disabled:
         out.line("a disabled endpoint gets nothing: `notifier recover --project P` once fixed")
+    if report.recovering:
+        out.line(
+            "recovering: healthy at a recovered webhook, or with no failure webhook through "
+            "Svix's retry schedule (27 h 35 min) after the recovery started"
+        )
     out.line(f"\nevents Svix gave up on ({len(report.exhausted)} latest):")
     if report.exhausted:
         out.table(

@@ -1,5 +1,5 @@
 """``recover --project P [--endpoint E] [--since T] [--dry-run]``: Svix resends what a project's
-failing or disabled endpoints missed, once the customer says "fixed it"."""
+failing, disabled or recovering endpoints missed, once the customer says "fixed it"."""
 
 from __future__ import annotations
 
@@ -69,7 +69,8 @@ def run(args: argparse.Namespace, context: Context) -> int:
         )
     else:
         if not done:
-            out.line(f"no failing or disabled endpoint recorded for project {args.project}")
+            none = "no failing, disabled or recovering endpoint recorded"
+            out.line(f"{none} for project {args.project}")
         for r in done:
             out.line(_line(r, args.dry_run))
     return 0 if done and all(r.error is None for r in done) else 1
@@ -96,6 +97,7 @@ def _json(r: Recovery, now: datetime) -> dict[str, object]:
         "clamped": r.clamped,
         "enabled": r.enabled,
         "task": plain(r.task),
+        "recorded_state": None if r.recorded is None else r.recorded.state.value,
         "error": r.error,
     }
 

@@ -33,8 +33,8 @@ EXIT = (
 
 def verdict(report: Status, endpoints: EndpointReport) -> int:
     """0 when nothing waits for an operator (no failed, no stuck pending, no disabled endpoint:
-    Svix delivers nothing to it until someone acts), else 1: for scripts. A failing endpoint
-    alone is 0: Svix is still retrying, nothing is lost yet."""
+    Svix delivers nothing to it until someone acts), else 1: for scripts. A failing or
+    recovering endpoint alone is 0: Svix is still retrying or resending, nothing is lost yet."""
     clear = report.totals[RecordStatus.FAILED.value] == 0 and report.stuck == 0
     return 0 if clear and not endpoints.disabled else 1
 
@@ -90,7 +90,7 @@ def run(args: argparse.Namespace, context: Context) -> int:
         every=every,
         late_after=late_after,
     )
-    endpoints = endpoint_report(reach.endpoint_health(settings, context.env, args.timeout))
+    endpoints = endpoint_report(reach.endpoint_health(settings, context.env, args.timeout), now=now)
     out = context.output
     if out.as_json:
         out.json(
@@ -157,7 +157,7 @@ def _with_age(record: Record | None, now: datetime) -> dict[str, Any] | None:
 COMMAND = Command(
     name="status",
     help="counts by status and project, the oldest pending, the latest failures, the customer "
-    "endpoints failing or disabled",
+    "endpoints failing, disabled or recovering",
     add_arguments=add_arguments,
     run=run,
 )
