@@ -1,6 +1,8 @@
 """Shared fixtures: the real emulators and the Svix twin, started once per test session.
 
-Each test gets clean data: Firestore is emptied and the twin reset before it runs.
+Each test gets clean data: Firestore is emptied and the twin reset before it runs. Every test, and
+every process it starts, runs with tests/offline.py's environment (set here, before any test
+module imports google-auth, which reads it once).
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ import pytest
 
 from devstack import emulators
 from devstack.svix_twin.server import SvixTwin
+from tests import offline
+
+os.environ.update(offline.ENV)
 
 PROJECT = "notifier-test"
 TOKEN = "testsk_notifier.secret-canary-7f3a9"
