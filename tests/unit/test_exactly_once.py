@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from notifier.config import Settings
 from notifier.domain.decoding import event_from
 from notifier.domain.errors import (
     BadCredentials,
@@ -336,3 +337,147 @@ def test_a_zero_window_looks_up_every_resend_but_never_a_new_event():
     new = an_event()
     notifier.deliver(new)  # its claim created the record: no delivery called Svix before
     assert sender.found == [event.id] and sender.sends[-1] == (new.project, new.id)
+
+
+# -- issue 19: a store write that fails after Svix answered -----------------------------------
+
+
+def lease_runs_out(store, event):
+    """The claim's lease expires (the delivery that held it ended without a word)."""
+    store.notifications[event.id]["held"] = False
+
+
+@pytest.mark.parametrize("first", [None, SvixUnavailable("t")], ids=["at-once", "after-a-retry"])
+def test_a_sent_message_whose_record_is_refused_stays_pending_and_is_recorded_next_time(first):
+    """Svix accepted (after a retry, or at once); the write of ``sent`` is refused. The next
+    delivery gets Svix's answer again (the replayed 202 or a 409) and records it: one message."""
+    notifier, store, sender, _ = make([first] if first is not None else [])
+    event = an_event()
+    store.fail("mark_sent")
+    outcome = notifier.deliver(event)
+    message_id = f"msg_{event.id}"
+    assert (outcome.kind, outcome.must_retry, outcome.error.code) == (
+        "retried",
+        True,
+        "store_unavailable",
+    )
+    assert (outcome.svix_status, outcome.svix_message_id) == (202, message_id)
+    assert store.notifications[event.id]["status"] == "pending"
+    lease_runs_out(store, event)
+    again = notifier.deliver(event)
+    assert (again.kind, again.svix_status, again.svix_message_id) == ("sent", 409, message_id)
+    record = store.notifications[event.id]
+    assert (record["status"], record["message_id"], record["attempts"]) == ("sent", message_id, 2)
+    assert list(sender.messages) == [event.id]  # one message at Svix
+
+
+def test_a_sent_record_whose_answer_is_lost_is_a_duplicate_next_time():
+    notifier, store, sender, _ = make()
+    event = an_event()
+    store.fail("mark_sent", "lost")
+    outcome = notifier.deliver(event)
+    assert (outcome.kind, outcome.must_retry, outcome.error.code) == (
+        "retried",
+        True,
+        "store_unavailable",
+    )
+    assert store.notifications[event.id]["status"] == "sent"  # written; only the answer lost
+    again = notifier.deliver(event)
+    assert (again.kind, again.svix_message_id) == ("duplicate", f"msg_{event.id}")
+    assert len(sender.sends) == 1
+
+
+def test_a_refusal_whose_record_is_refused_stays_pending_and_is_recorded_next_time():
+    """Svix refused (400); the write of ``failed`` is refused. Svix answers the same key with the
+    same refusal, so the next delivery records it, and nothing was ever sent."""
+    refusal = Permanent("validation", status=400)
+    notifier, store, sender, _ = make([refusal, refusal])
+    event = an_event()
+    store.fail("mark_failed")
+    outcome = notifier.deliver(event)
+    assert (outcome.kind, outcome.must_retry, outcome.svix_status, outcome.error.code) == (
+        "retried",
+        True,
+        400,
+        "store_unavailable",
+    )
+    assert store.notifications[event.id]["status"] == "pending"
+    lease_runs_out(store, event)
+    again = notifier.deliver(event)
+    assert (again.kind, again.must_retry, again.svix_status) == ("failed", False, 400)
+    record = store.notifications[event.id]
+    assert (record["status"], record["attempts"]) == ("failed", 2)
+    assert record["last_error"].startswith("svix_rejected 400")
+    assert sender.messages == {}
+
+
+def test_a_failed_record_whose_answer_is_lost_is_a_duplicate_next_time():
+    notifier, store, sender, _ = make([Permanent("validation", status=422)])
+    event = an_event()
+    store.fail("mark_failed", "lost")
+    assert notifier.deliver(event).must_retry
+    assert store.notifications[event.id]["status"] == "failed"
+    again = notifier.deliver(event)
+    assert (again.kind, again.must_retry, len(sender.sends)) == ("duplicate", False, 1)
+
+
+@pytest.mark.parametrize("fault", ["refused", "lost"])
+def test_a_release_that_fails_still_leaves_it_pending_for_pubsub(fault):
+    """Out of budget, the release is best effort: refused, the lease runs out instead."""
+    notifier, store, sender, _ = make([SvixUnavailable("503", status=503)], budget=0)
+    event = an_event()
+    store.fail("release", fault)
+    outcome = notifier.deliver(event)
+    assert (outcome.kind, outcome.svix_status, outcome.error.code) == (
+        "retried",
+        503,
+        "svix_unavailable",
+    )
+    record = store.notifications[event.id]
+    assert (record["status"], record["held"]) == ("pending", fault == "refused")
+    lease_runs_out(store, event)
+    assert notifier.deliver(event).kind == "sent"
+    assert list(sender.messages) == [event.id]
+
+
+@pytest.mark.parametrize("fault", ["refused", "lost"])
+def test_a_claim_that_fails_is_retried_without_calling_svix(fault):
+    notifier, store, sender, _ = make()
+    event = an_event()
+    store.fail("claim", fault)
+    outcome = notifier.deliver(event)
+    assert (outcome.kind, outcome.error.code) == ("retried", "store_unavailable")
+    assert sender.sends == []
+    if fault == "lost":  # it was claimed: the lease must run out first
+        assert notifier.deliver(event).error.code == "claim_held"
+        lease_runs_out(store, event)
+    assert notifier.deliver(event).kind == "sent"
+    assert len(sender.sends) == 1
+
+
+def test_an_application_record_that_fails_is_retried_within_the_delivery():
+    notifier, store, sender, clock = make()
+    store.fail("save_application")
+    outcome = notifier.deliver(an_event(project="globex"))
+    assert (outcome.kind, outcome.retries) == ("sent", 1)
+    assert clock.sleeps == [0.5]
+    assert store.applications == {"globex": "app_globex"}
+    assert sender.apps == ["globex", "globex"]  # Svix's get-or-create, asked again
+
+
+def test_a_write_that_is_not_the_stores_cannot_be_failed():
+    with pytest.raises(ValueError, match="not a write"):
+        fakes.MemoryStore().fail("mark_snet")
+
+
+def test_the_backoff_doubles_up_to_its_cap_within_the_default_budget():
+    budget = Settings(gcp_project="p", svix_api_key="k").retry_budget_seconds
+    errors = [SvixUnavailable("503", status=503) for _ in range(50)]
+    notifier, store, sender, clock = make(errors, budget=budget)
+    event = an_event()
+    outcome = notifier.deliver(event)
+    assert budget == 30.0
+    assert clock.sleeps == [0.5, 1.0, 2.0, 4.0, 8.0, 8.0]  # the next 8 s would pass 30 s
+    assert (outcome.kind, outcome.retries, outcome.waited) == ("retried", 6, 23.5)
+    assert len(sender.sends) == 7
+    assert store.notifications[event.id]["status"] == "pending"
