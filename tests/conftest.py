@@ -44,8 +44,17 @@ def logs_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("logs")
 
 
+# host:port of a Firestore emulator started before pytest (devstack/mutate.py's), used instead
+ATTACH_FIRESTORE = "NOTIFIER_TEST_FIRESTORE_EMULATOR"
+
+
 @pytest.fixture(scope="session")
-def firestore_emulator(logs_dir) -> Iterator[emulators.Emulator]:
+def firestore_emulator(logs_dir) -> Iterator[emulators.Emulator | emulators.Attached]:
+    attached = os.environ.get(ATTACH_FIRESTORE)
+    if attached:
+        with environment({"FIRESTORE_EMULATOR_HOST": attached, "GOOGLE_CLOUD_PROJECT": PROJECT}):
+            yield emulators.Attached(PROJECT, attached)
+        return
     emulators.check_prerequisites()
     emulator = emulators.start_firestore(PROJECT, log_path=logs_dir / "firestore.log")
     try:

@@ -64,6 +64,7 @@ class MemoryStore:
     unavailable: bool = False  # every claim fails as Firestore down does
     lease_left: float = 30.0  # what a held claim says is left of its holder's lease
     faults: dict[str, list[Fault]] = field(default_factory=dict)  # by write, the next ones first
+    deliveries: list[Delivery] = field(default_factory=list)  # each claim's, as it was given
 
     def fail(self, operation: str, fault: Fault = "refused", *, times: int = 1) -> None:
         """The next ``times`` calls of the write ``operation`` (a method's name) fail so."""
@@ -77,6 +78,7 @@ class MemoryStore:
 
     @failable
     def claim(self, event: Event, delivery: Delivery) -> Claim:
+        self.deliveries.append(delivery)
         if self.unavailable:
             raise StoreUnavailable("firestore: ServiceUnavailable")
         with self.lock:
@@ -119,7 +121,10 @@ class MemoryStore:
     def mark_sent(self, claim: Claim, svix_message_id: str | None, svix_status: int) -> None:
         with self.lock:
             self.notifications[claim.event_id].update(
-                status=RecordStatus.SENT.value, message_id=svix_message_id, held=False
+                status=RecordStatus.SENT.value,
+                message_id=svix_message_id,
+                svix_status=svix_status,
+                held=False,
             )
 
     @failable

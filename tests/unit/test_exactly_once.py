@@ -17,6 +17,7 @@ from notifier.domain.errors import (
     SvixConflict,
     SvixUnavailable,
 )
+from notifier.domain.events import Delivery
 from notifier.domain.outcomes import Sent
 from notifier.usecases.applications import ApplicationDirectory
 from notifier.usecases.exactly_once import Notifier
@@ -481,3 +482,128 @@ def test_the_backoff_doubles_up_to_its_cap_within_the_default_budget():
     assert (outcome.kind, outcome.retries, outcome.waited) == ("retried", 6, 23.5)
     assert len(sender.sends) == 7
     assert store.notifications[event.id]["status"] == "pending"
+
+
+# -- the outcome says all of it (survivors of `make mutate`, docs/testing.md) -------------------
+
+
+def facts(outcome):
+    """Everything an outcome reports, the error by its code and detail."""
+    error = None if outcome.error is None else (outcome.error.code, outcome.error.detail)
+    return (
+        outcome.kind,
+        outcome.attempts,
+        outcome.svix_status,
+        outcome.svix_message_id,
+        error,
+        outcome.retries,
+        outcome.waited,
+    )
+
+
+def test_the_store_is_given_the_pubsub_delivery_or_an_empty_one():
+    notifier, store, _, _ = make()
+    delivery = Delivery(message_id="m-17", delivery_attempt=3)
+    notifier.deliver(an_event(), delivery)
+    notifier.deliver(an_event())
+    assert store.deliveries == [delivery, Delivery()]
+
+
+def test_a_sent_outcome_reports_attempts_status_retries_and_waiting():
+    notifier, store, _, _ = make([RateLimited(retry_after=2.5), SvixUnavailable("t")])
+    event = an_event()
+    seed(store, event)  # one earlier attempt
+    assert facts(notifier.deliver(event)) == ("sent", 2, 202, f"msg_{event.id}", None, 2, 3.5)
+    assert store.notifications[event.id]["svix_status"] == 202
+
+
+def test_duplicates_report_the_attempts_and_why():
+    notifier, _, _, _ = make([Permanent("validation", status=400)])
+    sent, failed = an_event(), an_event()
+    notifier.deliver(failed)
+    notifier.deliver(sent)
+    assert facts(notifier.deliver(sent)) == ("duplicate", 1, None, f"msg_{sent.id}", None, 0, 0.0)
+    assert facts(notifier.deliver(failed)) == (
+        *("duplicate", 1, None, None),
+        ("svix_rejected", "already failed"),
+        *(0, 0.0),
+    )
+
+
+def test_a_held_claim_reports_the_attempts_and_the_holders_lease():
+    notifier, store, _, _ = make()
+    event = an_event()
+    seed(store, event, held=True, attempts=3)
+    store.lease_left = 42.0
+    assert facts(notifier.deliver(event)) == (
+        *("retried", 3, None, None),
+        ("claim_held", "another delivery holds the claim for 42s more"),
+        *(0, 0.0),
+    )
+
+
+def test_a_refusal_after_a_retry_reports_it():
+    refusal = Permanent("validation", status=422)
+    notifier, _, _, _ = make([SvixUnavailable("t"), refusal])
+    outcome = notifier.deliver(an_event())
+    assert facts(outcome) == ("failed", 1, 422, None, ("svix_rejected", "validation"), 1, 0.0)
+    assert outcome.error is refusal
+
+
+def test_a_refusal_whose_record_fails_after_a_retry_reports_it():
+    refusal = Permanent("validation", status=422)
+    notifier, store, _, _ = make([SvixUnavailable("t"), refusal])
+    store.fail("mark_failed")
+    kind, attempts, status, _, (code, _), retries, _ = facts(notifier.deliver(an_event()))
+    assert (kind, attempts, status, code, retries) == ("retried", 1, 422, "store_unavailable", 1)
+
+
+def test_a_sent_message_whose_record_fails_after_a_retry_reports_it():
+    notifier, store, _, _ = make([SvixUnavailable("t")])
+    store.fail("mark_sent")
+    event = an_event()
+    kind, attempts, status, message, (code, _), retries, _ = facts(notifier.deliver(event))
+    assert (kind, attempts, status, message, code, retries) == (
+        *("retried", 1, 202, f"msg_{event.id}"),
+        *("store_unavailable", 1),
+    )
+
+
+def test_giving_up_reports_the_attempts_retries_and_waiting():
+    notifier, _, _, _ = make([SvixUnavailable("503", status=503) for _ in range(5)], budget=2)
+    assert facts(notifier.deliver(an_event())) == (
+        *("retried", 1, 503, None),
+        ("svix_unavailable", "503"),
+        *(2, 1.5),
+    )
+
+
+@pytest.mark.parametrize("retry_after", [0, None])
+def test_a_429_without_a_wait_holds_the_claim_no_longer(retry_after):
+    notifier, store, _, _ = make([RateLimited(retry_after=retry_after)], budget=0)
+    event = an_event()
+    assert notifier.deliver(event).svix_status == 429
+    assert store.notifications[event.id]["hold"] == 0
+
+
+def test_a_wait_that_ends_exactly_at_the_budget_is_still_taken():
+    notifier, _, sender, clock = make([SvixUnavailable("t") for _ in range(5)], budget=1.5)
+    notifier.deliver(an_event())
+    assert clock.sleeps == [0.5, 1.0]  # 0.5 + 1.0 == 1.5: within it
+    assert len(sender.sends) == 3
+
+
+def test_a_conflict_answered_within_a_zero_budget_is_still_retried_at_once():
+    notifier, _, sender, clock = make([conflict()], budget=0)
+    outcome = notifier.deliver(an_event())  # the clock stands still: the answer came in time
+    assert (outcome.kind, clock.sleeps, len(sender.sends)) == ("sent", [0.0], 2)
+
+
+def test_an_id_recorded_for_another_project_is_rejected_naming_it_for_the_operator():
+    notifier, store, sender, _ = make()
+    event = an_event(project="acme")
+    seed(store, event, project="globex")
+    outcome = notifier.deliver(event)
+    assert (outcome.kind, outcome.error.code) == ("rejected", "id_conflict")
+    assert (outcome.error.recorded_project, outcome.error.recorded_type) == ("globex", event.type)
+    assert sender.sends == []
