@@ -65,7 +65,10 @@ def explained() -> set[str]:
 def main() -> int:
     log = ROOT / ".run" / "mutate-firestore.log"
     with emulators.start_firestore("notifier-test", log_path=log) as emulator:
-        env = {**os.environ, ATTACH: emulator.host_port}
+        # mutmut runs the tests in a copy (mutants/) without the .venv that deploy.sh's dry run
+        # (the index check) takes its Python from: python3 is this one.
+        path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+        env = {**os.environ, ATTACH: emulator.host_port, "PATH": path}
         subprocess.run([mutmut(), "run", *TARGETS], cwd=ROOT, env=env, check=False)
     statuses = results()
     if not statuses:
