@@ -228,18 +228,17 @@ def test_a_reopened_record_is_claimed_with_its_replays(db):
     assert (claim.state, claim.replays, claim.attempts) == (ClaimState.CLAIMED, 1, 2)
 
 
+def written_before(db, event, **fields):
+    """A pending record of ``event`` with only ``fields`` besides, as an older version left it."""
+    record = {"status": "pending", "project": event.project, "event_type": event.type}
+    ref_of(db, event.id).set({**record, **fields})
+
+
 def test_a_record_from_before_the_window_field_takes_its_creation_as_the_first_call(db):
     clock = Clock()
     store, event = make_store(db, clock), an_event()
     created = clock.now - timedelta(hours=30)
-    ref_of(db, event.id).set(
-        {
-            "status": "pending",
-            "project": event.project,
-            "event_type": event.type,
-            "created_at": created,
-        }
-    )  # no attempts, no svix_first_call_at, no lease: as an old version wrote it
+    written_before(db, event, created_at=created)  # no attempts, first call or lease
     claim = store.claim(event, Delivery(delivery_attempt=2))
     assert (claim.state, claim.attempts, claim.svix_first_call_at) == (
         ClaimState.CLAIMED,
@@ -253,15 +252,8 @@ def test_a_first_call_unlike_the_creation_is_the_one_kept(db):
     clock = Clock()
     store, event = make_store(db, clock), an_event()
     called = clock.now - timedelta(hours=2)
-    ref_of(db, event.id).set(
-        {
-            "status": "pending",
-            "project": event.project,
-            "event_type": event.type,
-            "attempts": 1,
-            "created_at": called - timedelta(hours=5),
-            "svix_first_call_at": called,
-        }
+    written_before(
+        db, event, attempts=1, created_at=called - timedelta(hours=5), svix_first_call_at=called
     )
     claim = store.claim(event, Delivery(delivery_attempt=2))
     assert claim.svix_first_call_at == called
@@ -335,27 +327,24 @@ def test_sent_records_when_and_clears_the_last_error(db):
     assert "last_error" not in saved
 
 
-def test_failed_records_when_and_drops_the_lease(db):
-    clock = Clock()
-    store, event = make_store(db, clock), an_event()
-    claim = store.claim(event, Delivery())
-    clock.now += timedelta(seconds=5)
+@pytest.mark.parametrize(
+    ("write", "stamped", "dropped"),
+    [
+        ("mark_failed", ("failed_at", "last_error_at", "updated_at"), "lease_expires_at"),
+        ("release", ("last_error_at", "updated_at"), None),
+    ],
+)
+def test_failed_and_release_record_when(db, write, stamped, dropped):
     from notifier.domain.errors import Permanent
 
-    store.mark_failed(claim, Permanent("bad", status=400))
-    saved = record(db, event.id)
-    assert (saved["failed_at"], saved["last_error_at"], saved["updated_at"]) == (clock.now,) * 3
-    assert "lease_expires_at" not in saved
-
-
-def test_release_records_when(db):
     clock = Clock()
     store, event = make_store(db, clock), an_event()
     claim = store.claim(event, Delivery())
     clock.now += timedelta(seconds=5)
-    store.release(claim, SvixUnavailable("boom"))
+    getattr(store, write)(claim, Permanent("bad", status=400))
     saved = record(db, event.id)
-    assert (saved["last_error_at"], saved["updated_at"]) == (clock.now, clock.now)
+    assert tuple(saved[name] for name in stamped) == (clock.now,) * len(stamped)
+    assert dropped is None or dropped not in saved
 
 
 @pytest.fixture
