@@ -30,7 +30,9 @@ TARGETS = [
     "notifier.usecases.exactly_once.*",
     *(f"{STORE}{name}__mutmut_*" for name in CLAIM_CODE),
 ]
-CAUGHT = {"killed", "timeout"}  # a test failed, or never ended
+# A test failed. A timeout is not counted: on a loaded machine a survivor's slow tests time out
+# too; it is reported, to re-run on an idle machine.
+CAUGHT = {"killed"}
 
 
 def mutmut() -> str:

@@ -73,6 +73,7 @@ class MemoryStore:
         self.faults.setdefault(operation, []).extend([fault] * times)
 
     def next_fault(self, operation: str) -> Fault | None:
+        """The fault waiting for this call of ``operation``, taken; None: it succeeds."""
         waiting = self.faults.get(operation)
         return waiting.pop(0) if waiting else None
 

@@ -190,12 +190,13 @@ def ref_of(db, event_id):
     return db.collection("notifications").document(document_key(event_id))
 
 
-def test_a_new_record_starts_its_svix_window_at_its_creation(db):
+def test_a_new_record_starts_its_svix_window_at_its_creation_with_the_events_time(db):
     clock = Clock()
     store, event = make_store(db, clock), an_event()
     store.claim(event, Delivery())
     saved = record(db, event.id)
-    assert saved["svix_first_call_at"] == saved["created_at"] == clock.now
+    assert saved["svix_first_call_at"] == saved["created_at"] == saved["updated_at"] == clock.now
+    assert saved["event_time"] == event.time
 
 
 def test_a_taken_over_claim_says_all_a_resend_needs(db):
@@ -360,10 +361,25 @@ def stalled_firestore(monkeypatch):
         yield firestore.Client(project="notifier-test")
 
 
-@pytest.mark.parametrize("write", ["mark_sent", "mark_failed"])
+@pytest.mark.parametrize(
+    "write",
+    [
+        "claim",
+        pytest.param(
+            "reclaim",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="issue 19 found: a read (DocumentReference.get, BatchGetDocuments) to a "
+                "Firestore that never answers outlasts its timeout by minutes",
+            ),
+        ),
+        "mark_sent",
+        "mark_failed",
+    ],
+)
 def test_a_write_to_a_firestore_that_never_answers_ends_at_its_timeout(stalled_firestore, write):
-    """Each write carries its timeout; without it the client's default (a minute) would hold the
-    delivery past Pub/Sub's ack deadline."""
+    """Each call carries its timeout (a first claim creates, a redelivery's reads first); without
+    it the client's default (a minute) would hold the delivery past Pub/Sub's ack deadline."""
     from notifier.domain.claims import Claim
 
     store = make_store(stalled_firestore)
@@ -372,7 +388,9 @@ def test_a_write_to_a_firestore_that_never_answers_ends_at_its_timeout(stalled_f
 
     def call():
         try:
-            if write == "mark_sent":
+            if write in ("claim", "reclaim"):
+                store.claim(an_event(), Delivery(delivery_attempt=2 if write == "reclaim" else 1))
+            elif write == "mark_sent":
                 store.mark_sent(claim, "msg_1", 202)
             else:
                 store.mark_failed(claim, SvixUnavailable("x"))
