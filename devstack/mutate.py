@@ -85,6 +85,10 @@ def main() -> int:
     print(f"\nmake mutate: {len(statuses)} mutants of the delivery core, {caught} caught")
     for name in sorted(equivalent - statuses.keys()):
         print(f"  docs/testing.md names {name}, which this run did not make (renumbered?)")
+    for name in sorted(n for n in equivalent & statuses.keys() if statuses[n] in CAUGHT):
+        # an equivalent mutant cannot fail a test: a kill here is a test failing for another
+        # reason (the machine's load, a flaky test), and may hide a real survivor elsewhere
+        print(f"  {name}: explained as equivalent, yet killed: a spurious kill, re-run")
     for name in open_:
         print(f"  {name}: {statuses[name]}")
     for name in unexplained:
