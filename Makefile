@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help run serve test unit lint format bench clean
+.PHONY: help run serve test unit lint format bench mutate clean
 
 help:
 	@echo "make run    - the function on the emulators and the Svix twin, shown on sample events"
@@ -12,6 +12,7 @@ help:
 	@echo "make test   - lint, then unit, integration and end-to-end tests on the real emulators"
 	@echo "make unit   - the fast tests only (no emulators)"
 	@echo "make bench  - throughput, latency, round trips and cold start, into BENCHMARKS.md"
+	@echo "make mutate - mutation check of the delivery core (mutmut; minutes, not in CI)"
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,5 +46,9 @@ bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -r requirements-bench.txt
 	$(BIN)/python -m benchmarks.run
 
+mutate: $(STAMP)
+	$(BIN)/python -m pip install --quiet -r requirements-mutate.txt
+	$(BIN)/python -m devstack.mutate
+
 clean:
-	rm -rf $(VENV) .run .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .run .pytest_cache .ruff_cache .hypothesis mutants

@@ -306,6 +306,26 @@ class Emulator:
         self.stop()
 
 
+@dataclass(eq=False)
+class Attached:
+    """A Firestore emulator another process started and will stop (``make mutate`` starts one
+    for every mutant's test run): used as :class:`Emulator` is, never stopped from here."""
+
+    project: str
+    host_port: str
+    name: str = "firestore"
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"FIRESTORE_EMULATOR_HOST": self.host_port}
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host_port}"
+
+    reset = Emulator.reset
+
+
 def _http(url: str, method: str = "GET", timeout: float = 10.0) -> str:
     request = urllib.request.Request(url, method=method)
     with urllib.request.urlopen(request, timeout=timeout) as response:

@@ -1,6 +1,8 @@
 """Shared fixtures: the real emulators and the Svix twin, started once per test session.
 
-Each test gets clean data: Firestore is emptied and the twin reset before it runs.
+Each test gets clean data: Firestore is emptied and the twin reset before it runs. Every test, and
+every process it starts, runs with tests/offline.py's environment (set here, before any test
+module imports google-auth, which reads it once).
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ import pytest
 
 from devstack import emulators
 from devstack.svix_twin.server import SvixTwin
+from tests import offline
+
+os.environ.update(offline.ENV)
 
 PROJECT = "notifier-test"
 TOKEN = "testsk_notifier.secret-canary-7f3a9"
@@ -39,8 +44,17 @@ def logs_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("logs")
 
 
+# host:port of a Firestore emulator started before pytest (devstack/mutate.py's), used instead
+ATTACH_FIRESTORE = "NOTIFIER_TEST_FIRESTORE_EMULATOR"
+
+
 @pytest.fixture(scope="session")
-def firestore_emulator(logs_dir) -> Iterator[emulators.Emulator]:
+def firestore_emulator(logs_dir) -> Iterator[emulators.Emulator | emulators.Attached]:
+    attached = os.environ.get(ATTACH_FIRESTORE)
+    if attached:
+        with environment({"FIRESTORE_EMULATOR_HOST": attached, "GOOGLE_CLOUD_PROJECT": PROJECT}):
+            yield emulators.Attached(PROJECT, attached)
+        return
     emulators.check_prerequisites()
     emulator = emulators.start_firestore(PROJECT, log_path=logs_dir / "firestore.log")
     try:

@@ -2,17 +2,19 @@
 
 They keep the contract the service relies on, not the adapters' internals: a claim is granted to
 one delivery at a time, ``sent`` and ``failed`` are final, a rejection is kept once per Pub/Sub
-message. The Firestore and Svix adapters are proven against the emulator and the twin instead.
+message. Any write of the store can be made to fail (:meth:`MemoryStore.fail`), refused or with
+its answer lost. The Firestore and Svix adapters are proven against the emulator and the twin.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 from notifier import bootstrap
 from notifier.config import Settings
@@ -28,6 +30,28 @@ from notifier.domain.ports import Checker
 from notifier.domain.records import Record, StoredNotification
 from notifier.handlers.dependencies import Dependencies
 
+Fault = Literal["refused", "lost"]
+_Write = TypeVar("_Write", bound=Callable[..., Any])
+
+
+def failable(write: _Write) -> _Write:
+    """A store write that :meth:`MemoryStore.fail` can make fail, by its name: ``refused``
+    raises before anything changes, ``lost`` changes the record, then raises (the answer lost,
+    as a deadline passing after Firestore committed)."""
+
+    @functools.wraps(write)
+    def guarded(store: MemoryStore, *args: Any, **kwargs: Any) -> Any:
+        fault = store.next_fault(write.__name__)
+        if fault == "refused":
+            raise StoreUnavailable(f"firestore: ServiceUnavailable ({write.__name__} refused)")
+        result = write(store, *args, **kwargs)
+        if fault == "lost":
+            raise StoreUnavailable(f"firestore: DeadlineExceeded ({write.__name__} answer lost)")
+        return result
+
+    guarded.failable = True  # type: ignore[attr-defined]
+    return guarded  # type: ignore[return-value]
+
 
 @dataclass
 class MemoryStore:
@@ -41,8 +65,23 @@ class MemoryStore:
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     unavailable: bool = False  # every claim fails as Firestore down does
     lease_left: float = 30.0  # what a held claim says is left of its holder's lease
+    faults: dict[str, list[Fault]] = field(default_factory=dict)  # by write, the next ones first
+    deliveries: list[Delivery] = field(default_factory=list)  # each claim's, as it was given
 
+    def fail(self, operation: str, fault: Fault = "refused", *, times: int = 1) -> None:
+        """The next ``times`` calls of the write ``operation`` (a method's name) fail so."""
+        if not getattr(getattr(type(self), operation, None), "failable", False):
+            raise ValueError(f"{operation!r} is not a write of the store")
+        self.faults.setdefault(operation, []).extend([fault] * times)
+
+    def next_fault(self, operation: str) -> Fault | None:
+        """The fault waiting for this call of ``operation``, taken; None: it succeeds."""
+        waiting = self.faults.get(operation)
+        return waiting.pop(0) if waiting else None
+
+    @failable
     def claim(self, event: Event, delivery: Delivery, looked: Look | None = None) -> Claim:
+        self.deliveries.append(delivery)
         if self.unavailable:
             raise StoreUnavailable("firestore: ServiceUnavailable")
         with self.lock:
@@ -89,12 +128,17 @@ class MemoryStore:
         record = self.notifications.get(claim.event_id)
         return record is not None and claim.version in (None, record.get("holder"))
 
+    @failable
     def mark_sent(self, claim: Claim, svix_message_id: str | None, svix_status: int) -> None:
         with self.lock:
             self.notifications[claim.event_id].update(
-                status=RecordStatus.SENT.value, message_id=svix_message_id, held=False
+                status=RecordStatus.SENT.value,
+                message_id=svix_message_id,
+                svix_status=svix_status,
+                held=False,
             )
 
+    @failable
     def mark_failed(self, claim: Claim, error: NotifierError) -> bool:
         with self.lock:
             if not self._holds(claim):
@@ -107,6 +151,7 @@ class MemoryStore:
             )
         return True
 
+    @failable
     def release(self, claim: Claim, error: NotifierError, hold: float = 0.0) -> bool:
         with self.lock:
             if not self._holds(claim):
@@ -116,6 +161,7 @@ class MemoryStore:
             )
         return True
 
+    @failable
     def renew(self, claim: Claim) -> Claim | None:
         """The holder's claim while it is held and pending; None once it was taken or closed
         (a test takes it by setting ``held`` False); ``renewals`` counts the renewals."""
@@ -148,6 +194,7 @@ class MemoryStore:
                 svix_message_id=record.get("message_id"),
             )
 
+    @failable
     def reject(self, rejection: Rejected, delivery: Delivery, raw: bytes | None) -> str:
         raw = raw or b""
         doc_id = (
@@ -164,6 +211,7 @@ class MemoryStore:
     def application_id(self, project: str) -> str | None:
         return self.applications.get(project)
 
+    @failable
     def save_application(self, project: str, svix_app_id: str) -> None:
         self.applications.setdefault(project, svix_app_id)
 
@@ -205,6 +253,7 @@ class MemoryStore:
         payload = r.get("payload") if r["status"] != RecordStatus.SENT else None
         return StoredNotification(event_id, r["status"], r.get("replays", 0), payload)
 
+    @failable
     def reopen(self, event_id: str) -> bool:
         with self.lock:
             r = self.notifications.get(event_id)

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests import factories
+from tests import factories, offline
 from tests.conftest import TOKEN
 from tests.e2e.conftest import function_env
 
@@ -22,7 +22,7 @@ def notifier_cli(env, *argv):
     return subprocess.run(
         [sys.executable, "-m", "notifier", *argv],
         cwd=ROOT,
-        env={"PATH": os.environ.get("PATH", ""), **env},
+        env={"PATH": os.environ.get("PATH", ""), **offline.ENV, **env},
         capture_output=True,
         text=True,
         timeout=120,
@@ -81,7 +81,9 @@ def on_a_terminal(env, *argv):
     process = subprocess.Popen(
         [sys.executable, "-m", "notifier", *argv],
         cwd=ROOT,
-        env={"PATH": os.environ.get("PATH", ""), "COLUMNS": "100", "TERM": "xterm", **env},
+        env={"PATH": os.environ.get("PATH", ""), "COLUMNS": "100", "TERM": "xterm"}
+        | offline.ENV
+        | env,
         stdin=subprocess.DEVNULL,
         stdout=child_fd,
         stderr=child_fd,

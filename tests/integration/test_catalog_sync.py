@@ -19,6 +19,7 @@ from notifier.domain import catalog
 from notifier.domain.catalog import load
 from notifier.domain.errors import RateLimited
 from notifier.usecases import catalog_openapi
+from tests import offline
 from tests.conftest import TOKEN, environment
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -183,7 +184,7 @@ def test_openapi_writes_the_document_to_a_file_or_stdout(tmp_path, capsys):
 
 def test_deploy_sh_call_works_as_a_process_with_only_the_svix_environment(svix):
     """deploy.sh runs ``python -m notifier catalog sync`` with SVIX_API_KEY (and the URL)."""
-    env = {"PATH": os.environ.get("PATH", ""), **svix_env(svix)}
+    env = {"PATH": os.environ.get("PATH", ""), **offline.ENV, **svix_env(svix)}
     run = [sys.executable, "-m", "notifier", "catalog", "sync"]
     first = subprocess.run(run, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert first.returncode == 0, first.stderr

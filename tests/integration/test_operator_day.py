@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from notifier.cli import main
-from tests import factories
+from tests import factories, offline
 from tests.conftest import PROJECT, TOKEN
 from tests.integration.conftest import FAST
 from tests.integration.test_operations import Pipeline, record
@@ -176,6 +176,7 @@ def test_the_notifier_command_runs_from_any_directory(
     env = {
         "PATH": os.environ.get("PATH", ""),
         "HOME": str(tmp_path),
+        **offline.ENV,
         **firestore_emulator.env,
         "GOOGLE_CLOUD_PROJECT": PROJECT,
         "SVIX_API_KEY": TOKEN,
@@ -239,7 +240,7 @@ def test_the_lines_make_serve_prints_point_the_cli_at_the_stack(
     done = subprocess.run(
         ["bash", str(script)],
         cwd=tmp_path,
-        env={"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path)},
+        env={"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), **offline.ENV},
         capture_output=True,
         text=True,
         timeout=120,

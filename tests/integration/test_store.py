@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -218,3 +219,224 @@ def test_applications_are_recorded_once(db):
     assert store.application_id("acme") == "app_1"
     saved = db.collection("applications").document("acme").get().to_dict()
     assert (saved["project"], saved["svix_app_id"]) == ("acme", "app_1")
+
+
+# -- what each claim and record says, field by field (survivors of `make mutate`) ---------------
+
+
+def ref_of(db, event_id):
+    return db.collection("notifications").document(document_key(event_id))
+
+
+def test_a_new_record_starts_its_svix_window_at_its_creation_with_the_events_time(db):
+    clock = Clock()
+    store, event = make_store(db, clock), an_event()
+    store.claim(event, Delivery())
+    saved = record(db, event.id)
+    assert saved["svix_first_call_at"] == saved["created_at"] == saved["updated_at"] == clock.now
+    assert saved["event_time"] == event.time
+
+
+def test_a_taken_over_claim_says_all_a_resend_needs(db):
+    clock = Clock()
+    store, event = make_store(db, clock, lease=30), an_event()
+    first = clock.now
+    store.claim(event, Delivery())
+    clock.now += timedelta(seconds=31)  # the holder died; its lease ran out
+    claim = store.claim(event, Delivery(delivery_attempt=2))
+    snapshot = ref_of(db, event.id).get()
+    assert (claim.event_id, claim.state, claim.attempts, claim.replays) == (
+        event.id,
+        ClaimState.CLAIMED,
+        2,
+        0,
+    )
+    assert claim.svix_first_call_at == first  # the first claim's, kept
+    assert claim.version == snapshot.update_time  # what mark_failed and release condition on
+    saved = snapshot.to_dict()
+    assert (saved["status"], saved["updated_at"]) == ("pending", clock.now)
+    assert saved["lease_expires_at"] == clock.now + timedelta(seconds=30)
+
+
+def test_a_reopened_record_is_claimed_with_its_replays(db):
+    clock = Clock()
+    store, event = make_store(db, clock), an_event()
+    store.mark_failed(store.claim(event, Delivery()), SvixUnavailable("x"))
+    assert store.reopen(event.id)
+    claim = store.claim(event, Delivery(delivery_attempt=2))
+    assert (claim.state, claim.replays, claim.attempts) == (ClaimState.CLAIMED, 1, 2)
+
+
+def written_before(db, event, **fields):
+    """A pending record of ``event`` with only ``fields`` besides, as an older version left it."""
+    record = {"status": "pending", "project": event.project, "event_type": event.type}
+    ref_of(db, event.id).set({**record, **fields})
+
+
+def test_a_record_from_before_the_window_field_takes_its_creation_as_the_first_call(db):
+    clock = Clock()
+    store, event = make_store(db, clock), an_event()
+    created = clock.now - timedelta(hours=30)
+    written_before(db, event, created_at=created)  # no attempts, first call or lease
+    claim = store.claim(event, Delivery(delivery_attempt=2))
+    assert (claim.state, claim.attempts, claim.svix_first_call_at) == (
+        ClaimState.CLAIMED,
+        1,
+        created,
+    )
+    assert record(db, event.id)["svix_first_call_at"] == created
+
+
+def test_a_first_call_unlike_the_creation_is_the_one_kept(db):
+    clock = Clock()
+    store, event = make_store(db, clock), an_event()
+    called = clock.now - timedelta(hours=2)
+    written_before(
+        db, event, attempts=1, created_at=called - timedelta(hours=5), svix_first_call_at=called
+    )
+    claim = store.claim(event, Delivery(delivery_attempt=2))
+    assert claim.svix_first_call_at == called
+    assert record(db, event.id)["svix_first_call_at"] == called
+
+
+@pytest.mark.parametrize("status", ["sent", "failed"])
+def test_a_final_record_is_claimed_with_its_id_and_attempts(db, status):
+    store, event = make_store(db), an_event()
+    claim = store.claim(event, Delivery())
+    store.release(claim, SvixUnavailable("x"))
+    claim = store.claim(event, Delivery(delivery_attempt=2))
+    if status == "sent":
+        store.mark_sent(claim, "msg_3", 202)
+    else:
+        store.mark_failed(claim, SvixUnavailable("x"))
+    again = store.claim(event, Delivery(delivery_attempt=3))
+    assert (again.event_id, again.state.value, again.attempts) == (event.id, status, 2)
+
+
+def test_a_held_record_is_claimed_with_its_id_and_attempts(db):
+    store, event = make_store(db), an_event()
+    store.claim(event, Delivery())
+    held = store.claim(event, Delivery(delivery_attempt=2))
+    assert (held.event_id, held.state, held.attempts) == (event.id, ClaimState.HELD, 1)
+
+
+def test_a_takeover_lost_between_the_read_and_the_write_is_held(db):
+    """Another delivery takes the expired claim between this one's read and its write."""
+    clock = Clock()
+    store, event = make_store(db, clock, lease=30), an_event()
+    store.claim(event, Delivery())
+    clock.now += timedelta(seconds=31)
+    rival = make_store(db, clock, lease=30)
+
+    raced = []
+
+    def racing_clock():
+        if not raced:  # once: the rival claims while this claim decides
+            raced.append(rival.claim(event, Delivery(delivery_attempt=2)).state)
+        return clock()
+
+    store._clock = racing_clock
+    lost = store.claim(event, Delivery(delivery_attempt=2))
+    assert raced == [ClaimState.CLAIMED]
+    assert (lost.event_id, lost.state, lost.attempts) == (event.id, ClaimState.HELD, 1)
+    assert record(db, event.id)["attempts"] == 2  # the rival's claim, not two
+
+
+def test_an_id_of_another_project_is_a_conflict_for_this_event(db):
+    store, event = make_store(db), an_event(project="acme")
+    store.claim(event, Delivery())
+    other = an_event(project="globex", id=event.id)
+    claim = store.claim(other, Delivery())
+    assert (claim.event_id, claim.state, claim.recorded_as) == (
+        event.id,
+        ClaimState.CONFLICT,
+        ("acme", event.type),
+    )
+
+
+def test_sent_records_when_and_clears_the_last_error(db):
+    clock = Clock()
+    store, event = make_store(db, clock), an_event()
+    store.release(store.claim(event, Delivery()), SvixUnavailable("boom"))
+    claim = store.claim(event, Delivery(delivery_attempt=2))
+    clock.now += timedelta(seconds=5)
+    store.mark_sent(claim, "msg_1", 202)
+    saved = record(db, event.id)
+    assert (saved["sent_at"], saved["updated_at"]) == (clock.now, clock.now)
+    assert "last_error" not in saved
+
+
+@pytest.mark.parametrize(
+    ("write", "stamped", "dropped"),
+    [
+        ("mark_failed", ("failed_at", "last_error_at", "updated_at"), "lease_expires_at"),
+        ("release", ("last_error_at", "updated_at"), None),
+    ],
+)
+def test_failed_and_release_record_when(db, write, stamped, dropped):
+    from notifier.domain.errors import Permanent
+
+    clock = Clock()
+    store, event = make_store(db, clock), an_event()
+    claim = store.claim(event, Delivery())
+    clock.now += timedelta(seconds=5)
+    getattr(store, write)(claim, Permanent("bad", status=400))
+    saved = record(db, event.id)
+    assert tuple(saved[name] for name in stamped) == (clock.now,) * len(stamped)
+    assert dropped is None or dropped not in saved
+
+
+@pytest.fixture
+def stalled_firestore(monkeypatch):
+    """A Firestore that accepts connections and never answers (a loopback port that listens)."""
+    from google.cloud import firestore
+
+    import notifier.adapters.firestore.store as store_module
+
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", f"127.0.0.1:{server.getsockname()[1]}")
+        monkeypatch.setattr(store_module, "TIMEOUT", 0.5)  # each call's bound, made short
+        yield firestore.Client(project="notifier-test")
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        "claim",
+        pytest.param(
+            "reclaim",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="issue 19 found: a read (DocumentReference.get, BatchGetDocuments) to a "
+                "Firestore that never answers outlasts its timeout by minutes",
+            ),
+        ),
+        "mark_sent",
+        "mark_failed",
+    ],
+)
+def test_a_write_to_a_firestore_that_never_answers_ends_at_its_timeout(stalled_firestore, write):
+    """Each call carries its timeout (a first claim creates, a redelivery's reads first); without
+    it the client's default (a minute) would hold the delivery past Pub/Sub's ack deadline."""
+    from notifier.domain.claims import Claim
+
+    store = make_store(stalled_firestore)
+    claim = Claim("evt_stalled", ClaimState.CLAIMED, 1, version=datetime.now(UTC))
+    done: list[BaseException] = []
+
+    def call():
+        try:
+            if write in ("claim", "reclaim"):
+                store.claim(an_event(), Delivery(delivery_attempt=2 if write == "reclaim" else 1))
+            elif write == "mark_sent":
+                store.mark_sent(claim, "msg_1", 202)
+            else:
+                store.mark_failed(claim, SvixUnavailable("x"))
+        except BaseException as exc:  # the outcome, whatever it is, for the test's thread
+            done.append(exc)
+
+    worker = threading.Thread(target=call, daemon=True)
+    worker.start()
+    worker.join(20)  # 40 times the bound: only a call without one is still waiting
+    assert not worker.is_alive(), f"{write} is still waiting on a Firestore that never answers"
+    assert [type(e).__name__ for e in done] == ["StoreUnavailable"]

@@ -188,10 +188,30 @@ def test_only_post_is_accepted(client, heartbeats, log_lines):
     assert [line["message"] for line in log_lines()] == ["canary refused: method_not_allowed"]
 
 
+class Counted(io.BytesIO):
+    """A request body that counts the bytes read from it."""
+
+    served = 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        chunk = super().read(size)
+        self.served += len(chunk)
+        return chunk
+
+    def readline(self, size: int | None = -1) -> bytes:
+        line = super().readline(size)
+        self.served += len(line)
+        return line
+
+
 def test_a_body_larger_than_any_heartbeat_is_refused_before_it_is_read(client, heartbeats):
-    body = heartbeat_body(data={"published_at": PUBLISHED, "pad": "x" * 20000})
-    response = post(client, body, signed(body))
+    body = heartbeat_body(data={"published_at": PUBLISHED, "pad": "x" * 20000}).encode()
+    stream = Counted(body)
+    response = client.post(
+        "/", input_stream=stream, content_length=len(body), headers=signed(body.decode())
+    )
     assert response.status_code == 413
+    assert stream.served == 0  # its Content-Length alone refused it
     assert heartbeats.kept == {}
 
 

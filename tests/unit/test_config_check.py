@@ -14,6 +14,7 @@ import pytest
 from notifier.cli import main
 from notifier.cli.commands import REGISTERED
 from notifier.config import ConfigError, Deployment, Settings
+from tests import offline
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "GOOGLE_CLOUD_PROJECT=demo-proj"
@@ -110,7 +111,7 @@ def test_an_assignment_without_a_value_is_a_usage_error(capsys):
 def scrubbed() -> dict[str, str]:
     """No credentials, no token, no inherited settings: what deploy.sh's machine may have."""
     keep = ("PATH", "HOME", "LANG", "SYSTEMROOT")
-    return {key: value for key, value in os.environ.items() if key in keep}
+    return {**{k: v for k, v in os.environ.items() if k in keep}, **offline.ENV}
 
 
 def test_as_a_process_it_needs_no_token_no_credentials_and_loads_no_cloud_client():

@@ -18,6 +18,7 @@ import pytest
 
 from notifier.cli.commands import REGISTERED
 from notifier.config import Settings
+from tests import offline
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
@@ -463,6 +464,7 @@ def metrics_deploy_sh_creates(tmp: Path) -> set[str]:
         "HOME": str(tmp),
         "CLOUDSDK_CONFIG": str(tmp / "gcloud-config"),
         "LANG": "C.UTF-8",
+        **offline.ENV,
     }
     done = subprocess.run(
         [str(ROOT / "deploy.sh"), "--dry-run", "--project", "demo-proj"],

@@ -207,7 +207,8 @@ def drift_metric_counts(lines: list[dict[str, Any]]) -> int:
 
 def test_the_metric_counts_each_drifted_event_once(deps, captured):
     for index in range(3):
-        assert post_pubsub(subscription(f"evt_m{index}", type="subscription.paused"), f"m{index}")
+        event = subscription(f"evt_m{index}", type="subscription.paused")
+        assert post_pubsub(event, f"m{index}") == 200
     assert post_pubsub(drifted("evt_m3"), "m3") == 200
     assert post_pubsub(subscription("evt_m0", type="subscription.paused"), "m9") == 200  # a copy
     assert post_pubsub(subscription("evt_ok"), "m10") == 200

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from notifier.config import Settings
 from notifier.domain.decoding import event_from
 from notifier.domain.errors import (
     BadCredentials,
@@ -16,6 +17,7 @@ from notifier.domain.errors import (
     SvixConflict,
     SvixUnavailable,
 )
+from notifier.domain.events import Delivery
 from notifier.domain.outcomes import Sent
 from notifier.usecases.applications import ApplicationDirectory
 from notifier.usecases.exactly_once import Notifier
@@ -295,10 +297,12 @@ def test_past_the_window_a_held_message_is_recorded_sent_without_sending(hours):
         "msg_earlier",
     )
     assert sender.found == [event.id] and sender.sends == []
-    assert store.notifications[event.id] == {
-        **store.notifications[event.id],
-        "message_id": "msg_earlier",
-    }
+    record = store.notifications[event.id]
+    assert (record["status"], record["message_id"], record["held"]) == (
+        "sent",
+        "msg_earlier",
+        False,
+    )
 
 
 def test_past_the_window_a_message_not_held_is_sent():
@@ -337,3 +341,272 @@ def test_a_zero_window_looks_up_every_resend_but_never_a_new_event():
     new = an_event()
     notifier.deliver(new)  # its claim created the record: no delivery called Svix before
     assert sender.found == [event.id] and sender.sends[-1] == (new.project, new.id)
+
+
+# -- issue 19: a store write that fails after Svix answered -----------------------------------
+
+
+def lease_runs_out(store, event):
+    """The claim's lease expires (the delivery that held it ended without a word)."""
+    store.notifications[event.id]["held"] = False
+
+
+@pytest.mark.parametrize("first", [None, SvixUnavailable("t")], ids=["at-once", "after-a-retry"])
+def test_a_sent_message_whose_record_is_refused_stays_pending_and_is_recorded_next_time(first):
+    """Svix accepted (after a retry, or at once); the write of ``sent`` is refused. The next
+    delivery gets Svix's answer again (the replayed 202 or a 409) and records it: one message."""
+    notifier, store, sender, _ = make([first] if first is not None else [])
+    event = an_event()
+    store.fail("mark_sent")
+    outcome = notifier.deliver(event)
+    message_id = f"msg_{event.id}"
+    assert (outcome.kind, outcome.must_retry, outcome.error.code) == (
+        "retried",
+        True,
+        "store_unavailable",
+    )
+    assert (outcome.svix_status, outcome.svix_message_id) == (202, message_id)
+    assert store.notifications[event.id]["status"] == "pending"
+    lease_runs_out(store, event)
+    again = notifier.deliver(event)
+    assert (again.kind, again.svix_status, again.svix_message_id) == ("sent", 409, message_id)
+    record = store.notifications[event.id]
+    assert (record["status"], record["message_id"], record["attempts"]) == ("sent", message_id, 2)
+    assert list(sender.messages) == [event.id]  # one message at Svix
+
+
+def test_a_sent_record_whose_answer_is_lost_is_a_duplicate_next_time():
+    notifier, store, sender, _ = make()
+    event = an_event()
+    store.fail("mark_sent", "lost")
+    outcome = notifier.deliver(event)
+    assert (outcome.kind, outcome.must_retry, outcome.error.code) == (
+        "retried",
+        True,
+        "store_unavailable",
+    )
+    assert store.notifications[event.id]["status"] == "sent"  # written; only the answer lost
+    again = notifier.deliver(event)
+    assert (again.kind, again.svix_message_id) == ("duplicate", f"msg_{event.id}")
+    assert len(sender.sends) == 1
+
+
+def test_a_refusal_whose_record_is_refused_stays_pending_and_is_recorded_next_time():
+    """Svix refused (400); the write of ``failed`` is refused. Svix answers the same key with the
+    same refusal, so the next delivery records it, and nothing was ever sent."""
+    refusal = Permanent("validation", status=400)
+    notifier, store, sender, _ = make([refusal, refusal])
+    event = an_event()
+    store.fail("mark_failed")
+    outcome = notifier.deliver(event)
+    assert (outcome.kind, outcome.must_retry, outcome.svix_status, outcome.error.code) == (
+        "retried",
+        True,
+        400,
+        "store_unavailable",
+    )
+    assert store.notifications[event.id]["status"] == "pending"
+    lease_runs_out(store, event)
+    again = notifier.deliver(event)
+    assert (again.kind, again.must_retry, again.svix_status) == ("failed", False, 400)
+    record = store.notifications[event.id]
+    assert (record["status"], record["attempts"]) == ("failed", 2)
+    assert record["last_error"].startswith("svix_rejected 400")
+    assert sender.messages == {}
+
+
+def test_a_failed_record_whose_answer_is_lost_is_a_duplicate_next_time():
+    notifier, store, sender, _ = make([Permanent("validation", status=422)])
+    event = an_event()
+    store.fail("mark_failed", "lost")
+    assert notifier.deliver(event).must_retry
+    assert store.notifications[event.id]["status"] == "failed"
+    again = notifier.deliver(event)
+    assert (again.kind, again.must_retry, len(sender.sends)) == ("duplicate", False, 1)
+
+
+@pytest.mark.parametrize("fault", ["refused", "lost"])
+def test_a_release_that_fails_still_leaves_it_pending_for_pubsub(fault):
+    """Out of budget, the release is best effort: refused, the lease runs out instead."""
+    notifier, store, sender, _ = make([SvixUnavailable("503", status=503)], budget=0)
+    event = an_event()
+    store.fail("release", fault)
+    outcome = notifier.deliver(event)
+    assert (outcome.kind, outcome.svix_status, outcome.error.code) == (
+        "retried",
+        503,
+        "svix_unavailable",
+    )
+    record = store.notifications[event.id]
+    assert (record["status"], record["held"]) == ("pending", fault == "refused")
+    lease_runs_out(store, event)
+    assert notifier.deliver(event).kind == "sent"
+    assert list(sender.messages) == [event.id]
+
+
+@pytest.mark.parametrize("fault", ["refused", "lost"])
+def test_a_claim_that_fails_is_retried_without_calling_svix(fault):
+    notifier, store, sender, _ = make()
+    event = an_event()
+    store.fail("claim", fault)
+    outcome = notifier.deliver(event)
+    assert (outcome.kind, outcome.error.code) == ("retried", "store_unavailable")
+    assert sender.sends == []
+    if fault == "lost":  # it was claimed: the lease must run out first
+        assert notifier.deliver(event).error.code == "claim_held"
+        lease_runs_out(store, event)
+    assert notifier.deliver(event).kind == "sent"
+    assert len(sender.sends) == 1
+
+
+def test_an_application_record_that_fails_is_retried_within_the_delivery():
+    notifier, store, sender, clock = make()
+    store.fail("save_application")
+    outcome = notifier.deliver(an_event(project="globex"))
+    assert (outcome.kind, outcome.retries) == ("sent", 1)
+    assert clock.sleeps == [0.5]
+    assert store.applications == {"globex": "app_globex"}
+    assert sender.apps == ["globex", "globex"]  # Svix's get-or-create, asked again
+
+
+def test_a_write_that_is_not_the_stores_cannot_be_failed():
+    with pytest.raises(ValueError, match="not a write"):
+        fakes.MemoryStore().fail("mark_snet")
+
+
+def test_the_backoff_doubles_up_to_its_cap_within_the_default_budget():
+    budget = Settings(gcp_project="p", svix_api_key="k").retry_budget_seconds
+    errors = [SvixUnavailable("503", status=503) for _ in range(50)]
+    notifier, store, sender, clock = make(errors, budget=budget)
+    event = an_event()
+    outcome = notifier.deliver(event)
+    assert budget == 30.0
+    assert clock.sleeps == [0.5, 1.0, 2.0, 4.0, 8.0, 8.0]  # the next 8 s would pass 30 s
+    assert (outcome.kind, outcome.retries, outcome.waited) == ("retried", 6, 23.5)
+    assert len(sender.sends) == 7
+    assert store.notifications[event.id]["status"] == "pending"
+
+
+# -- the outcome says all of it (survivors of `make mutate`, docs/testing.md) -------------------
+
+
+def facts(outcome):
+    """Everything an outcome reports, the error by its code and detail."""
+    error = None if outcome.error is None else (outcome.error.code, outcome.error.detail)
+    return (
+        outcome.kind,
+        outcome.attempts,
+        outcome.svix_status,
+        outcome.svix_message_id,
+        error,
+        outcome.retries,
+        outcome.waited,
+    )
+
+
+def test_the_store_is_given_the_pubsub_delivery_or_an_empty_one():
+    notifier, store, _, _ = make()
+    delivery = Delivery(message_id="m-17", delivery_attempt=3)
+    notifier.deliver(an_event(), delivery)
+    notifier.deliver(an_event())
+    assert store.deliveries == [delivery, Delivery()]
+
+
+def test_a_sent_outcome_reports_attempts_status_retries_and_waiting():
+    notifier, store, _, _ = make([RateLimited(retry_after=2.5), SvixUnavailable("t")])
+    event = an_event()
+    seed(store, event)  # one earlier attempt
+    assert facts(notifier.deliver(event)) == ("sent", 2, 202, f"msg_{event.id}", None, 2, 3.5)
+    assert store.notifications[event.id]["svix_status"] == 202
+
+
+def test_duplicates_report_the_attempts_and_why():
+    notifier, _, _, _ = make([Permanent("validation", status=400)])
+    sent, failed = an_event(), an_event()
+    notifier.deliver(failed)
+    notifier.deliver(sent)
+    assert facts(notifier.deliver(sent)) == ("duplicate", 1, None, f"msg_{sent.id}", None, 0, 0.0)
+    assert facts(notifier.deliver(failed)) == (
+        *("duplicate", 1, None, None),
+        ("svix_rejected", "already failed"),
+        *(0, 0.0),
+    )
+
+
+def test_a_held_claim_reports_the_attempts_and_the_holders_lease():
+    notifier, store, _, _ = make()
+    event = an_event()
+    seed(store, event, held=True, attempts=3)
+    store.lease_left = 42.0
+    assert facts(notifier.deliver(event)) == (
+        *("retried", 3, None, None),
+        ("claim_held", "another delivery holds the claim for 42s more"),
+        *(0, 0.0),
+    )
+
+
+def test_a_refusal_after_a_retry_reports_it():
+    refusal = Permanent("validation", status=422)
+    notifier, _, _, _ = make([SvixUnavailable("t"), refusal])
+    outcome = notifier.deliver(an_event())
+    assert facts(outcome) == ("failed", 1, 422, None, ("svix_rejected", "validation"), 1, 0.0)
+    assert outcome.error is refusal
+
+
+def test_a_refusal_whose_record_fails_after_a_retry_reports_it():
+    refusal = Permanent("validation", status=422)
+    notifier, store, _, _ = make([SvixUnavailable("t"), refusal])
+    store.fail("mark_failed")
+    kind, attempts, status, _, (code, _), retries, _ = facts(notifier.deliver(an_event()))
+    assert (kind, attempts, status, code, retries) == ("retried", 1, 422, "store_unavailable", 1)
+
+
+def test_a_sent_message_whose_record_fails_after_a_retry_reports_it():
+    notifier, store, _, _ = make([SvixUnavailable("t")])
+    store.fail("mark_sent")
+    event = an_event()
+    kind, attempts, status, message, (code, _), retries, _ = facts(notifier.deliver(event))
+    assert (kind, attempts, status, message, code, retries) == (
+        *("retried", 1, 202, f"msg_{event.id}"),
+        *("store_unavailable", 1),
+    )
+
+
+def test_giving_up_reports_the_attempts_retries_and_waiting():
+    notifier, _, _, _ = make([SvixUnavailable("503", status=503) for _ in range(5)], budget=2)
+    assert facts(notifier.deliver(an_event())) == (
+        *("retried", 1, 503, None),
+        ("svix_unavailable", "503"),
+        *(2, 1.5),
+    )
+
+
+@pytest.mark.parametrize("retry_after", [0, None])
+def test_a_429_without_a_wait_holds_the_claim_no_longer(retry_after):
+    notifier, store, _, _ = make([RateLimited(retry_after=retry_after)], budget=0)
+    event = an_event()
+    assert notifier.deliver(event).svix_status == 429
+    assert store.notifications[event.id]["hold"] == 0
+
+
+def test_a_wait_that_ends_exactly_at_the_budget_is_still_taken():
+    notifier, _, sender, clock = make([SvixUnavailable("t") for _ in range(5)], budget=1.5)
+    notifier.deliver(an_event())
+    assert clock.sleeps == [0.5, 1.0]  # 0.5 + 1.0 == 1.5: within it
+    assert len(sender.sends) == 3
+
+
+def test_a_conflict_answered_within_a_zero_budget_is_still_retried_at_once():
+    notifier, _, sender, clock = make([conflict()], budget=0)
+    outcome = notifier.deliver(an_event())  # the clock stands still: the answer came in time
+    assert (outcome.kind, clock.sleeps, len(sender.sends)) == ("sent", [0.0], 2)
+
+
+def test_an_id_recorded_for_another_project_is_rejected_naming_it_for_the_operator():
+    notifier, store, sender, _ = make()
+    event = an_event(project="acme")
+    seed(store, event, project="globex")
+    outcome = notifier.deliver(event)
+    assert (outcome.kind, outcome.error.code) == ("rejected", "id_conflict")
+    assert (outcome.error.recorded_project, outcome.error.recorded_type) == ("globex", event.type)
+    assert sender.sends == []

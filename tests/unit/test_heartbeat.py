@@ -68,9 +68,30 @@ def test_anything_else_is_not_a_heartbeat_request(envelope):
     assert not heartbeat.is_heartbeat_request(envelope)
 
 
-def test_a_large_message_is_not_decoded_at_all():
-    big = {"message": {"data": "A" * 2000 + "=", "attributes": {"notifier": "heartbeat"}}}
-    assert not heartbeat.is_heartbeat_request(big)
+def padded_request(size: int) -> bytes:
+    """The Scheduler's JSON, padded with whitespace (still valid JSON) to ``size`` bytes."""
+    text = b'{"object":"heartbeat"}'
+    return text[:-1] + b" " * (size - len(text)) + b"}"
+
+
+# The cap is on the base64 text: 768 bytes of JSON are 1024 characters of base64, 769 are 1028.
+@pytest.mark.parametrize(("size", "is_request"), [(768, True), (769, False)])
+def test_a_valid_request_over_the_cap_is_not_decoded_at_all(monkeypatch, size, is_request):
+    decoded: list[object] = []
+    real = base64.b64decode
+    monkeypatch.setattr(
+        heartbeat.base64, "b64decode", lambda data, **kw: decoded.append(data) or real(data, **kw)
+    )
+    data = base64.b64encode(padded_request(size)).decode()
+    envelope = {"message": {"data": data, "attributes": {"notifier": "heartbeat"}}}
+    assert heartbeat.is_heartbeat_request(envelope) is is_request
+    assert decoded == ([data] if is_request else [])
+
+
+@pytest.mark.parametrize(("size", "is_request"), [(1024, True), (1025, False)])
+def test_data_given_as_bytes_has_the_same_cap(size, is_request):
+    envelope = {"message": {"data": padded_request(size)}}
+    assert heartbeat.is_heartbeat_request(envelope) is is_request
 
 
 def test_attributes_are_read_where_eventarc_puts_them():
@@ -125,8 +146,9 @@ def test_a_delivery_without_a_usable_id_or_time_is_rejected(message_id, publish_
 
 
 def test_a_project_that_is_not_a_safe_id_is_rejected():
-    with pytest.raises(Rejected):
+    with pytest.raises(Rejected) as caught:
         heartbeat.heartbeat_event(delivery_of(scheduler_envelope()), project="app_x")
+    assert caught.value.code == "unsafe_id"
 
 
 def test_pubsub_times_parse_with_their_offset_and_nanoseconds():
@@ -204,5 +226,6 @@ def test_the_pubsub_entry_gets_the_heartbeat_event_or_none_for_anything_else():
 
 def test_a_heartbeat_request_without_a_message_id_is_rejected_not_passed_on():
     envelope = scheduler_envelope("")
-    with pytest.raises(Rejected):
+    with pytest.raises(Rejected) as caught:
         heartbeat.request_event(envelope, delivery_of(envelope), max_bytes=2**20)
+    assert caught.value.code == "heartbeat_without_id"

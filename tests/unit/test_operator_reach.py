@@ -20,6 +20,7 @@ from google.api_core import exceptions as gexc
 
 from notifier.cli.reach import Bounded, CloudError, FirestoreFailed, Unreachable
 from notifier.domain.errors import StoreUnavailable
+from tests import offline
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,7 +36,7 @@ def notifier_cli(env: dict[str, str], *argv: str, home: Path) -> subprocess.Comp
     return subprocess.run(
         [sys.executable, "-m", "notifier", *argv],
         cwd=ROOT,
-        env={"PATH": os.environ.get("PATH", ""), "HOME": str(home), **env},
+        env={"PATH": os.environ.get("PATH", ""), "HOME": str(home), **offline.ENV, **env},
         capture_output=True,
         text=True,
         timeout=120,

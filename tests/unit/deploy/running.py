@@ -7,6 +7,8 @@ import os
 import subprocess
 from pathlib import Path
 
+from tests import offline
+
 ROOT = Path(__file__).resolve().parents[3]
 DEPLOY = ROOT / "deploy.sh"
 
@@ -21,6 +23,7 @@ def scrubbed_env(tmp: Path, path: str | None = None, **extra: str) -> dict[str, 
         "CLOUDSDK_CORE_CHECK_GCE_METADATA": "false",
         "CLOUDSDK_CORE_DISABLE_USAGE_REPORTING": "true",
         "LANG": "C.UTF-8",
+        **offline.ENV,
     }
     env.update(extra)
     return env

@@ -76,7 +76,10 @@ def test_firestore_access_is_conditioned_to_the_notifiers_database(plan):
 
 def test_the_database_condition_follows_database(tmp_path):
     plan = dry_run(tmp_path, "--project", PROJECT, "--database=notifier-db")
-    for grant in plan.find("gcloud", "projects", "add-iam-policy-binding"):
+    project_grants = plan.find("gcloud", "projects", "add-iam-policy-binding")
+    members = {flag(grant, "member") for grant in project_grants}
+    assert members >= {f"serviceAccount:{sa}" for sa in (SA, API_SA, PORTAL_SA, CANARY_SA)}
+    for grant in project_grants:
         assert f'resource.name=="projects/{PROJECT}/databases/notifier-db"' in flag(
             grant, "condition"
         )
