@@ -403,14 +403,7 @@ def stalled_firestore(monkeypatch):
     "write",
     [
         "claim",
-        pytest.param(
-            "reclaim",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="issue 19 found: a read (DocumentReference.get, BatchGetDocuments) to a "
-                "Firestore that never answers outlasts its timeout by minutes",
-            ),
-        ),
+        "reclaim",
         "mark_sent",
         "mark_failed",
     ],

@@ -23,7 +23,7 @@ from typing import Any
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from notifier.adapters.firestore.calls import QUERY_TIMEOUT, TIMEOUT, guarded
+from notifier.adapters.firestore.calls import QUERY_TIMEOUT, TIMEOUT, guarded, read_retry
 from notifier.adapters.firestore.keys import document_key
 from notifier.adapters.firestore.store import NOTIFICATIONS
 from notifier.domain.endpoint_health import (
@@ -62,15 +62,21 @@ class FirestoreEndpointHealth:
 
         @firestore.transactional
         def once(transaction: firestore.Transaction) -> Applied:
-            if marker.get(transaction=transaction, timeout=TIMEOUT).exists:
+            if marker.get(
+                transaction=transaction, retry=read_retry(TIMEOUT), timeout=TIMEOUT
+            ).exists:
                 return Applied(new=False)
             current = None
             if health_ref is not None:
-                snapshot = health_ref.get(transaction=transaction, timeout=TIMEOUT)
+                snapshot = health_ref.get(
+                    transaction=transaction, retry=read_retry(TIMEOUT), timeout=TIMEOUT
+                )
                 current = _health(snapshot.to_dict()) if snapshot.exists else None
             event = None
             if event_ref is not None:
-                event = event_ref.get(transaction=transaction, timeout=TIMEOUT)
+                event = event_ref.get(
+                    transaction=transaction, retry=read_retry(TIMEOUT), timeout=TIMEOUT
+                )
             after = apply(current, webhook, arrived_at)
             if health_ref is not None:
                 if after is None:
@@ -106,7 +112,7 @@ class FirestoreEndpointHealth:
 
         @firestore.transactional
         def once(transaction: firestore.Transaction) -> EndpointHealth | None:
-            snapshot = ref.get(transaction=transaction, timeout=TIMEOUT)
+            snapshot = ref.get(transaction=transaction, retry=read_retry(TIMEOUT), timeout=TIMEOUT)
             if not snapshot.exists:
                 return None
             current = _health(snapshot.to_dict())

@@ -21,7 +21,7 @@ from google.cloud.firestore_v1.base_document import DocumentSnapshot
 from google.cloud.firestore_v1.base_query import FieldFilter
 from google.cloud.firestore_v1.document import DocumentReference
 
-from notifier.adapters.firestore.calls import QUERY_TIMEOUT, TIMEOUT, guarded
+from notifier.adapters.firestore.calls import QUERY_TIMEOUT, TIMEOUT, guarded, read_retry
 from notifier.adapters.firestore.keys import document_key, natural_id, pack, unpack
 from notifier.domain.claims import HOLD_MAX_SECONDS, Claim, ClaimState, Look, RecordStatus
 from notifier.domain.errors import NotifierError, Rejected
@@ -74,7 +74,7 @@ class FirestoreStore:
         snapshot = looked.token if looked is not None and looked.event_id == event.id else None
         if snapshot is None and (delivery.delivery_attempt or 1) > 1:
             with guarded():
-                snapshot = ref.get(timeout=TIMEOUT)
+                snapshot = ref.get(retry=read_retry(TIMEOUT), timeout=TIMEOUT)
         if snapshot is not None and snapshot.exists:
             return self._claim_known(event, ref, snapshot)
         now = self._clock()
@@ -98,14 +98,14 @@ class FirestoreStore:
                 result = ref.create(record, timeout=TIMEOUT)
                 return Claim(event.id, ClaimState.CLAIMED, 1, version=result.update_time)
             except gexc.AlreadyExists:
-                snapshot = ref.get(timeout=TIMEOUT)
+                snapshot = ref.get(retry=read_retry(TIMEOUT), timeout=TIMEOUT)
         return self._claim_known(event, ref, snapshot)
 
     def look(self, event_id: str) -> Look:
         """One read of the record, before the event is decoded; the claim reuses the snapshot."""
         ref = self._db.collection(NOTIFICATIONS).document(document_key(event_id))
         with guarded():
-            snapshot = ref.get(timeout=TIMEOUT)
+            snapshot = ref.get(retry=read_retry(TIMEOUT), timeout=TIMEOUT)
         if not snapshot.exists:
             return Look(event_id, False, token=snapshot)
         data = snapshot.to_dict() or {}
@@ -247,7 +247,7 @@ class FirestoreStore:
         """
         ref = self._db.collection(NOTIFICATIONS).document(document_key(event_id))
         with guarded():
-            snapshot = ref.get(timeout=TIMEOUT)
+            snapshot = ref.get(retry=read_retry(TIMEOUT), timeout=TIMEOUT)
         if not snapshot.exists or (snapshot.to_dict() or {}).get("status") != RecordStatus.FAILED:
             return False
         now = self._clock()
@@ -286,7 +286,7 @@ class FirestoreStore:
         """``applications/{project}``'s Svix application id, if recorded."""
         ref = self._db.collection(APPLICATIONS).document(project)
         with guarded():
-            snapshot = ref.get(timeout=TIMEOUT)
+            snapshot = ref.get(retry=read_retry(TIMEOUT), timeout=TIMEOUT)
         return (snapshot.to_dict() or {}).get("svix_app_id") if snapshot.exists else None
 
     def save_application(self, project: str, svix_app_id: str) -> None:
@@ -389,7 +389,7 @@ class FirestoreStore:
         """The record as it is now, with its event (decompressed); None if there is none."""
         ref = self._db.collection(NOTIFICATIONS).document(document_key(event_id))
         with guarded():
-            snapshot = ref.get(timeout=QUERY_TIMEOUT)
+            snapshot = ref.get(retry=read_retry(QUERY_TIMEOUT), timeout=QUERY_TIMEOUT)
         if not snapshot.exists:
             return None
         data = snapshot.to_dict() or {}
