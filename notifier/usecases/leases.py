@@ -54,6 +54,7 @@ class LeaseKeeper:
         self._held: list[Lease] = []
         self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
+        self._wakes_at = float("inf")  # when the keeper thread wakes next, unless notified
 
     def hold(self, claim: Claim, since: float) -> Lease:
         """Keeps ``claim`` (granted by a write started at ``since``) alive until :meth:`end`."""
@@ -63,7 +64,8 @@ class LeaseKeeper:
             if self._background and self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="lease-keeper", daemon=True)
                 self._thread.start()
-            self._changed.notify_all()
+            if lease.due < self._wakes_at:  # else the keeper wakes in time: no thread switch
+                self._changed.notify_all()
         return lease
 
     def check(self, lease: Lease) -> None:
@@ -120,10 +122,9 @@ class LeaseKeeper:
             with self._changed:
                 now = self._clock()
                 waiting = [ls.due for ls in self._held if ls.lost is None]
-                if not waiting:
-                    self._changed.wait()
+                self._wakes_at = min(waiting, default=float("inf"))
+                if self._wakes_at > now:
+                    self._changed.wait(None if not waiting else self._wakes_at - now)
                     continue
-                if min(waiting) > now:
-                    self._changed.wait(min(waiting) - now)
-                    continue
+                self._wakes_at = now  # renewing: a new lease is due later than these
             self.renew_due()
