@@ -23,11 +23,12 @@ DOCS = ROOT / "docs" / "testing.md"
 ATTACH = "NOTIFIER_TEST_FIRESTORE_EMULATOR"  # tests/conftest.py uses this emulator
 STORE = "notifier.adapters.firestore.store.xǁFirestoreStoreǁ"
 CLAIM_CODE = (
-    *("claim", "_claim_known", "_claim_existing", "mark_sent", "mark_failed", "release"),
-    *("_holder_update", "_update_unless_changed"),
+    *("claim", "look", "_read", "_claim_known", "_claim_existing", "mark_sent", "mark_failed"),
+    *("release", "renew", "_holder_update", "_update_unless_changed"),
 )
 TARGETS = [
     "notifier.usecases.exactly_once.*",
+    "notifier.usecases.leases.*",
     *(f"{STORE}{name}__mutmut_*" for name in CLAIM_CODE),
 ]
 # A test failed. A timeout is not counted: on a loaded machine a survivor's slow tests time out

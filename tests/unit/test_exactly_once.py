@@ -512,6 +512,14 @@ def test_the_store_is_given_the_pubsub_delivery_or_an_empty_one():
     assert store.deliveries == [delivery, Delivery()]
 
 
+def test_the_store_is_given_the_look_the_redelivery_made_for_its_claim():
+    notifier, store, _, _ = make()
+    event = an_event()
+    looked = store.look(event.id)
+    notifier.deliver(event, Delivery(delivery_attempt=2), looked)
+    assert store.looks == [looked]
+
+
 def test_a_sent_outcome_reports_attempts_status_retries_and_waiting():
     notifier, store, _, _ = make([RateLimited(retry_after=2.5), SvixUnavailable("t")])
     event = an_event()
