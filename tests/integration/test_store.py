@@ -565,4 +565,5 @@ def test_a_read_whose_connection_is_reset_is_tried_again_and_answers(
             time.sleep(0.01)
         looked = store.look(event.id)  # waits on the stalled connection; reset; tried again
         stalling.join()
-    assert (looked.found, looked.pubsub_message_id, proxy.resets) == (True, "m-1", 1)
+        assert proxy.resets == 1  # the read was cut, once
+    assert (looked.found, looked.pubsub_message_id) == (True, "m-1")

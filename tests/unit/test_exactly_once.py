@@ -346,6 +346,10 @@ def test_a_zero_window_looks_up_every_resend_but_never_a_new_event():
 # -- issue 19: a store write that fails after Svix answered -----------------------------------
 
 
+# The use case tries an outcome write three times, quickly, before it gives up on it.
+TRIES = 3
+
+
 def lease_runs_out(store, event):
     """The claim's lease expires (the delivery that held it ended without a word)."""
     store.notifications[event.id]["held"] = False
@@ -357,7 +361,7 @@ def test_a_sent_message_whose_record_is_refused_stays_pending_and_is_recorded_ne
     delivery gets Svix's answer again (the replayed 202 or a 409) and records it: one message."""
     notifier, store, sender, _ = make([first] if first is not None else [])
     event = an_event()
-    store.fail("mark_sent")
+    store.fail("mark_sent", times=TRIES)
     outcome = notifier.deliver(event)
     message_id = f"msg_{event.id}"
     assert (outcome.kind, outcome.must_retry, outcome.error.code) == (
@@ -378,7 +382,7 @@ def test_a_sent_message_whose_record_is_refused_stays_pending_and_is_recorded_ne
 def test_a_sent_record_whose_answer_is_lost_is_a_duplicate_next_time():
     notifier, store, sender, _ = make()
     event = an_event()
-    store.fail("mark_sent", "lost")
+    store.fail("mark_sent", "lost", times=TRIES)
     outcome = notifier.deliver(event)
     assert (outcome.kind, outcome.must_retry, outcome.error.code) == (
         "retried",
@@ -397,7 +401,7 @@ def test_a_refusal_whose_record_is_refused_stays_pending_and_is_recorded_next_ti
     refusal = Permanent("validation", status=400)
     notifier, store, sender, _ = make([refusal, refusal])
     event = an_event()
-    store.fail("mark_failed")
+    store.fail("mark_failed", times=TRIES)
     outcome = notifier.deliver(event)
     assert (outcome.kind, outcome.must_retry, outcome.svix_status, outcome.error.code) == (
         "retried",
@@ -418,7 +422,7 @@ def test_a_refusal_whose_record_is_refused_stays_pending_and_is_recorded_next_ti
 def test_a_failed_record_whose_answer_is_lost_is_a_duplicate_next_time():
     notifier, store, sender, _ = make([Permanent("validation", status=422)])
     event = an_event()
-    store.fail("mark_failed", "lost")
+    store.fail("mark_failed", "lost", times=TRIES)
     assert notifier.deliver(event).must_retry
     assert store.notifications[event.id]["status"] == "failed"
     again = notifier.deliver(event)
@@ -564,14 +568,14 @@ def test_a_refusal_after_a_retry_reports_it():
 def test_a_refusal_whose_record_fails_after_a_retry_reports_it():
     refusal = Permanent("validation", status=422)
     notifier, store, _, _ = make([SvixUnavailable("t"), refusal])
-    store.fail("mark_failed")
+    store.fail("mark_failed", times=TRIES)
     kind, attempts, status, _, (code, _), retries, _ = facts(notifier.deliver(an_event()))
     assert (kind, attempts, status, code, retries) == ("retried", 1, 422, "store_unavailable", 1)
 
 
 def test_a_sent_message_whose_record_fails_after_a_retry_reports_it():
     notifier, store, _, _ = make([SvixUnavailable("t")])
-    store.fail("mark_sent")
+    store.fail("mark_sent", times=TRIES)
     event = an_event()
     kind, attempts, status, message, (code, _), retries, _ = facts(notifier.deliver(event))
     assert (kind, attempts, status, message, code, retries) == (

@@ -408,7 +408,12 @@ def test_the_keepers_thread_waits_out_a_time_without_claims_and_renews_the_next(
     assert store.notifications[second.id]["renewals"] >= 2
 
 
-def test_a_delivery_ending_during_a_renewal_waits_for_it_and_writes_with_its_version():
+@pytest.mark.parametrize(("taken", "version"), [(False, "1.1"), (True, 1)])
+def test_a_delivery_ending_during_a_renewal_waits_for_it_and_writes_with_its_version(
+    taken, version
+):
+    """The renewal in flight lands first: its new version, or (the claim taken meanwhile) the
+    version the holder had; and the keeper goes on renewing the other claims."""
     store, entered, land = fakes.MemoryStore(), threading.Event(), threading.Event()
 
     def renew(claim):
@@ -424,6 +429,8 @@ def test_a_delivery_ending_during_a_renewal_waits_for_it_and_writes_with_its_ver
     renewing = threading.Thread(target=keeper.renew_due, daemon=True)
     renewing.start()
     assert entered.wait(5)
+    if taken:
+        store.notifications[event.id]["held"] = False
     ended: list[Claim] = []
     ending = threading.Thread(target=lambda: ended.append(keeper.end(lease)), daemon=True)
     ending.start()
@@ -432,4 +439,10 @@ def test_a_delivery_ending_during_a_renewal_waits_for_it_and_writes_with_its_ver
     land.set()
     ending.join(5)
     renewing.join(5)
-    assert [c.version for c in ended] == [store.notifications[event.id]["holder"]] == ["1.1"]
+    assert [c.version for c in ended] == [version]
+    other = an_event()
+    keeper.hold(store.claim(other, Delivery()), 3.0)
+    now[0] = 6.0
+    land.set()
+    keeper.renew_due()
+    assert store.notifications[other.id]["renewals"] == 1
