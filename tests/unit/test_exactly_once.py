@@ -379,6 +379,17 @@ def test_a_sent_message_whose_record_is_refused_stays_pending_and_is_recorded_ne
     assert list(sender.messages) == [event.id]  # one message at Svix
 
 
+def test_a_sent_message_whose_record_and_release_are_refused_is_retried_without_raising():
+    notifier, store, sender, _ = make()
+    event = an_event()
+    store.fail("mark_sent", times=TRIES)
+    store.fail("release")
+    outcome = notifier.deliver(event)
+    assert (outcome.kind, outcome.error.code) == ("retried", "store_unavailable")
+    assert store.notifications[event.id]["status"] == "pending"  # the lease runs out instead
+    assert len(sender.sends) == 1
+
+
 def test_a_sent_record_whose_answer_is_lost_is_a_duplicate_next_time():
     notifier, store, sender, _ = make()
     event = an_event()

@@ -132,9 +132,18 @@ def test_sigterm_during_a_429_wait_releases_the_claim_keeping_the_retry_after_ho
     assert len(sender.sends) == 1
     record = store.notifications[event.id]
     assert (record["status"], record["held"]) == ("pending", False)
-    assert record["last_error"].startswith("shutting_down")
+    assert record["last_error"] == "shutting_down: the instance is stopping"
     assert 25 <= record["hold"] <= 26  # what is left of Svix's 30 s: nobody calls it sooner
     assert 25 <= outcome.retry_after <= 26
+    assert (outcome.retries, outcome.waited) == (0, 0.0)  # stopped in its first wait
+
+
+def test_sigterm_during_a_backoff_asks_pubsub_to_come_back_in_a_second():
+    stopping = threading.Event()
+    notifier, _, _, clock = make([SvixUnavailable("503", status=503)], stopping=stopping)
+    clock.during_sleep.append(stopping.set)
+    outcome = notifier.deliver(an_event())
+    assert (outcome.error.code, outcome.retry_after) == ("shutting_down", 1.0)
 
 
 def test_sigterm_ends_a_real_wait_at_once():
@@ -327,11 +336,11 @@ def stopped_in_the_second_wait(clock, stopping):
 @pytest.mark.parametrize(
     ("ending", "script", "budget", "written"),
     [
-        ("refused", [Permanent("bad", status=422)], 60.0, ("failed", "svix_rejected 422")),
-        ("out of budget", [RateLimited(retry_after=8)], 10.0, ("pending", "rate_limited 429")),
-        ("sigterm", [RateLimited(retry_after=30)], 60.0, ("pending", "shutting_down")),
-        ("renewal failed", [RateLimited(retry_after=8)], 60.0, ("pending", "claim_lost")),
-        ("record failed", [], 60.0, ("pending", "store_unavailable")),
+        ("refused", [Permanent("bad", status=422)], 60.0, ("failed", "svix_rejected 422", None)),
+        ("out of budget", [RateLimited(retry_after=8)], 10.0, ("pending", "rate_limited 429", 8.0)),
+        ("sigterm", [RateLimited(retry_after=30)], 60.0, ("pending", "shutting_down", 30.0)),
+        ("renewal failed", [RateLimited(retry_after=8)], 60.0, ("pending", "claim_lost", 0.0)),
+        ("record failed", [], 60.0, ("pending", "store_unavailable", 0.0)),
     ],
 )
 def test_a_renewed_claim_is_the_one_every_ending_writes_with(ending, script, budget, written):
@@ -346,11 +355,14 @@ def test_a_renewed_claim_is_the_one_every_ending_writes_with(ending, script, bud
     if ending == "renewal failed":  # the third renewal fails; the store is back for the release
         clock.during_sleep.extend([lambda: None, lambda: setattr(store, "unavailable", True)])
     event = an_event()
-    notifier.deliver(event)
+    outcome = notifier.deliver(event)
     record = store.notifications[event.id]
     assert record["renewals"] >= 2
     assert (record["status"], record["held"]) == (written[0], False)
     assert record["last_error"].startswith(written[1])
+    assert record.get("hold") == written[2]  # what is left of Svix's Retry-After, if any
+    if ending == "renewal failed":  # stopped at its check after the second wait
+        assert (outcome.retries, outcome.waited) == (2, 16.0)
 
 
 def test_a_renewal_falls_due_at_a_third_of_the_lease_and_a_claim_is_lost_at_two_thirds():
