@@ -100,7 +100,7 @@ def test_a_holder_whose_claim_was_taken_stops_before_its_next_svix_call_and_writ
     clock.during_sleep.append(taken_over)
     outcome = notifier.deliver(event)
     assert (outcome.kind, outcome.error.code) == ("retried", "claim_lost")
-    assert "taken by another delivery" in str(outcome.error)
+    assert outcome.error.detail == "the claim was taken by another delivery"
     assert len(sender.sends) == 1  # no call after the 429
     record = store.notifications[event.id]
     assert (record["status"], record["held"], record["holder"]) == ("pending", True, 2)
@@ -388,8 +388,9 @@ def test_a_renewal_falls_due_at_a_third_of_the_lease_and_a_claim_is_lost_at_two_
     now[0] = 6.0 - 1e-9
     keeper.check(stale)  # still a period and a bit before its lease runs out
     now[0] = 6.0
-    with pytest.raises(ClaimLost, match="the lease was not renewed in time"):
+    with pytest.raises(ClaimLost) as lost:
         keeper.check(stale)
+    assert lost.value.detail == "the lease was not renewed in time"
     keeper.end(leases[1])
     keeper.end(stale)
     now[0] = 100.0
@@ -458,3 +459,22 @@ def test_a_delivery_ending_during_a_renewal_waits_for_it_and_writes_with_its_ver
     land.set()
     keeper.renew_due()
     assert store.notifications[other.id]["renewals"] == 1
+
+
+def test_a_delivery_that_ended_is_not_renewed_again():
+    """Not even once more: a renewal after the end would be a write for nothing."""
+    store, clock, tried = fakes.MemoryStore(), Time(), []
+
+    def renew(claim):
+        tried.append(claim.event_id)
+        return store.renew(claim)
+
+    clock.keeper = LeaseKeeper(renew, LEASE, clock=clock, background=False)
+    notifier, _, _, _ = make_notifier(
+        [RateLimited(retry_after=5)], 60.0, store=store, clock=clock, leases=clock.keeper
+    )
+    assert notifier.deliver(an_event()).kind == "sent"
+    renewals = len(tried)
+    assert renewals >= 1
+    clock.sleep(30)
+    assert len(tried) == renewals
