@@ -12,7 +12,7 @@ import functools
 import hashlib
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 
@@ -67,6 +67,7 @@ class MemoryStore:
     lease_left: float = 30.0  # what a held claim says is left of its holder's lease
     faults: dict[str, list[Fault]] = field(default_factory=dict)  # by write, the next ones first
     deliveries: list[Delivery] = field(default_factory=list)  # each claim's, as it was given
+    looks: list[Look | None] = field(default_factory=list)  # each claim's ``looked``, as given
 
     def fail(self, operation: str, fault: Fault = "refused", *, times: int = 1) -> None:
         """The next ``times`` calls of the write ``operation`` (a method's name) fail so."""
@@ -82,6 +83,7 @@ class MemoryStore:
     @failable
     def claim(self, event: Event, delivery: Delivery, looked: Look | None = None) -> Claim:
         self.deliveries.append(delivery)
+        self.looks.append(looked)
         if self.unavailable:
             raise StoreUnavailable("firestore: ServiceUnavailable")
         with self.lock:
@@ -163,8 +165,9 @@ class MemoryStore:
 
     @failable
     def renew(self, claim: Claim) -> Claim | None:
-        """The holder's claim while it is held and pending; None once it was taken or closed
-        (a test takes it by setting ``held`` False); ``renewals`` counts the renewals."""
+        """The holder's claim, with a new version as Firestore's ``update_time``, while it is
+        held and pending; None once it was taken or closed (a test takes it by setting ``held``
+        False); ``renewals`` counts the renewals."""
         if self.unavailable:
             raise StoreUnavailable("firestore: ServiceUnavailable")
         with self.lock:
@@ -174,7 +177,8 @@ class MemoryStore:
             if not self._holds(claim):
                 return None
             record["renewals"] = record.get("renewals", 0) + 1
-            return claim
+            record["holder"] = f"{record['attempts']}.{record['renewals']}"
+            return replace(claim, version=record["holder"])
 
     def look(self, event_id: str) -> Look:
         if self.unavailable:

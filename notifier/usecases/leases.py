@@ -26,7 +26,6 @@ class Lease:
         self.expires = since + lease_seconds  # by the keeper's clock, from the write's start
         self.due = since + lease_seconds / RENEWALS_PER_LEASE
         self.lost: NotifierError | None = None
-        self.renewals = 0
         self._renewing = False
 
 
@@ -86,15 +85,14 @@ class LeaseKeeper:
                 self._changed.wait()
             return lease.claim
 
-    def renew_due(self) -> int:
-        """Renews each lease that is due, one at a time; returns how many it tried."""
-        tried = 0
+    def renew_due(self) -> None:
+        """Renews each lease that is due, one at a time."""
         while True:
             with self._changed:
                 now = self._clock()
                 due = [ls for ls in self._held if ls.due <= now and ls.lost is None]
                 if not due:
-                    return tried
+                    return
                 lease = min(due, key=lambda ls: ls.due)
                 lease._renewing = True
             started = self._clock()
@@ -105,7 +103,7 @@ class LeaseKeeper:
             with self._changed:
                 lease._renewing = False
                 if isinstance(renewed, Claim):
-                    lease.claim, lease.renewals = renewed, lease.renewals + 1
+                    lease.claim = renewed
                     lease.expires = started + self.lease_seconds
                     lease.due = started + self.period
                 elif renewed is None:
@@ -115,7 +113,6 @@ class LeaseKeeper:
                 if lease.lost is not None and lease in self._held:
                     self._held.remove(lease)
                 self._changed.notify_all()
-            tried += 1
 
     def _run(self) -> None:
         while True:

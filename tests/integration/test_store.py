@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from benchmarks.counting import firestore_rpcs
 from notifier.adapters.firestore.keys import document_key, natural_id, unpack
 from notifier.adapters.firestore.store import FirestoreStore
 from notifier.domain.claims import ClaimState
@@ -17,6 +19,8 @@ from notifier.domain.decoding import event_from
 from notifier.domain.errors import Rejected, SvixUnavailable
 from notifier.domain.events import Delivery
 from tests import factories
+from tests.conftest import PROJECT
+from tests.tcp_proxy import TcpProxy
 
 
 class Clock:
@@ -165,8 +169,11 @@ def test_a_renewal_extends_the_lease_and_the_holder_writes_on_with_its_new_versi
     claim = store.claim(event, Delivery())
     clock.now += timedelta(seconds=8)
     renewed = store.renew(claim)
-    assert renewed is not None and renewed.version != claim.version
-    assert record(db, event.id)["lease_expires_at"] == clock.now + timedelta(seconds=10)
+    snapshot = ref_of(db, event.id).get()
+    assert renewed is not None and renewed.version == snapshot.update_time != claim.version
+    saved = snapshot.to_dict()
+    assert saved["lease_expires_at"] == clock.now + timedelta(seconds=10)
+    assert saved["updated_at"] == clock.now
     clock.now += timedelta(seconds=8)  # 16 s after the claim: the first lease alone had run out
     assert store.claim(event, Delivery()).state is ClaimState.HELD
     assert not store.release(claim, SvixUnavailable("stale"))  # the old version is not the claim
@@ -386,6 +393,44 @@ def test_failed_and_release_record_when(db, write, stamped, dropped):
     assert dropped is None or dropped not in saved
 
 
+def test_a_look_says_what_the_record_says_and_the_claim_decides_on_that_one_read(db):
+    store, event = make_store(db), an_event()
+    store.mark_sent(store.claim(event, Delivery(message_id="m-1")), "msg_1", 202)
+    with firestore_rpcs() as rpcs:
+        looked = store.look(event.id)
+        again = store.claim(event, Delivery(message_id="m-2", delivery_attempt=2), looked)
+        calls, _ = rpcs.take()
+    assert (looked.event_id, looked.found, looked.status) == (event.id, True, "sent")
+    assert (looked.project, looked.event_type) == (event.project, event.type)
+    assert (looked.pubsub_message_id, looked.attempts) == ("m-1", 1)
+    assert looked.svix_message_id == "msg_1"
+    assert (again.state, again.svix_message_id) == (ClaimState.SENT, "msg_1")
+    assert dict(calls) == {"batch_get_documents": 1}  # the look's read, not a second one
+
+
+def test_a_look_that_finds_no_record_lets_the_claim_create_it_without_reading_again(db):
+    store, event = make_store(db), an_event()
+    with firestore_rpcs() as rpcs:
+        looked = store.look(event.id)
+        claim = store.claim(event, Delivery(delivery_attempt=2), looked)
+        calls, _ = rpcs.take()
+    assert (looked.event_id, looked.found, looked.attempts) == (event.id, False, 0)
+    assert (claim.state, claim.attempts) == (ClaimState.CLAIMED, 1)
+    assert dict(calls) == {"batch_get_documents": 1, "commit": 1}
+
+
+def test_a_look_at_a_record_from_before_the_attempts_field_counts_none(db):
+    store, event = make_store(db), an_event()
+    written_before(db, event)
+    looked = store.look(event.id)
+    assert (looked.found, looked.status, looked.attempts, looked.svix_message_id) == (
+        True,
+        "pending",
+        0,
+        None,
+    )
+
+
 @pytest.fixture
 def stalled_firestore(monkeypatch):
     """A Firestore that accepts connections and never answers (a loopback port that listens)."""
@@ -404,6 +449,7 @@ def stalled_firestore(monkeypatch):
     [
         "claim",
         "reclaim",
+        "look",
         "mark_sent",
         "mark_failed",
     ],
@@ -421,6 +467,8 @@ def test_a_write_to_a_firestore_that_never_answers_ends_at_its_timeout(stalled_f
         try:
             if write in ("claim", "reclaim"):
                 store.claim(an_event(), Delivery(delivery_attempt=2 if write == "reclaim" else 1))
+            elif write == "look":
+                store.look("evt_stalled")
             elif write == "mark_sent":
                 store.mark_sent(claim, "msg_1", 202)
             else:
@@ -433,3 +481,89 @@ def test_a_write_to_a_firestore_that_never_answers_ends_at_its_timeout(stalled_f
     worker.join(20)  # 40 times the bound: only a call without one is still waiting
     assert not worker.is_alive(), f"{write} is still waiting on a Firestore that never answers"
     assert [type(e).__name__ for e in done] == ["StoreUnavailable"]
+
+
+def test_a_renewal_of_a_firestore_that_never_answers_ends_within_a_third_of_the_lease(
+    stalled_firestore, monkeypatch
+):
+    """Before the lease runs out, so that its holder knows it lost the claim in time; and not
+    sooner, so that a slow Firestore has the whole period to answer."""
+    import notifier.adapters.firestore.store as store_module
+    from notifier.domain.claims import Claim
+
+    monkeypatch.setattr(store_module, "TIMEOUT", 30.0)  # a third of the lease is the bound here
+    store = make_store(stalled_firestore, lease=3.0)
+    claim = Claim("evt_stalled", ClaimState.CLAIMED, 1, version=datetime.now(UTC))
+    done: list[BaseException] = []
+
+    def renew():
+        try:
+            store.renew(claim)
+        except BaseException as exc:
+            done.append(exc)
+
+    worker = threading.Thread(target=renew, daemon=True)
+    started = time.monotonic()
+    worker.start()
+    worker.join(6)  # the lease is 3 s: a renewal still waiting here outlived it
+    assert not worker.is_alive(), "the renewal is still waiting on a Firestore that never answers"
+    assert time.monotonic() - started >= 0.9  # its period (1 s), not a quarter of the lease
+    assert [type(e).__name__ for e in done] == ["StoreUnavailable"]
+
+
+@pytest.fixture
+def down_firestore(monkeypatch):
+    """A Firestore that is down: nothing listens on its port, every connection is refused."""
+    from google.cloud import firestore
+
+    import notifier.adapters.firestore.store as store_module
+
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", f"127.0.0.1:{port}")
+    monkeypatch.setattr(store_module, "TIMEOUT", 0.5)
+    return firestore.Client(project="notifier-test")
+
+
+@pytest.mark.parametrize("read", ["reclaim", "look"])
+def test_a_read_of_a_firestore_that_is_down_gives_up_at_its_timeout(down_firestore, read):
+    """Refused connections are retried, but only until the read's timeout."""
+    store = make_store(down_firestore)
+    done: list[BaseException] = []
+
+    def call():
+        try:
+            if read == "look":
+                store.look("evt_down")
+            else:
+                store.claim(an_event(), Delivery(delivery_attempt=2))
+        except BaseException as exc:
+            done.append(exc)
+
+    worker = threading.Thread(target=call, daemon=True)
+    worker.start()
+    worker.join(20)
+    assert not worker.is_alive(), f"{read} is still retrying a Firestore that is down"
+    assert [type(e).__name__ for e in done] == ["StoreUnavailable"]
+
+
+def test_a_read_whose_connection_is_reset_is_tried_again_and_answers(
+    db, firestore_emulator, monkeypatch
+):
+    """A reset connection (a Firestore front end restarting) costs a retry, not the delivery."""
+    from google.cloud import firestore
+
+    event = an_event()
+    make_store(db).claim(event, Delivery(message_id="m-1"))
+    with TcpProxy(firestore_emulator.host_port) as proxy:
+        monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", proxy.address)
+        store = make_store(firestore.Client(project=PROJECT))
+        assert store.look(event.id).found  # connected through the proxy
+        stalling = threading.Thread(target=proxy.stall, args=(0.3,), daemon=True)
+        stalling.start()
+        while not proxy.stalled:
+            time.sleep(0.01)
+        looked = store.look(event.id)  # waits on the stalled connection; reset; tried again
+        stalling.join()
+        assert proxy.resets == 1  # the read was cut, once
+    assert (looked.found, looked.pubsub_message_id) == (True, "m-1")

@@ -346,6 +346,10 @@ def test_a_zero_window_looks_up_every_resend_but_never_a_new_event():
 # -- issue 19: a store write that fails after Svix answered -----------------------------------
 
 
+# The use case tries an outcome write three times, quickly, before it gives up on it.
+TRIES = 3
+
+
 def lease_runs_out(store, event):
     """The claim's lease expires (the delivery that held it ended without a word)."""
     store.notifications[event.id]["held"] = False
@@ -357,7 +361,7 @@ def test_a_sent_message_whose_record_is_refused_stays_pending_and_is_recorded_ne
     delivery gets Svix's answer again (the replayed 202 or a 409) and records it: one message."""
     notifier, store, sender, _ = make([first] if first is not None else [])
     event = an_event()
-    store.fail("mark_sent")
+    store.fail("mark_sent", times=TRIES)
     outcome = notifier.deliver(event)
     message_id = f"msg_{event.id}"
     assert (outcome.kind, outcome.must_retry, outcome.error.code) == (
@@ -375,10 +379,21 @@ def test_a_sent_message_whose_record_is_refused_stays_pending_and_is_recorded_ne
     assert list(sender.messages) == [event.id]  # one message at Svix
 
 
+def test_a_sent_message_whose_record_and_release_are_refused_is_retried_without_raising():
+    notifier, store, sender, _ = make()
+    event = an_event()
+    store.fail("mark_sent", times=TRIES)
+    store.fail("release")
+    outcome = notifier.deliver(event)
+    assert (outcome.kind, outcome.error.code) == ("retried", "store_unavailable")
+    assert store.notifications[event.id]["status"] == "pending"  # the lease runs out instead
+    assert len(sender.sends) == 1
+
+
 def test_a_sent_record_whose_answer_is_lost_is_a_duplicate_next_time():
     notifier, store, sender, _ = make()
     event = an_event()
-    store.fail("mark_sent", "lost")
+    store.fail("mark_sent", "lost", times=TRIES)
     outcome = notifier.deliver(event)
     assert (outcome.kind, outcome.must_retry, outcome.error.code) == (
         "retried",
@@ -397,7 +412,7 @@ def test_a_refusal_whose_record_is_refused_stays_pending_and_is_recorded_next_ti
     refusal = Permanent("validation", status=400)
     notifier, store, sender, _ = make([refusal, refusal])
     event = an_event()
-    store.fail("mark_failed")
+    store.fail("mark_failed", times=TRIES)
     outcome = notifier.deliver(event)
     assert (outcome.kind, outcome.must_retry, outcome.svix_status, outcome.error.code) == (
         "retried",
@@ -418,7 +433,7 @@ def test_a_refusal_whose_record_is_refused_stays_pending_and_is_recorded_next_ti
 def test_a_failed_record_whose_answer_is_lost_is_a_duplicate_next_time():
     notifier, store, sender, _ = make([Permanent("validation", status=422)])
     event = an_event()
-    store.fail("mark_failed", "lost")
+    store.fail("mark_failed", "lost", times=TRIES)
     assert notifier.deliver(event).must_retry
     assert store.notifications[event.id]["status"] == "failed"
     again = notifier.deliver(event)
@@ -512,6 +527,14 @@ def test_the_store_is_given_the_pubsub_delivery_or_an_empty_one():
     assert store.deliveries == [delivery, Delivery()]
 
 
+def test_the_store_is_given_the_look_the_redelivery_made_for_its_claim():
+    notifier, store, _, _ = make()
+    event = an_event()
+    looked = store.look(event.id)
+    notifier.deliver(event, Delivery(delivery_attempt=2), looked)
+    assert store.looks == [looked]
+
+
 def test_a_sent_outcome_reports_attempts_status_retries_and_waiting():
     notifier, store, _, _ = make([RateLimited(retry_after=2.5), SvixUnavailable("t")])
     event = an_event()
@@ -556,14 +579,14 @@ def test_a_refusal_after_a_retry_reports_it():
 def test_a_refusal_whose_record_fails_after_a_retry_reports_it():
     refusal = Permanent("validation", status=422)
     notifier, store, _, _ = make([SvixUnavailable("t"), refusal])
-    store.fail("mark_failed")
+    store.fail("mark_failed", times=TRIES)
     kind, attempts, status, _, (code, _), retries, _ = facts(notifier.deliver(an_event()))
     assert (kind, attempts, status, code, retries) == ("retried", 1, 422, "store_unavailable", 1)
 
 
 def test_a_sent_message_whose_record_fails_after_a_retry_reports_it():
     notifier, store, _, _ = make([SvixUnavailable("t")])
-    store.fail("mark_sent")
+    store.fail("mark_sent", times=TRIES)
     event = an_event()
     kind, attempts, status, message, (code, _), retries, _ = facts(notifier.deliver(event))
     assert (kind, attempts, status, message, code, retries) == (

@@ -9,11 +9,19 @@ import signal
 import threading
 import time
 
+import pytest
 from functions_framework import create_app
 
 from notifier import bootstrap
+from notifier.domain.claims import Claim, ClaimState
 from notifier.domain.decoding import event_from
-from notifier.domain.errors import RateLimited, StoreUnavailable, SvixUnavailable
+from notifier.domain.errors import (
+    ClaimLost,
+    Permanent,
+    RateLimited,
+    StoreUnavailable,
+    SvixUnavailable,
+)
 from notifier.domain.events import Delivery
 from notifier.handlers import shutdown
 from notifier.usecases.applications import ApplicationDirectory
@@ -92,6 +100,7 @@ def test_a_holder_whose_claim_was_taken_stops_before_its_next_svix_call_and_writ
     clock.during_sleep.append(taken_over)
     outcome = notifier.deliver(event)
     assert (outcome.kind, outcome.error.code) == ("retried", "claim_lost")
+    assert outcome.error.detail == "the claim was taken by another delivery"
     assert len(sender.sends) == 1  # no call after the 429
     record = store.notifications[event.id]
     assert (record["status"], record["held"], record["holder"]) == ("pending", True, 2)
@@ -123,9 +132,18 @@ def test_sigterm_during_a_429_wait_releases_the_claim_keeping_the_retry_after_ho
     assert len(sender.sends) == 1
     record = store.notifications[event.id]
     assert (record["status"], record["held"]) == ("pending", False)
-    assert record["last_error"].startswith("shutting_down")
+    assert record["last_error"] == "shutting_down: the instance is stopping"
     assert 25 <= record["hold"] <= 26  # what is left of Svix's 30 s: nobody calls it sooner
     assert 25 <= outcome.retry_after <= 26
+    assert (outcome.retries, outcome.waited) == (0, 0.0)  # stopped in its first wait
+
+
+def test_sigterm_during_a_backoff_asks_pubsub_to_come_back_in_a_second():
+    stopping = threading.Event()
+    notifier, _, _, clock = make([SvixUnavailable("503", status=503)], stopping=stopping)
+    clock.during_sleep.append(stopping.set)
+    outcome = notifier.deliver(an_event())
+    assert (outcome.error.code, outcome.retry_after) == ("shutting_down", 1.0)
 
 
 def test_sigterm_ends_a_real_wait_at_once():
@@ -180,7 +198,7 @@ def test_an_outcome_write_that_failed_is_tried_again_at_once_without_a_second_sv
     assert outcome.kind == "sent"
     assert store.notifications[event.id]["status"] == "sent"
     assert (store.writes, len(sender.sends)) == (3, 1)
-    assert sum(clock.sleeps) < 1
+    assert clock.sleeps == [0.2, 0.5]  # short pauses, on the notifier's sleep
 
 
 def test_an_outcome_write_that_keeps_failing_frees_the_claim_for_the_next_delivery():
@@ -212,7 +230,7 @@ def test_one_background_thread_renews_every_live_claim_and_stops_with_each_deliv
     events = [an_event() for _ in range(5)]
     leases = [keeper.hold(store.claim(e, Delivery()), time.monotonic()) for e in events]
     time.sleep(0.5)
-    assert [t.name for t in renewers] == ["lease-keeper"]  # one thread for all of them
+    assert [(t.name, t.daemon) for t in renewers] == [("lease-keeper", True)]  # one for all
     for lease in leases:
         keeper.check(lease)  # still this delivery's
         keeper.end(lease)
@@ -265,3 +283,198 @@ def test_an_outcome_write_that_timed_out_is_not_tried_again():
     store.mark_sent = stalled
     outcome = notifier.deliver(an_event())
     assert (outcome.kind, store.writes, len(sender.sends)) == ("retried", 1, 1)
+
+
+class SlowStore(FlakyStore):
+    """mark_sent's first try fails after ``takes`` seconds of the notifier's clock."""
+
+    def __init__(self, clock: Time, takes: float) -> None:
+        super().__init__(failures=1)
+        self.clock, self.takes = clock, takes
+
+    def mark_sent(self, claim, svix_message_id, svix_status):
+        if self.writes == 0:
+            self.clock.now += self.takes
+        super().mark_sent(claim, svix_message_id, svix_status)
+
+
+@pytest.mark.parametrize(
+    ("waits", "takes"),
+    [([], 2.0), ([RateLimited(retry_after=5)], 0.0)],
+    ids=["failing-at-the-windows-end", "late-in-the-delivery"],
+)
+def test_an_outcome_write_that_failed_within_its_window_is_tried_again(waits, takes):
+    """The window counts from the write's first try: 2 s, however long the delivery took."""
+    clock = Time()
+    store = SlowStore(clock, takes)
+    notifier, _, _, _ = make_notifier(waits, 60.0, store=store, clock=clock)
+    event = an_event()
+    assert notifier.deliver(event).kind == "sent"
+    assert (store.writes, store.notifications[event.id]["status"]) == (2, "sent")
+
+
+def test_a_real_wait_ends_at_its_time_and_the_delivery_goes_on():
+    """Without a test sleep the waits are the stop event's: a 0.5 s backoff, then the send."""
+    stopping, store = threading.Event(), fakes.MemoryStore()
+    sender = fakes.ScriptedSvix([SvixUnavailable("503", status=503)])
+    notifier = Notifier(
+        store, sender, ApplicationDirectory(store, sender), retry_budget=30, stopping=stopping
+    )
+    guard = threading.Timer(10, stopping.set)  # a wait that would never end is stopped here
+    guard.start()
+    try:
+        outcome = notifier.deliver(an_event())
+    finally:
+        guard.cancel()
+    assert (outcome.kind, len(sender.sends)) == ("sent", 2)
+
+
+def stopped_in_the_second_wait(clock, stopping):
+    clock.during_sleep.extend([lambda: None, stopping.set])
+
+
+@pytest.mark.parametrize(
+    ("ending", "script", "budget", "written"),
+    [
+        ("refused", [Permanent("bad", status=422)], 60.0, ("failed", "svix_rejected 422", None)),
+        ("out of budget", [RateLimited(retry_after=8)], 10.0, ("pending", "rate_limited 429", 8.0)),
+        ("sigterm", [RateLimited(retry_after=30)], 60.0, ("pending", "shutting_down", 30.0)),
+        ("renewal failed", [RateLimited(retry_after=8)], 60.0, ("pending", "claim_lost", 0.0)),
+        ("record failed", [], 60.0, ("pending", "store_unavailable", 0.0)),
+    ],
+)
+def test_a_renewed_claim_is_the_one_every_ending_writes_with(ending, script, budget, written):
+    """The holder's conditioned writes carry the version its last renewal left (Firestore's
+    update_time): with the claim as first granted they would find it changed, and write nothing."""
+    stopping = threading.Event()
+    store = FlakyStore(failures=99 if ending == "record failed" else 0)
+    waits = [RateLimited(retry_after=8)]  # 8 s: two renewals, a new version each
+    notifier, _, _, clock = make(waits + script, budget=budget, store=store, stopping=stopping)
+    if ending == "sigterm":
+        stopped_in_the_second_wait(clock, stopping)
+    if ending == "renewal failed":  # the third renewal fails; the store is back for the release
+        clock.during_sleep.extend([lambda: None, lambda: setattr(store, "unavailable", True)])
+    event = an_event()
+    outcome = notifier.deliver(event)
+    record = store.notifications[event.id]
+    assert record["renewals"] >= 2
+    assert (record["status"], record["held"]) == (written[0], False)
+    assert record["last_error"].startswith(written[1])
+    assert record.get("hold") == written[2]  # what is left of Svix's Retry-After, if any
+    if ending == "renewal failed":  # stopped at its check after the second wait
+        assert (outcome.retries, outcome.waited) == (2, 16.0)
+
+
+def test_a_renewal_falls_due_at_a_third_of_the_lease_and_a_claim_is_lost_at_two_thirds():
+    """Exactly then: a renewal every period, and a holder stops with a period left to spare."""
+    now, store, renewed = [0.0], fakes.MemoryStore(), []
+
+    def renew(claim):
+        renewed.append(claim.event_id)
+        return store.renew(claim)
+
+    keeper = LeaseKeeper(renew, 9.0, clock=lambda: now[0], background=False)
+    late, early = an_event(), an_event()
+    leases = [keeper.hold(store.claim(late, Delivery()), 0.0)]
+    leases.append(keeper.hold(store.claim(early, Delivery()), -1.0))  # due a second sooner
+    now[0] = 1.9
+    keeper.renew_due()
+    assert renewed == []
+    now[0] = 3.0  # both due: the one due first is renewed first
+    keeper.renew_due()
+    assert renewed == [early.id, late.id]
+    assert keeper.end(leases[0]).version == store.notifications[late.id]["holder"]
+    stale = keeper.hold(Claim("evt_old", ClaimState.CLAIMED, 1), 0.0)  # never renewed
+    now[0] = 6.0 - 1e-9
+    keeper.check(stale)  # still a period and a bit before its lease runs out
+    now[0] = 6.0
+    with pytest.raises(ClaimLost) as lost:
+        keeper.check(stale)
+    assert lost.value.detail == "the lease was not renewed in time"
+    keeper.end(leases[1])
+    keeper.end(stale)
+    now[0] = 100.0
+    keeper.renew_due()  # their deliveries ended: nothing is renewed any more
+    assert renewed == [early.id, late.id]
+
+
+def test_a_keeper_without_its_thread_renews_only_when_told():
+    store = fakes.MemoryStore()
+    keeper = LeaseKeeper(store.renew, 0.3, background=False)  # due every 0.1 s, real clock
+    event = an_event()
+    keeper.hold(store.claim(event, Delivery()), time.monotonic())
+    time.sleep(0.3)
+    assert store.notifications[event.id].get("renewals", 0) == 0
+    keeper.renew_due()
+    assert store.notifications[event.id]["renewals"] == 1
+
+
+def test_the_keepers_thread_waits_out_a_time_without_claims_and_renews_the_next():
+    store = fakes.MemoryStore()
+    keeper = LeaseKeeper(store.renew, 0.3)  # due every 0.1 s, real clock
+    first, second = an_event(), an_event()
+    keeper.end(keeper.hold(store.claim(first, Delivery()), time.monotonic()))
+    time.sleep(0.3)  # past the first's due time: nothing held
+    lease = keeper.hold(store.claim(second, Delivery()), time.monotonic())
+    time.sleep(0.5)
+    keeper.end(lease)
+    assert store.notifications[second.id]["renewals"] >= 2
+
+
+@pytest.mark.parametrize(("taken", "version"), [(False, "1.1"), (True, 1)])
+def test_a_delivery_ending_during_a_renewal_waits_for_it_and_writes_with_its_version(
+    taken, version
+):
+    """The renewal in flight lands first: its new version, or (the claim taken meanwhile) the
+    version the holder had; and the keeper goes on renewing the other claims."""
+    store, entered, land = fakes.MemoryStore(), threading.Event(), threading.Event()
+
+    def renew(claim):
+        entered.set()
+        land.wait(5)
+        return store.renew(claim)
+
+    now = [0.0]
+    keeper = LeaseKeeper(renew, 9.0, clock=lambda: now[0], background=False)
+    event = an_event()
+    lease = keeper.hold(store.claim(event, Delivery()), 0.0)
+    now[0] = 3.0
+    renewing = threading.Thread(target=keeper.renew_due, daemon=True)
+    renewing.start()
+    assert entered.wait(5)
+    if taken:
+        store.notifications[event.id]["held"] = False
+    ended: list[Claim] = []
+    ending = threading.Thread(target=lambda: ended.append(keeper.end(lease)), daemon=True)
+    ending.start()
+    time.sleep(0.2)
+    assert ending.is_alive()  # it waits for the renewal in flight
+    land.set()
+    ending.join(5)
+    renewing.join(5)
+    assert [c.version for c in ended] == [version]
+    other = an_event()
+    keeper.hold(store.claim(other, Delivery()), 3.0)
+    now[0] = 6.0
+    land.set()
+    keeper.renew_due()
+    assert store.notifications[other.id]["renewals"] == 1
+
+
+def test_a_delivery_that_ended_is_not_renewed_again():
+    """Not even once more: a renewal after the end would be a write for nothing."""
+    store, clock, tried = fakes.MemoryStore(), Time(), []
+
+    def renew(claim):
+        tried.append(claim.event_id)
+        return store.renew(claim)
+
+    clock.keeper = LeaseKeeper(renew, LEASE, clock=clock, background=False)
+    notifier, _, _, _ = make_notifier(
+        [RateLimited(retry_after=5)], 60.0, store=store, clock=clock, leases=clock.keeper
+    )
+    assert notifier.deliver(an_event()).kind == "sent"
+    renewals = len(tried)
+    assert renewals >= 1
+    clock.sleep(30)
+    assert len(tried) == renewals

@@ -73,8 +73,7 @@ class FirestoreStore:
         ref = self._db.collection(NOTIFICATIONS).document(document_key(event.id))
         snapshot = looked.token if looked is not None and looked.event_id == event.id else None
         if snapshot is None and (delivery.delivery_attempt or 1) > 1:
-            with guarded():
-                snapshot = ref.get(retry=read_retry(TIMEOUT), timeout=TIMEOUT)
+            snapshot = self._read(ref)
         if snapshot is not None and snapshot.exists:
             return self._claim_known(event, ref, snapshot)
         now = self._clock()
@@ -98,14 +97,12 @@ class FirestoreStore:
                 result = ref.create(record, timeout=TIMEOUT)
                 return Claim(event.id, ClaimState.CLAIMED, 1, version=result.update_time)
             except gexc.AlreadyExists:
-                snapshot = ref.get(retry=read_retry(TIMEOUT), timeout=TIMEOUT)
-        return self._claim_known(event, ref, snapshot)
+                pass
+        return self._claim_known(event, ref, self._read(ref))
 
     def look(self, event_id: str) -> Look:
         """One read of the record, before the event is decoded; the claim reuses the snapshot."""
-        ref = self._db.collection(NOTIFICATIONS).document(document_key(event_id))
-        with guarded():
-            snapshot = ref.get(retry=read_retry(TIMEOUT), timeout=TIMEOUT)
+        snapshot = self._read(self._db.collection(NOTIFICATIONS).document(document_key(event_id)))
         if not snapshot.exists:
             return Look(event_id, False, token=snapshot)
         data = snapshot.to_dict() or {}
@@ -120,6 +117,11 @@ class FirestoreStore:
             svix_message_id=data.get("svix_message_id"),
             token=snapshot,
         )
+
+    def _read(self, ref: DocumentReference) -> DocumentSnapshot[DocumentReference]:
+        """One document read, bounded by ``TIMEOUT`` however Firestore fails (calls.read_retry)."""
+        with guarded():
+            return ref.get(retry=read_retry(TIMEOUT), timeout=TIMEOUT)
 
     def _claim_known(
         self, event: Event, ref: DocumentReference, snapshot: DocumentSnapshot[DocumentReference]
@@ -246,8 +248,7 @@ class FirestoreStore:
         Svix keeps answering the old one with its first (refusing) answer for hours.
         """
         ref = self._db.collection(NOTIFICATIONS).document(document_key(event_id))
-        with guarded():
-            snapshot = ref.get(retry=read_retry(TIMEOUT), timeout=TIMEOUT)
+        snapshot = self._read(ref)
         if not snapshot.exists or (snapshot.to_dict() or {}).get("status") != RecordStatus.FAILED:
             return False
         now = self._clock()
@@ -284,9 +285,7 @@ class FirestoreStore:
 
     def application_id(self, project: str) -> str | None:
         """``applications/{project}``'s Svix application id, if recorded."""
-        ref = self._db.collection(APPLICATIONS).document(project)
-        with guarded():
-            snapshot = ref.get(retry=read_retry(TIMEOUT), timeout=TIMEOUT)
+        snapshot = self._read(self._db.collection(APPLICATIONS).document(project))
         return (snapshot.to_dict() or {}).get("svix_app_id") if snapshot.exists else None
 
     def save_application(self, project: str, svix_app_id: str) -> None:
