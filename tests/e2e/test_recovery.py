@@ -201,7 +201,9 @@ def test_with_firestore_connections_reset_and_stalled_every_event_is_sent_within
     began, ended = figures.pop("faults_began"), figures.pop("faults_ended")
     met = sum(1 for r in records.values() if r["sent_at"] > began)
     assert met >= len(events) // 2, "the faults met too little work in flight"
-    assert figures["answered_503"], "the faults failed no delivery"
+    # the faults were real: connections broken under work in flight (in-process retries of the
+    # reads and the outcome writes may absorb them all, so a 503 is not required)
+    assert proxy.resets, "the faults broke no connection"
     last = max(r["sent_at"] for r in records.values())
     after = (last - ended).total_seconds()
     assert after <= RECOVERY_BOUND, f"the last event was sent {after:.1f} s after the faults"
