@@ -112,9 +112,18 @@ def log(
     logger: logging.Logger, level: int, message: str, *, exc: bool = False, **fields: Any
 ) -> None:
     """One line with ``fields`` at the top level; ``None`` fields are left out."""
+    if not logger.isEnabledFor(level):
+        return
     clean = {k: v for k, v in fields.items() if v is not None}
-    # stacklevel: the record (and Error Reporting's reportLocation) names the caller, not this.
-    logger.log(level, message, extra={"fields": clean}, exc_info=exc, stacklevel=2)
+    if exc or level >= logging.ERROR:
+        # stacklevel: the record (and Error Reporting's reportLocation) names the caller.
+        logger.log(level, message, extra={"fields": clean}, exc_info=exc, stacklevel=2)
+        return
+    # No line below ERROR names its code: skip the caller lookup, a walk up the stack per line.
+    record = logger.makeRecord(
+        logger.name, level, "(unknown file)", 0, message, (), None, extra={"fields": clean}
+    )
+    logger.handle(record)
 
 
 @contextlib.contextmanager

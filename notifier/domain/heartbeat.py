@@ -59,6 +59,8 @@ def is_heartbeat_request(envelope: object) -> bool:
     if data == b"":
         key, value = REQUEST_ATTRIBUTE
         return message_attributes(envelope).get(key) == value
+    if REQUEST_OBJECT.encode() not in data and b"\\u" not in data:
+        return False  # no spelling of "heartbeat" in it (nor an escape that could hide one)
     try:
         document = json.loads(data)
     except (ValueError, RecursionError):

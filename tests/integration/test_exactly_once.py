@@ -224,30 +224,29 @@ def test_past_the_window_an_event_svix_never_got_is_sent(pipeline, db, svix):
     assert_exactly_once(db, svix, [event])
 
 
-def test_the_first_call_time_is_stamped_by_the_claim_and_kept_by_takeovers(pipeline, db, svix):
+def test_the_svix_window_counts_from_the_records_creation_which_takeovers_keep(pipeline, db, svix):
     event = an_event(project="stamped")
     svix.set_faults([{"op": "msg.create", "status": 503}])
     before = pipeline.clock.now()
     pipeline.deliver(event)
-    first = record(db, event.id)["svix_first_call_at"]
+    created = record(db, event.id)["created_at"]
     pipeline.clock.advance(5 * HOUR)
     pipeline.deliver(event)
 
     saved = record(db, event.id)
-    assert before <= first <= saved["created_at"] + timedelta(seconds=1)
-    assert (saved["attempts"], saved["svix_first_call_at"]) == (2, first)
-    assert saved["svix_first_call_at"] == saved["created_at"]
+    assert before <= created <= before + timedelta(seconds=1)
+    assert (saved["attempts"], saved["created_at"]) == (2, created)
+    assert "svix_first_call_at" not in saved  # the creation stands for the first call
 
 
-def test_a_record_from_before_the_field_counts_from_its_creation(pipeline, db, svix):
+def test_a_record_resent_past_the_window_counts_it_from_its_creation(pipeline, db, svix):
     event = an_event(project="legacy")
     lose_every_answer(pipeline, event, deliveries=1)
-    ref = db.collection("notifications").document(document_key(event.id))
-    ref.update({"svix_first_call_at": firestore.DELETE_FIELD})
+    assert "svix_first_call_at" not in record(db, event.id)
     pipeline.clock.advance(25 * HOUR)
 
     outcome = pipeline.deliver(event)
 
     assert (outcome.kind, outcome.svix_status) == ("sent", 200)  # looked up: one message
     assert_exactly_once(db, svix, [event])
-    assert record(db, event.id)["svix_first_call_at"] == record(db, event.id)["created_at"]
+    assert "svix_first_call_at" not in record(db, event.id)  # nothing to stamp: one field less

@@ -229,3 +229,20 @@ def test_a_heartbeat_request_without_a_message_id_is_rejected_not_passed_on():
     with pytest.raises(Rejected) as caught:
         heartbeat.request_event(envelope, delivery_of(envelope), max_bytes=2**20)
     assert caught.value.code == "heartbeat_without_id"
+
+
+def test_an_ordinary_event_is_not_parsed_by_the_heartbeat_check(monkeypatch):
+    parsed: list[object] = []
+    real = heartbeat.json.loads
+    monkeypatch.setattr(heartbeat.json, "loads", lambda data: parsed.append(data) or real(data))
+    event = b'{"object":"event","id":"evt_1","type":"user.created","data":{"name":"x"}}'
+    envelope = {"message": {"data": base64.b64encode(event).decode()}}
+    assert not heartbeat.is_heartbeat_request(envelope)
+    assert parsed == []  # decoded once, by the event's own decoding, not twice
+
+
+@pytest.mark.parametrize(
+    "text", [rb'{"object":"\u0068eartbeat"}', rb'{"\u006fbject":"heartbeat"}']
+)
+def test_a_request_spelled_with_json_escapes_is_still_recognised(text):
+    assert heartbeat.is_heartbeat_request({"message": {"data": base64.b64encode(text).decode()}})

@@ -37,6 +37,11 @@ _LISTED = [
     *("lease_expires_at", "last_error", "failed_at"),
 ]
 _PUBSUB_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")
+# What a claim (and a redelivery's look) decides on: never the payload, nor the audit fields.
+_DECIDED_ON = [
+    *("status", "project", "event_type", "attempts", "replays", "pubsub_message_id"),
+    *("lease_expires_at", "svix_first_call_at", "created_at", "svix_message_id"),
+]
 
 
 def _now() -> datetime:
@@ -73,7 +78,7 @@ class FirestoreStore:
         ref = self._db.collection(NOTIFICATIONS).document(document_key(event.id))
         snapshot = looked.token if looked is not None and looked.event_id == event.id else None
         if snapshot is None and (delivery.delivery_attempt or 1) > 1:
-            snapshot = self._read(ref)
+            snapshot = self._read(ref, _DECIDED_ON)
         if snapshot is not None and snapshot.exists:
             return self._claim_known(event, ref, snapshot)
         now = self._clock()
@@ -87,7 +92,6 @@ class FirestoreStore:
             "payload": pack(event.body),
             "lease_expires_at": now + self._lease,
             "pubsub_message_id": delivery.message_id or None,
-            "svix_first_call_at": now,  # at the latest: this claim's Svix call comes after it
             "created_at": now,
             "updated_at": now,
             "expires_at": now + self._ttl,
@@ -98,11 +102,12 @@ class FirestoreStore:
                 return Claim(event.id, ClaimState.CLAIMED, 1, version=result.update_time)
             except gexc.AlreadyExists:
                 pass
-        return self._claim_known(event, ref, self._read(ref))
+        return self._claim_known(event, ref, self._read(ref, _DECIDED_ON))
 
     def look(self, event_id: str) -> Look:
         """One read of the record, before the event is decoded; the claim reuses the snapshot."""
-        snapshot = self._read(self._db.collection(NOTIFICATIONS).document(document_key(event_id)))
+        ref = self._db.collection(NOTIFICATIONS).document(document_key(event_id))
+        snapshot = self._read(ref, _DECIDED_ON)
         if not snapshot.exists:
             return Look(event_id, False, token=snapshot)
         data = snapshot.to_dict() or {}
@@ -118,10 +123,13 @@ class FirestoreStore:
             token=snapshot,
         )
 
-    def _read(self, ref: DocumentReference) -> DocumentSnapshot[DocumentReference]:
-        """One document read, bounded by ``TIMEOUT`` however Firestore fails (calls.read_retry)."""
+    def _read(
+        self, ref: DocumentReference, fields: list[str] | None = None
+    ) -> DocumentSnapshot[DocumentReference]:
+        """One document read (only ``fields``, if given), bounded by ``TIMEOUT`` however Firestore
+        fails (calls.read_retry)."""
         with guarded():
-            return ref.get(retry=read_retry(TIMEOUT), timeout=TIMEOUT)
+            return ref.get(fields, retry=read_retry(TIMEOUT), timeout=TIMEOUT)
 
     def _claim_known(
         self, event: Event, ref: DocumentReference, snapshot: DocumentSnapshot[DocumentReference]
@@ -157,10 +165,9 @@ class FirestoreStore:
             "lease_expires_at": now + self._lease,
             "updated_at": now,
         }
-        # Kept as it is: the first call's time. A record from before the field: its creation.
+        # The first Svix call came after the record's creation, which stands for it (one field
+        # less per event); records from before kept it as ``svix_first_call_at``.
         first_call = data.get("svix_first_call_at") or data.get("created_at") or now
-        if "svix_first_call_at" not in data:
-            changes["svix_first_call_at"] = first_call
         result = self._update_unless_changed(ref, changes, snapshot.update_time)
         if result is None:
             return Claim(event_id, ClaimState.HELD, attempts)  # another delivery took it first
