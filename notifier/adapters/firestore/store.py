@@ -17,12 +17,13 @@ from typing import Any
 
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
-from google.cloud.firestore_v1.base_document import DocumentSnapshot
 from google.cloud.firestore_v1.base_query import FieldFilter
 from google.cloud.firestore_v1.document import DocumentReference
 
+from notifier.adapters.firestore import reads, writes
 from notifier.adapters.firestore.calls import QUERY_TIMEOUT, TIMEOUT, guarded, read_retry
 from notifier.adapters.firestore.keys import document_key, natural_id, pack, unpack
+from notifier.adapters.firestore.reads import Snapshot
 from notifier.domain.claims import HOLD_MAX_SECONDS, Claim, ClaimState, Look, RecordStatus
 from notifier.domain.errors import NotifierError, Rejected
 from notifier.domain.events import Delivery, Event
@@ -42,6 +43,9 @@ _DECIDED_ON = [
     *("status", "project", "event_type", "attempts", "replays", "pubsub_message_id"),
     *("lease_expires_at", "svix_first_call_at", "created_at", "svix_message_id"),
 ]
+
+# What ``sent`` removes: the payload (personal data, never needed again), the lease, the error.
+_DROPPED_WHEN_SENT = ("payload", "lease_expires_at", "last_error")
 
 
 def _now() -> datetime:
@@ -98,7 +102,7 @@ class FirestoreStore:
         }
         with guarded():
             try:
-                result = ref.create(record, timeout=TIMEOUT)
+                result = writes.create(ref, record, timeout=TIMEOUT)
                 return Claim(event.id, ClaimState.CLAIMED, 1, version=result.update_time)
             except gexc.AlreadyExists:
                 pass
@@ -123,17 +127,13 @@ class FirestoreStore:
             token=snapshot,
         )
 
-    def _read(
-        self, ref: DocumentReference, fields: list[str] | None = None
-    ) -> DocumentSnapshot[DocumentReference]:
+    def _read(self, ref: DocumentReference, fields: list[str] | None = None) -> Snapshot:
         """One document read (only ``fields``, if given), bounded by ``TIMEOUT`` however Firestore
         fails (calls.read_retry)."""
         with guarded():
-            return ref.get(fields, retry=read_retry(TIMEOUT), timeout=TIMEOUT)
+            return reads.get(ref, fields, retry=read_retry(TIMEOUT), timeout=TIMEOUT)
 
-    def _claim_known(
-        self, event: Event, ref: DocumentReference, snapshot: DocumentSnapshot[DocumentReference]
-    ) -> Claim:
+    def _claim_known(self, event: Event, ref: DocumentReference, snapshot: Snapshot) -> Claim:
         """A known id is this event's only if recorded for its project and type; otherwise it is
         another event (another tenant's, maybe), to refuse: decided on the read made anyway."""
         data = snapshot.to_dict() or {}
@@ -142,9 +142,7 @@ class FirestoreStore:
             return Claim(event.id, ClaimState.CONFLICT, recorded_as=recorded)
         return self._claim_existing(ref, snapshot)
 
-    def _claim_existing(
-        self, ref: DocumentReference, snapshot: DocumentSnapshot[DocumentReference]
-    ) -> Claim:
+    def _claim_existing(self, ref: DocumentReference, snapshot: Snapshot) -> Claim:
         event_id = natural_id(ref.id)
         data = snapshot.to_dict() or {}
         status = data.get("status")
@@ -193,13 +191,10 @@ class FirestoreStore:
             "svix_status": svix_status,
             "sent_at": now,
             "updated_at": now,
-            "payload": firestore.DELETE_FIELD,
-            "lease_expires_at": firestore.DELETE_FIELD,
-            "last_error": firestore.DELETE_FIELD,
         }
         ref = self._db.collection(NOTIFICATIONS).document(document_key(claim.event_id))
         with guarded():
-            ref.update(changes, timeout=TIMEOUT)
+            writes.update(ref, changes, delete=_DROPPED_WHEN_SENT, timeout=TIMEOUT)
 
     def mark_failed(self, claim: Claim, error: NotifierError) -> bool:
         """Records a permanent refusal. False when the claim was lost (the new holder decides)."""
