@@ -38,7 +38,8 @@ _LISTED = [
     *("lease_expires_at", "last_error", "failed_at"),
 ]
 _PUBSUB_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")
-# What a claim (and a redelivery's look) decides on: never the payload, nor the audit fields.
+# What a claim decides on when it reads a record that may be pending: never the payload (up to a
+# MiB), nor the audit fields.
 _DECIDED_ON = [
     *("status", "project", "event_type", "attempts", "replays", "pubsub_message_id"),
     *("lease_expires_at", "svix_first_call_at", "created_at", "svix_message_id"),
@@ -109,9 +110,12 @@ class FirestoreStore:
         return self._claim_known(event, ref, self._read(ref, _DECIDED_ON))
 
     def look(self, event_id: str) -> Look:
-        """One read of the record, before the event is decoded; the claim reuses the snapshot."""
+        """One read of the record, before the event is decoded; the claim reuses the snapshot.
+
+        The whole record: a redelivery's is most likely ``sent``, its payload gone, and a field
+        mask costs Firestore and the client more than the few audit fields it leaves out."""
         ref = self._db.collection(NOTIFICATIONS).document(document_key(event_id))
-        snapshot = self._read(ref, _DECIDED_ON)
+        snapshot = self._read(ref)
         if not snapshot.exists:
             return Look(event_id, False, token=snapshot)
         data = snapshot.to_dict() or {}
