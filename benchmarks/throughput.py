@@ -37,8 +37,8 @@ NEW, DUPLICATE, REPUBLISHED = "new", "duplicate", "republished"
 
 @dataclass(frozen=True)
 class Plan:
-    rounds: int = 3
-    counts: dict[int, int] = field(default_factory=lambda: {1: 60, 8: 300, 32: 300})
+    rounds: int = 5
+    counts: dict[int, int] = field(default_factory=lambda: {1: 60, 8: 500, 32: 500})
     warmup: int = 200  # events per setup before the first round: JIT, pools, caches
 
     @property
