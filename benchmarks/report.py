@@ -82,6 +82,11 @@ class Report:
             self.r[(setup, concurrency, kind)].rates, self.r[(base, concurrency, kind)].rates
         )
 
+    def round_ratios(self, setup: str, base: str, concurrency: int, kind: str) -> str:
+        """Each round's ratio, in the order run: how far the median can be trusted."""
+        ours, theirs = self.r[(setup, concurrency, kind)], self.r[(base, concurrency, kind)]
+        return ", ".join(f"{n / d:.2f}" for n, d in zip(ours.rates, theirs.rates, strict=False))
+
     def trips(self, variant: str, scenario: str) -> Trips:
         return next(t for t in self.f.trips[variant] if t.scenario == scenario)
 
@@ -126,7 +131,8 @@ class Report:
                     [
                         f"throughput, {kind} events, concurrency {c}: at least "
                         f"{THROUGHPUT_TARGETS[kind]:.2f} of the HTTP floor",
-                        f"{http:.2f} of the HTTP floor ({floor:.2f} of the floor)",
+                        f"{http:.2f} of the HTTP floor ({floor:.2f} of the floor); rounds: "
+                        + self.round_ratios(FUNCTION, HTTP_FLOOR, c, kind),
                         _verdict(http >= THROUGHPUT_TARGETS[kind]),
                     ]
                 )
@@ -869,7 +875,9 @@ class Report:
             "again* is a new message (a new `messageId`, `deliveryAttempt` 1).",
             "- **Warm-up:** each setup handles "
             f"{self.f.plan.warmup} events before the first round and 20 before each later one; "
-            "the setups' order rotates from round to round.",
+            "the setups' order rotates from round to round, the function and the HTTP floor "
+            "always back to back (each first in turn), so that each round's ratio compares two "
+            "runs seconds apart.",
             "- **Round trips:** counted in-process on the function's own code (see above). "
             "**CPU:** utime + stime from /proc of each process group, before and after each "
             "run.",

@@ -35,7 +35,7 @@ def _say(message: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
-    parser.add_argument("--rounds", type=int, default=5, help="throughput rounds (default 5)")
+    parser.add_argument("--rounds", type=int, default=7, help="throughput rounds (default 7)")
     parser.add_argument("--quick", action="store_true", help="a smoke run: tiny counts")
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
     args = parser.parse_args(argv)

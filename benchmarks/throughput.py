@@ -1,7 +1,8 @@
 """Throughput and latency: the function against the floor, new events and duplicates.
 
 Five setups, each at every concurrency, in rounds whose order rotates so that the machine's
-noise spreads over all of them:
+noise spreads over all of them (the function and the HTTP floor, whose ratio the targets are,
+always back to back):
 
 - ``function``: ``on_event`` under functions-framework (gunicorn threads), as deployed;
 - ``function, no drift check``: the same without the catalog's drift check (its before);
@@ -37,8 +38,8 @@ NEW, DUPLICATE, REPUBLISHED = "new", "duplicate", "republished"
 
 @dataclass(frozen=True)
 class Plan:
-    rounds: int = 5
-    counts: dict[int, int] = field(default_factory=lambda: {1: 60, 8: 500, 32: 500})
+    rounds: int = 7
+    counts: dict[int, int] = field(default_factory=lambda: {1: 60, 8: 400, 32: 400})
     warmup: int = 200  # events per setup before the first round: JIT, pools, caches
 
     @property
@@ -152,7 +153,7 @@ def measure(stack: Stack, plan: Plan, progress: Callable[[str], None]) -> dict[t
         warmup = plan.warmup if round_ == 0 else 20
         for setup in setups:
             setup.run(events.events(f"warm-{_slug(setup.name)}-{round_}", warmup), 8, NEW)
-        order = setups[round_ % len(setups) :] + setups[: round_ % len(setups)]
+        order = _order(setups, round_)
         for concurrency, count in sorted(plan.counts.items()):
             for setup in order:
                 batch = events.events(f"{_slug(setup.name)}-r{round_}-c{concurrency}", count)
@@ -163,6 +164,18 @@ def measure(stack: Stack, plan: Plan, progress: Callable[[str], None]) -> dict[t
             progress(f"round {round_ + 1}/{plan.rounds}, concurrency {concurrency}: done")
     floor.close()
     return results
+
+
+def _order(setups: list[_Setup], round_: int) -> list[_Setup]:
+    """The round's order: the function and the HTTP floor back to back (the pair the targets
+    compare, so that they meet the same moment of the machine), first one then the other in
+    turn; the other setups rotate around them."""
+    pair = [s for s in setups if s.name in (FUNCTION, HTTP_FLOOR)]
+    others = [s for s in setups if s not in pair]
+    if round_ % 2:
+        pair.reverse()
+    at = round_ % (len(others) + 1)
+    return others[:at] + pair + others[at:]
 
 
 def _pgid(server) -> int:

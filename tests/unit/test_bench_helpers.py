@@ -112,3 +112,20 @@ def test_paired_ratios_are_the_median_of_each_rounds_ratio():
     # Round 2 met a busy machine for both setups: its pair still says 1.0.
     assert paired_ratio([100.0, 40.0, 110.0], [100.0, 40.0, 100.0]) == 1.0
     assert paired_ratio([90.0, 30.0], [100.0, 100.0, 100.0]) == pytest.approx(0.6)  # unpaired
+
+
+def test_each_round_runs_every_setup_once_with_the_function_and_the_http_floor_back_to_back():
+    from benchmarks import throughput
+
+    setups = [throughput._Setup(name, None, None) for name in throughput.SETUPS]
+    firsts, places = [], set()
+    for round_ in range(8):
+        names = [s.name for s in throughput._order(setups, round_)]
+        assert sorted(names) == sorted(throughput.SETUPS)
+        at = names.index(throughput.FUNCTION)
+        other = names.index(throughput.HTTP_FLOOR)
+        assert abs(at - other) == 1  # nothing runs between the pair the targets compare
+        firsts.append(names[min(at, other)])
+        places.add(min(at, other))
+    assert firsts[:2] == [throughput.FUNCTION, throughput.HTTP_FLOOR]  # first in turn
+    assert places == set(range(len(throughput.SETUPS) - 1))  # the others rotate around them
