@@ -24,11 +24,14 @@ from benchmarks.roundtrips import _forget, environment
 from benchmarks.stack import PROJECT, TOKEN, Stack
 
 FUNCTION, FLOOR = "function", "floor"
+RATIO, SPREAD = "function ÷ floor", "spread"  # of the blocks' paired ratios
 NEW, DUPLICATE = "new", "duplicate"
 
 
-def measure(stack: Stack, per_block: int = 100, blocks: int = 5) -> dict[tuple[str, str], float]:
-    """CPU ms per event, by (setup, kind): the median over ``blocks`` alternating blocks."""
+def measure(stack: Stack, per_block: int = 150, blocks: int = 9) -> dict[tuple[str, str], float]:
+    """CPU ms per event, by (setup, kind): the median over ``blocks`` alternating blocks; and by
+    (``RATIO``, kind) the median of each block's function ÷ floor, (``SPREAD``, kind) how far
+    the blocks' ratios disagreed."""
     assert stack.twin is not None
     from notifier import bootstrap
     from notifier.handlers import pubsub
@@ -77,7 +80,13 @@ def measure(stack: Stack, per_block: int = 100, blocks: int = 5) -> dict[tuple[s
                     samples.setdefault((setup, kind), []).append(1000 * used / per_block)
         floor.close()
         _forget()
-    return {key: stats.median(values) for key, values in samples.items()}
+    result = {key: stats.median(values) for key, values in samples.items()}
+    for kind in (NEW, DUPLICATE):  # each block's two runs met the same moment of the machine
+        pairs = zip(samples[(FUNCTION, kind)], samples[(FLOOR, kind)], strict=True)
+        ratios = [mine / least for mine, least in pairs]
+        result[(RATIO, kind)] = stats.median(ratios)
+        result[(SPREAD, kind)] = stats.spread(ratios)
+    return result
 
 
 @contextmanager
@@ -101,7 +110,10 @@ def main() -> None:
         result = measure(stack)
     for kind in (NEW, DUPLICATE):
         own, least = result[(FUNCTION, kind)], result[(FLOOR, kind)]
-        print(f"{kind}: function {own:.2f} ms, floor {least:.2f} ms, own {own - least:.2f} ms")
+        print(
+            f"{kind}: function {own:.2f} ms, floor {least:.2f} ms, own {own - least:.2f} ms; "
+            f"paired ratio {result[(RATIO, kind)]:.2f} (blocks spread {result[(SPREAD, kind)]:.0%})"
+        )
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -323,11 +324,13 @@ class Report:
         own = self.f.own_cpu
         if not own:
             return []
-        rows = []
+        rows, spreads = [], []
         for kind in (own_cpu.NEW, own_cpu.DUPLICATE):
             mine, least = own[(own_cpu.FUNCTION, kind)], own[(own_cpu.FLOOR, kind)]
+            paired = own.get((own_cpu.RATIO, kind), mine / least)
+            spreads.append(own.get((own_cpu.SPREAD, kind), math.nan))
             rows.append(
-                [kind, f"{mine:.2f}", f"{least:.2f}", f"{mine - least:.2f}", f"{mine / least:.2f}"]
+                [kind, f"{mine:.2f}", f"{least:.2f}", f"{mine - least:.2f}", f"{paired:.2f}"]
             )
         return [
             "## The function's own CPU, without HTTP",
@@ -335,11 +338,13 @@ class Report:
             "CPU ms per event of this process (every thread, gRPC's included) while "
             "`notifier.handlers.pubsub.handle` (what `on_event` calls, its log line included) "
             "and the floor's calls ran one event at a time on the same emulator and twin, in "
-            "alternating blocks (median of the blocks; `benchmarks/own_cpu.py`, "
+            "alternating blocks (median of the blocks; *function ÷ floor* is the median of each "
+            "block's ratio, the two runs of a block seconds apart; `benchmarks/own_cpu.py`, "
             "`python -m benchmarks.own_cpu` repeats it). No server and no load generator: the "
-            "difference is what the function's code costs beyond the unavoidable calls, with "
-            "less of the machine's noise than the served figures (about 0.1 ms either way on a "
-            "busy machine).",
+            "difference is what the function's code costs beyond the unavoidable calls (the "
+            "floor decodes nothing, validates nothing and logs nothing). The blocks' ratios "
+            f"varied by {spreads[0]:.0%} (new) and {spreads[1]:.0%} (duplicates) of their "
+            "median: the machine's noise to read the figures with.",
             "",
             *_table(["events", "function", "floor", "function's own", "function ÷ floor"], rows),
         ]

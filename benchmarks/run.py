@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
             done_once = once.measure(runs=3 if args.quick else 5)
         _say("the function's own CPU per event, in-process, beside the floor's")
         own = own_cpu.measure(
-            stack, per_block=20 if args.quick else 100, blocks=2 if args.quick else 5
+            stack, per_block=20 if args.quick else 150, blocks=2 if args.quick else 9
         )
         _say("round trips per event, counted")
         trips = {variant: roundtrips.measure(stack, variant) for variant in roundtrips.VARIANTS}

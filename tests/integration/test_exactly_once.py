@@ -18,7 +18,6 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from google.cloud import firestore
 
 from notifier import bootstrap
 from notifier.adapters.firestore.keys import document_key

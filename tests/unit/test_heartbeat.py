@@ -241,8 +241,6 @@ def test_an_ordinary_event_is_not_parsed_by_the_heartbeat_check(monkeypatch):
     assert parsed == []  # decoded once, by the event's own decoding, not twice
 
 
-@pytest.mark.parametrize(
-    "text", [rb'{"object":"\u0068eartbeat"}', rb'{"\u006fbject":"heartbeat"}']
-)
+@pytest.mark.parametrize("text", [rb'{"object":"\u0068eartbeat"}', rb'{"\u006fbject":"heartbeat"}'])
 def test_a_request_spelled_with_json_escapes_is_still_recognised(text):
     assert heartbeat.is_heartbeat_request({"message": {"data": base64.b64encode(text).decode()}})
