@@ -879,7 +879,8 @@ class Report:
             "`messageId` kept, `deliveryAttempt` 2), as Pub/Sub redelivers; an event *published "
             "again* is a new message (a new `messageId`, `deliveryAttempt` 1).",
             "- **Warm-up:** each setup handles "
-            f"{self.f.plan.warmup} events before the first round and 20 before each later one; "
+            f"{self.f.plan.warmup} events before the first round and 20 before each later one, "
+            f"at concurrency {self.f.plan.threads} (every pool of threads and connections full); "
             "the setups' order rotates from round to round, the function and the HTTP floor "
             "always back to back (each first in turn), so that each round's ratio compares two "
             "runs seconds apart.",

@@ -152,7 +152,9 @@ def measure(stack: Stack, plan: Plan, progress: Callable[[str], None]) -> dict[t
         stack.reset()
         warmup = plan.warmup if round_ == 0 else 20
         for setup in setups:
-            setup.run(events.events(f"warm-{_slug(setup.name)}-{round_}", warmup), 8, NEW)
+            # At the highest concurrency: every pool (threads, connections) full before timing.
+            batch = events.events(f"warm-{_slug(setup.name)}-{round_}", warmup)
+            setup.run(batch, plan.threads, NEW)
         order = _order(setups, round_)
         for concurrency, count in sorted(plan.counts.items()):
             for setup in order:
