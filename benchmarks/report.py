@@ -882,8 +882,9 @@ class Report:
             f"{self.f.plan.warmup} events before the first round and 20 before each later one, "
             f"at concurrency {self.f.plan.threads} (every pool of threads and connections full); "
             "the setups' order rotates from round to round, the function and the HTTP floor "
-            "always back to back (each first in turn), so that each round's ratio compares two "
-            "runs seconds apart.",
+            f"back to back (each first in turn), their batches in {self.f.plan.slices} slices "
+            "that alternate (A B, B A, A B...), so that each round's ratio compares two runs "
+            "that met the same seconds of the machine.",
             "- **Round trips:** counted in-process on the function's own code (see above). "
             "**CPU:** utime + stime from /proc of each process group, before and after each "
             "run.",

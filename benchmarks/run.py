@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     plan = throughput.Plan(rounds=args.rounds)
     cold_runs, first_runs = 7, 5
     if args.quick:
-        plan = throughput.Plan(rounds=1, counts={1: 10, 8: 40, 32: 64}, warmup=20)
+        plan = throughput.Plan(rounds=1, counts={1: 10, 8: 40, 32: 64}, warmup=20, slices=2)
         cold_runs, first_runs = 2, 1
     info = machine.describe()
     info["svix_latency"] = f"{SVIX_LATENCY:g}"

@@ -2,7 +2,7 @@
 
 Five setups, each at every concurrency, in rounds whose order rotates so that the machine's
 noise spreads over all of them (the function and the HTTP floor, whose ratio the targets are,
-always back to back):
+back to back, their batches in slices that alternate):
 
 - ``function``: ``on_event`` under functions-framework (gunicorn threads), as deployed;
 - ``function, no drift check``: the same without the catalog's drift check (its before);
@@ -41,6 +41,7 @@ class Plan:
     rounds: int = 7
     counts: dict[int, int] = field(default_factory=lambda: {1: 60, 8: 400, 32: 400})
     warmup: int = 200  # events per setup before the first round: JIT, pools, caches
+    slices: int = 4  # the function's and the HTTP floor's batches, run in alternating slices
 
     @property
     def threads(self) -> int:
@@ -138,15 +139,47 @@ def measure(stack: Stack, plan: Plan, progress: Callable[[str], None]) -> dict[t
     ]
     results: dict[tuple, Result] = {}
 
-    def sample(setup: _Setup, batch: list[dict], concurrency: int, kind: str) -> None:
+    def measured(
+        setup: _Setup, batch: list[dict], concurrency: int, kind: str
+    ) -> tuple[Run, dict[str, float], int]:
         before = _cpu(stack, setup)
         calls = len(stack.twin.calls())
         run = setup.run(batch, concurrency, kind)
         after = _cpu(stack, setup)
-        svix = len(stack.twin.calls()) - calls
+        return run, {k: after[k] - before[k] for k in after}, len(stack.twin.calls()) - calls
+
+    def record(
+        setup: _Setup, concurrency: int, kind: str, parts: list[tuple[Run, dict[str, float], int]]
+    ) -> None:
+        runs = [run for run, _, _ in parts]
+        run = Run(
+            concurrency,
+            sum(r.count for r in runs),
+            sum(r.seconds for r in runs),
+            [latency for r in runs for latency in r.latencies],
+            sum(r.failures for r in runs),
+        )
+        cpu = {name: sum(c[name] for _, c, _ in parts) for name in parts[0][1]}
         key = (setup.name, concurrency, kind)
         result = results.setdefault(key, Result(setup.name, concurrency, kind))
-        result.add(run, {k: after[k] - before[k] for k in after}, svix)
+        result.add(run, cpu, sum(svix for _, _, svix in parts))
+
+    def sample(setup: _Setup, batch: list[dict], concurrency: int, kind: str) -> None:
+        record(setup, concurrency, kind, [measured(setup, batch, concurrency, kind)])
+
+    def sample_pair(pair: list[_Setup], batches: list[list[dict]], concurrency: int) -> None:
+        """The pair the targets compare, in slices that alternate A B, B A, A B...: both meet
+        the same seconds of the machine, whose noise moves faster than a whole batch."""
+        size = -(-len(batches[0]) // plan.slices)
+        for kind in (NEW, DUPLICATE):
+            parts: list[list[tuple[Run, dict[str, float], int]]] = [[], []]
+            for i in range(plan.slices):
+                for j in (0, 1) if i % 2 == 0 else (1, 0):
+                    piece = batches[j][i * size : (i + 1) * size]
+                    if piece:
+                        parts[j].append(measured(pair[j], piece, concurrency, kind))
+            for j in (0, 1):
+                record(pair[j], concurrency, kind, parts[j])
 
     for round_ in range(plan.rounds):
         stack.reset()
@@ -157,12 +190,24 @@ def measure(stack: Stack, plan: Plan, progress: Callable[[str], None]) -> dict[t
             setup.run(batch, plan.threads, NEW)
         order = _order(setups, round_)
         for concurrency, count in sorted(plan.counts.items()):
-            for setup in order:
-                batch = events.events(f"{_slug(setup.name)}-r{round_}-c{concurrency}", count)
-                sample(setup, batch, concurrency, NEW)
-                sample(setup, batch, concurrency, DUPLICATE)
-                if setup.name in (FUNCTION, READ_FIRST):
-                    sample(setup, batch, concurrency, REPUBLISHED)
+            done: set[str] = set()
+            for at, setup in enumerate(order):
+                if setup.name in done:
+                    continue
+                pair = order[at : at + 2]
+                batches = [
+                    events.events(f"{_slug(s.name)}-r{round_}-c{concurrency}", count) for s in pair
+                ]
+                if {s.name for s in pair} == {FUNCTION, HTTP_FLOOR}:
+                    sample_pair(pair, batches, concurrency)
+                else:
+                    pair, batches = pair[:1], batches[:1]
+                    sample(setup, batches[0], concurrency, NEW)
+                    sample(setup, batches[0], concurrency, DUPLICATE)
+                for member, batch in zip(pair, batches, strict=True):
+                    done.add(member.name)
+                    if member.name in (FUNCTION, READ_FIRST):
+                        sample(member, batch, concurrency, REPUBLISHED)
             progress(f"round {round_ + 1}/{plan.rounds}, concurrency {concurrency}: done")
     floor.close()
     return results
@@ -170,8 +215,8 @@ def measure(stack: Stack, plan: Plan, progress: Callable[[str], None]) -> dict[t
 
 def _order(setups: list[_Setup], round_: int) -> list[_Setup]:
     """The round's order: the function and the HTTP floor back to back (the pair the targets
-    compare, so that they meet the same moment of the machine), first one then the other in
-    turn; the other setups rotate around them."""
+    compare, run together in alternating slices), first one then the other in turn; the other
+    setups rotate around them."""
     pair = [s for s in setups if s.name in (FUNCTION, HTTP_FLOOR)]
     others = [s for s in setups if s not in pair]
     if round_ % 2:

@@ -1,7 +1,7 @@
 """``make mutate``: mutmut on the delivery core, then every survivor checked against the docs.
 
 The core is the exactly-once use case, the lease keeper that renews its claims, and the store's
-claim code. Their tests (pyproject.toml's ``[tool.mutmut]``) run on one Firestore emulator
+claim code with the protobuf writes and read it makes. Their tests (pyproject.toml's ``[tool.mutmut]``) run on one Firestore emulator
 started here for every mutant's run. Every mutant that no test kills must be one that
 docs/testing.md explains as equivalent; the run fails naming any other. Not in CI: it takes
 minutes, and mutmut's cache (``mutants/``) stays local.
@@ -31,6 +31,8 @@ TARGETS = [
     "notifier.usecases.exactly_once.*",
     "notifier.usecases.leases.*",
     *(f"{STORE}{name}__mutmut_*" for name in CLAIM_CODE),
+    "notifier.adapters.firestore.writes.*",  # the claim's create and mark_sent, as protobufs
+    "notifier.adapters.firestore.reads.*",  # the claim's and the look's read
 ]
 HANGING = "### Mutants that make the tests wait forever"  # docs/testing.md's second table
 # A test failed. A timeout is not counted: on a loaded machine a survivor's slow tests time out

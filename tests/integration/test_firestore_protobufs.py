@@ -172,3 +172,11 @@ def test_the_version_a_write_returns_conditions_the_next_write_as_the_clients_do
     read = reads.get(ref, None, retry=read_retry(TIMEOUT), timeout=TIMEOUT)
     ref.update({"status": "sent"}, option=db.write_option(last_update_time=read.update_time))
     assert ref.get().to_dict()["status"] == "sent"
+
+
+def test_what_a_read_hands_out_is_a_copy_each_time(db):
+    ref = ref_of(db)
+    ref.create({"status": "sent", "attempts": 1})
+    snapshot = reads.get(ref, None, retry=read_retry(TIMEOUT), timeout=TIMEOUT)
+    snapshot.to_dict()["status"] = "pending"  # as the client's snapshot, a caller cannot change it
+    assert snapshot.to_dict() == {"status": "sent", "attempts": 1}
