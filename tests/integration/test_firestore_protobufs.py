@@ -180,3 +180,38 @@ def test_what_a_read_hands_out_is_a_copy_each_time(db):
     snapshot = reads.get(ref, None, retry=read_retry(TIMEOUT), timeout=TIMEOUT)
     snapshot.to_dict()["status"] = "pending"  # as the client's snapshot, a caller cannot change it
     assert snapshot.to_dict() == {"status": "sent", "attempts": 1}
+
+
+def test_the_hot_read_decodes_a_records_values_itself(db, monkeypatch):
+    """The client's decoder (proto-plus, the cost reads.py saves) only for what records never
+    hold: references and geo points."""
+    ref = ref_of(db)
+    ref.create(VALUES)
+    expected = ref.get().to_dict()  # by the client, before its decoder is watched
+    handed = []
+    theirs = reads._helpers.decode_value
+    monkeypatch.setattr(
+        reads._helpers,
+        "decode_value",
+        lambda value, client: handed.append(value) or theirs(value, client),
+    )
+    ours = reads.get(ref, None, retry=read_retry(TIMEOUT), timeout=TIMEOUT)
+    assert ours.to_dict() == expected
+    assert handed == []
+
+
+def test_the_hot_read_sends_the_clients_request_metadata(db, monkeypatch):
+    """The resource prefix that routes a request to its database, as the client's get() sends."""
+    api, sent = db._firestore_api, []
+    theirs = api.batch_get_documents
+
+    def recorded(*args, **kwargs):
+        sent.append(kwargs.get("metadata"))
+        return theirs(*args, **kwargs)
+
+    monkeypatch.setattr(api, "batch_get_documents", recorded)
+    reads.get(ref_of(db), None, retry=read_retry(TIMEOUT), timeout=TIMEOUT)
+    ref_of(db).get()
+    assert len(sent) == 2
+    assert sent[0] == sent[1]
+    assert any(key == "google-cloud-resource-prefix" for key, _ in sent[0])

@@ -478,3 +478,29 @@ def test_a_delivery_that_ended_is_not_renewed_again():
     assert renewals >= 1
     clock.sleep(30)
     assert len(tried) == renewals
+
+
+def test_a_claim_held_while_the_keeper_renews_another_is_renewed_too():
+    """A delivery may start while the keeper's thread is inside another claim's renewal."""
+    store = fakes.MemoryStore()
+    renewing, go_on = threading.Event(), threading.Event()
+    first, second = an_event(), an_event()
+
+    def renew(claim):
+        if claim.event_id == first.id and not go_on.is_set():
+            renewing.set()
+            go_on.wait(5)  # the keeper is inside this renewal while the next claim is held
+        return store.renew(claim)
+
+    keeper = LeaseKeeper(renew, 0.3)  # a renewal every 0.1 s, on the real clock
+    held = keeper.hold(store.claim(first, Delivery()), time.monotonic())
+    assert renewing.wait(5)
+    later = keeper.hold(store.claim(second, Delivery()), time.monotonic())
+    go_on.set()
+    deadline = time.monotonic() + 5
+    while store.notifications[second.id].get("renewals", 0) < 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    for lease in (held, later):
+        keeper.check(lease)  # both still this process's
+        keeper.end(lease)
+    assert store.notifications[second.id]["renewals"] >= 1
