@@ -1,10 +1,10 @@
 """``make mutate``: mutmut on the delivery core, then every survivor checked against the docs.
 
 The core is the exactly-once use case, the lease keeper that renews its claims, and the store's
-claim code with the protobuf writes and read it makes. Their tests (pyproject.toml's ``[tool.mutmut]``) run on one Firestore emulator
-started here for every mutant's run. Every mutant that no test kills must be one that
-docs/testing.md explains as equivalent; the run fails naming any other. Not in CI: it takes
-minutes, and mutmut's cache (``mutants/``) stays local.
+claim code with the protobuf writes and read it makes. Their tests (pyproject.toml's
+``[tool.mutmut]``) run on one Firestore emulator started here for every mutant's run. Every
+mutant that no test kills must be one that docs/testing.md explains as equivalent; the run fails
+naming any other. Not in CI: it takes minutes, and mutmut's cache (``mutants/``) stays local.
 """
 
 from __future__ import annotations
