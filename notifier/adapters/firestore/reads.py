@@ -1,13 +1,11 @@
 """A record's one read on the hot path (a claim's, a redelivery's look), decoded from Firestore's
-protobuf: the client's ``get()`` marshals the request and the answer through proto-plus and
-deep-copies the data twice, half of such a read's Python calls
+protobuf, without the client's proto-plus marshalling and its two deep copies
 (docs/decisions/hot-writes-as-protobufs.md).
 
-The request is the one ``get()`` sends (tests/unit/adapters/test_reads.py compares them), on the
-client's own ``batch_get_documents`` (its transport, metadata, retry and timeout); the answer is
-what ``get()`` would have made of it: :class:`Snapshot` answers as ``DocumentSnapshot`` does
-(``exists``, ``to_dict()``, ``update_time``) with the same values (tests/integration/test_store.py
-reads every kind both ways).
+The request goes through the client's own ``batch_get_documents`` (its transport, metadata, retry
+and timeout); :class:`Snapshot` answers as ``DocumentSnapshot`` does (``exists``, ``to_dict()``,
+``update_time``), with the values the client decodes
+(tests/integration/test_firestore_protobufs.py).
 """
 
 from __future__ import annotations

@@ -1,13 +1,11 @@
 """The two writes every new event makes (its record's create, and ``sent``), built as Firestore's
-own ``Write`` protobufs: the client's builder parses every field name as a path and marshals
-every value through proto-plus, 70% of such a write's Python calls
+own ``Write`` protobufs, without the client's per-field parsing and proto-plus marshalling
 (docs/decisions/hot-writes-as-protobufs.md).
 
-What is sent is the very ``Write`` the client builds for ``create()`` and ``update()``
-(tests/unit/adapters/test_writes.py compares them), committed by the client's own batch, with
-its retry and timeout: only the building is ours. Field names are plain names (no dots, no
-paths); values are what the records hold: None, bool, int, float, str, bytes, datetime, and
-dicts and lists of them.
+Each is the very ``Write`` the client builds for ``create()`` and ``update()``, committed by the
+client's own batch with its retry and timeout (tests/integration/test_firestore_protobufs.py).
+Field names are plain names (no dotted paths); values are what the records hold: None, bool, int,
+float, str, bytes, datetime, and dicts and lists of them.
 """
 
 from __future__ import annotations
