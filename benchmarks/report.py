@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -327,8 +326,8 @@ class Report:
         rows, spreads = [], []
         for kind in (own_cpu.NEW, own_cpu.DUPLICATE):
             mine, least = own[(own_cpu.FUNCTION, kind)], own[(own_cpu.FLOOR, kind)]
-            paired = own.get((own_cpu.RATIO, kind), mine / least)
-            spreads.append(own.get((own_cpu.SPREAD, kind), math.nan))
+            paired = own[(own_cpu.RATIO, kind)]
+            spreads.append(own[(own_cpu.SPREAD, kind)])
             rows.append(
                 [kind, f"{mine:.2f}", f"{least:.2f}", f"{mine - least:.2f}", f"{paired:.2f}"]
             )

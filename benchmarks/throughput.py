@@ -188,24 +188,18 @@ def measure(stack: Stack, plan: Plan, progress: Callable[[str], None]) -> dict[t
             # At the highest concurrency: every pool (threads, connections) full before timing.
             batch = events.events(f"warm-{_slug(setup.name)}-{round_}", warmup)
             setup.run(batch, plan.threads, NEW)
-        order = _order(setups, round_)
+        groups = _order(setups, round_)
         for concurrency, count in sorted(plan.counts.items()):
-            done: set[str] = set()
-            for at, setup in enumerate(order):
-                if setup.name in done:
-                    continue
-                pair = order[at : at + 2]
+            for group in groups:
                 batches = [
-                    events.events(f"{_slug(s.name)}-r{round_}-c{concurrency}", count) for s in pair
+                    events.events(f"{_slug(s.name)}-r{round_}-c{concurrency}", count) for s in group
                 ]
-                if {s.name for s in pair} == {FUNCTION, HTTP_FLOOR}:
-                    sample_pair(pair, batches, concurrency)
+                if len(group) == 2:
+                    sample_pair(group, batches, concurrency)
                 else:
-                    pair, batches = pair[:1], batches[:1]
-                    sample(setup, batches[0], concurrency, NEW)
-                    sample(setup, batches[0], concurrency, DUPLICATE)
-                for member, batch in zip(pair, batches, strict=True):
-                    done.add(member.name)
+                    sample(group[0], batches[0], concurrency, NEW)
+                    sample(group[0], batches[0], concurrency, DUPLICATE)
+                for member, batch in zip(group, batches, strict=True):
                     if member.name in (FUNCTION, READ_FIRST):
                         sample(member, batch, concurrency, REPUBLISHED)
             progress(f"round {round_ + 1}/{plan.rounds}, concurrency {concurrency}: done")
@@ -213,16 +207,16 @@ def measure(stack: Stack, plan: Plan, progress: Callable[[str], None]) -> dict[t
     return results
 
 
-def _order(setups: list[_Setup], round_: int) -> list[_Setup]:
-    """The round's order: the function and the HTTP floor back to back (the pair the targets
-    compare, run together in alternating slices), first one then the other in turn; the other
-    setups rotate around them."""
+def _order(setups: list[_Setup], round_: int) -> list[list[_Setup]]:
+    """The round's order, in groups run one after another: the function and the HTTP floor are
+    one group (the pair the targets compare, run together in alternating slices), first one then
+    the other in turn; each other setup is a group of its own, rotating around the pair."""
     pair = [s for s in setups if s.name in (FUNCTION, HTTP_FLOOR)]
-    others = [s for s in setups if s not in pair]
+    others = [[s] for s in setups if s not in pair]
     if round_ % 2:
         pair.reverse()
     at = round_ % (len(others) + 1)
-    return others[:at] + pair + others[at:]
+    return [*others[:at], pair, *others[at:]]
 
 
 def _pgid(server) -> int:

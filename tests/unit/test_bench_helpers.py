@@ -120,8 +120,11 @@ def test_each_round_runs_every_setup_once_with_the_function_and_the_http_floor_b
     setups = [throughput._Setup(name, None, None) for name in throughput.SETUPS]
     firsts, places = [], set()
     for round_ in range(8):
-        names = [s.name for s in throughput._order(setups, round_)]
+        groups = throughput._order(setups, round_)
+        names = [s.name for group in groups for s in group]
         assert sorted(names) == sorted(throughput.SETUPS)
+        paired = [[s.name for s in group] for group in groups if len(group) == 2]
+        assert len(paired) == 1 and set(paired[0]) == {throughput.FUNCTION, throughput.HTTP_FLOOR}
         at = names.index(throughput.FUNCTION)
         other = names.index(throughput.HTTP_FLOOR)
         assert abs(at - other) == 1  # nothing runs between the pair the targets compare

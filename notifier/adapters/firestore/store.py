@@ -23,7 +23,6 @@ from google.cloud.firestore_v1.document import DocumentReference
 from notifier.adapters.firestore import reads, writes
 from notifier.adapters.firestore.calls import QUERY_TIMEOUT, TIMEOUT, guarded, read_retry
 from notifier.adapters.firestore.keys import document_key, natural_id, pack, unpack
-from notifier.adapters.firestore.reads import Snapshot
 from notifier.domain.claims import HOLD_MAX_SECONDS, Claim, ClaimState, Look, RecordStatus
 from notifier.domain.errors import NotifierError, Rejected
 from notifier.domain.events import Delivery, Event
@@ -131,13 +130,13 @@ class FirestoreStore:
             token=snapshot,
         )
 
-    def _read(self, ref: DocumentReference, fields: list[str] | None = None) -> Snapshot:
+    def _read(self, ref: DocumentReference, fields: list[str] | None = None) -> reads.Snapshot:
         """One document read (only ``fields``, if given), bounded by ``TIMEOUT`` however Firestore
         fails (calls.read_retry)."""
         with guarded():
             return reads.get(ref, fields, retry=read_retry(TIMEOUT), timeout=TIMEOUT)
 
-    def _claim_known(self, event: Event, ref: DocumentReference, snapshot: Snapshot) -> Claim:
+    def _claim_known(self, event: Event, ref: DocumentReference, snapshot: reads.Snapshot) -> Claim:
         """A known id is this event's only if recorded for its project and type; otherwise it is
         another event (another tenant's, maybe), to refuse: decided on the read made anyway."""
         data = snapshot.to_dict() or {}
@@ -146,7 +145,7 @@ class FirestoreStore:
             return Claim(event.id, ClaimState.CONFLICT, recorded_as=recorded)
         return self._claim_existing(ref, snapshot)
 
-    def _claim_existing(self, ref: DocumentReference, snapshot: Snapshot) -> Claim:
+    def _claim_existing(self, ref: DocumentReference, snapshot: reads.Snapshot) -> Claim:
         event_id = natural_id(ref.id)
         data = snapshot.to_dict() or {}
         status = data.get("status")
