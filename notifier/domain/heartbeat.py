@@ -31,6 +31,7 @@ DEFAULT_LATE_AFTER_SECONDS = 900
 # A heartbeat request is ~25 bytes; anything longer is an ordinary event and is not even decoded
 # here (this check runs on every message, so it must cost nothing for a 1 MiB event).
 _MAX_REQUEST_BASE64 = 1024
+_REQUEST_OBJECT_BYTES = REQUEST_OBJECT.encode()
 
 
 def message_attributes(envelope: object) -> dict[str, str]:
@@ -59,7 +60,7 @@ def is_heartbeat_request(envelope: object) -> bool:
     if data == b"":
         key, value = REQUEST_ATTRIBUTE
         return message_attributes(envelope).get(key) == value
-    if REQUEST_OBJECT.encode() not in data and b"\\u" not in data:
+    if _REQUEST_OBJECT_BYTES not in data and b"\\u" not in data:
         return False  # no spelling of "heartbeat" in it (nor an escape that could hide one)
     try:
         document = json.loads(data)
