@@ -16,6 +16,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime
+from typing import Generic, TypeVar
 
 from google.cloud import firestore
 
@@ -45,9 +46,7 @@ from notifier.usecases.leases import LeaseKeeper
 
 log = logs.get("wiring")  # the name its ERROR lines have always had
 _lock = threading.Lock()
-_built: Dependencies | None = None
-_canary: CanaryDependencies | None = None
-_operational: OperationalDependencies | None = None
+_Set = TypeVar("_Set")
 
 
 # -- the function's set --------------------------------------------------------------------------
@@ -185,63 +184,100 @@ def build_endpoint_health(settings: Settings) -> FirestoreEndpointHealth:
 # -- the instance's sets, built once -------------------------------------------------------------
 
 
+class _BuiltOnce(Generic[_Set]):
+    """One of the instance's sets: built on first use, once however many requests ask at the
+    same time; tests put their own in place for a block (:meth:`provided`)."""
+
+    def __init__(self, build: Callable[[], _Set]) -> None:
+        self._build = build
+        self._set: _Set | None = None
+
+    def get(self) -> _Set:
+        built = self._set
+        if built is None:
+            with _lock:
+                if self._set is None:
+                    self._set = self._build()
+                built = self._set
+        return built
+
+    def built(self) -> _Set | None:
+        return self._set
+
+    @contextlib.contextmanager
+    def provided(self, deps: _Set) -> Iterator[_Set]:
+        with _lock:
+            previous, self._set = self._set, deps
+        try:
+            yield deps
+        finally:
+            with _lock:
+                self._set = previous
+
+    def reset(self) -> None:
+        with _lock:
+            self._set = None
+
+
+def _build_function_set() -> Dependencies:
+    # outcome=retried: the delivery metrics count what Pub/Sub will deliver again
+    settings = _settings_or_report(svix=True, outcome="retried")
+    logs.setup(settings.log_level)
+    return build(settings)
+
+
+def _build_canary_set() -> CanaryDependencies:
+    settings = _settings_or_report(svix=False)
+    secret = os.environ.get(CANARY_SECRET_ENV, "").strip() or None
+    logs.setup(settings.log_level)
+    return build_canary(settings, secret)
+
+
+def _build_operational_set() -> OperationalDependencies:
+    settings = _settings_or_report(svix=False)
+    secret = os.environ.get(OPERATIONAL_SECRET_ENV, "").strip() or None
+    logs.setup(settings.log_level)
+    return build_operational(settings, secret)
+
+
+_function_set = _BuiltOnce(_build_function_set)
+_canary_set = _BuiltOnce(_build_canary_set)
+_operational_set = _BuiltOnce(_build_operational_set)
+
+
 def dependencies() -> Dependencies:
     """The instance's set. A misconfigured deployment fails every delivery (Pub/Sub keeps the
     messages until it is fixed) and says why in one ERROR line that alerts and Error Reporting see.
     """
-    global _built
-    if _built is None:
-        with _lock:
-            if _built is None:
-                # outcome=retried: the delivery metrics count what Pub/Sub will deliver again
-                settings = _settings_or_report(svix=True, outcome="retried")
-                logs.setup(settings.log_level)
-                _built = build(settings)
-    return _built
+    return _function_set.get()
 
 
 def canary_dependencies() -> CanaryDependencies:
     """The canary's set, built once: Firestore and the signing secret only, so it starts without
     SVIX_API_KEY. A misconfigured deployment says why in one ERROR line, as :func:`dependencies`.
     """
-    global _canary
-    if _canary is None:
-        with _lock:
-            if _canary is None:
-                settings = _settings_or_report(svix=False)
-                secret = os.environ.get(CANARY_SECRET_ENV, "").strip() or None
-                logs.setup(settings.log_level)
-                _canary = build_canary(settings, secret)
-    return _canary
+    return _canary_set.get()
 
 
 def operational_dependencies() -> OperationalDependencies:
     """The operational webhooks' set, built once: Firestore and the signing secret only (no
     SVIX_API_KEY). A misconfigured deployment says why in one ERROR line."""
-    global _operational
-    if _operational is None:
-        with _lock:
-            if _operational is None:
-                settings = _settings_or_report(svix=False)
-                secret = os.environ.get(OPERATIONAL_SECRET_ENV, "").strip() or None
-                logs.setup(settings.log_level)
-                _operational = build_operational(settings, secret)
-    return _operational
+    return _operational_set.get()
 
 
 def built() -> Dependencies | None:
     """The instance's set if it was built (or provided), else None: nothing is built by asking."""
-    return _built
+    return _function_set.built()
 
 
 def canary_built() -> CanaryDependencies | None:
     """The canary's set if it was built (or provided), else None."""
-    return _canary
+    return _canary_set.built()
 
 
 def operational_built() -> OperationalDependencies | None:
     """The operational webhooks' set if it was built (or provided), else None."""
-    return _operational
+    return _operational_set.built()
 
 
 def _settings_or_report(*, svix: bool, outcome: str | None = None) -> Settings:
@@ -254,48 +290,27 @@ def _settings_or_report(*, svix: bool, outcome: str | None = None) -> Settings:
         raise
 
 
-@contextlib.contextmanager
-def provided(deps: Dependencies) -> Iterator[Dependencies]:
+def provided(deps: Dependencies) -> contextlib.AbstractContextManager[Dependencies]:
     """The entry points serve with ``deps`` inside the block (tests: in-memory fakes), then with
     whatever they had before (built lazily again if nothing)."""
-    global _built
-    with _lock:
-        previous, _built = _built, deps
-    try:
-        yield deps
-    finally:
-        with _lock:
-            _built = previous
+    return _function_set.provided(deps)
 
 
-@contextlib.contextmanager
-def provided_canary(deps: CanaryDependencies) -> Iterator[CanaryDependencies]:
+def provided_canary(
+    deps: CanaryDependencies,
+) -> contextlib.AbstractContextManager[CanaryDependencies]:
     """As :func:`provided`, for the canary's set."""
-    global _canary
-    with _lock:
-        previous, _canary = _canary, deps
-    try:
-        yield deps
-    finally:
-        with _lock:
-            _canary = previous
+    return _canary_set.provided(deps)
 
 
-@contextlib.contextmanager
-def provided_operational(deps: OperationalDependencies) -> Iterator[OperationalDependencies]:
+def provided_operational(
+    deps: OperationalDependencies,
+) -> contextlib.AbstractContextManager[OperationalDependencies]:
     """As :func:`provided`, for the operational webhooks' set."""
-    global _operational
-    with _lock:
-        previous, _operational = _operational, deps
-    try:
-        yield deps
-    finally:
-        with _lock:
-            _operational = previous
+    return _operational_set.provided(deps)
 
 
 def reset() -> None:
     """Forget the built sets (tests that change the environment between runs)."""
-    global _built, _canary, _operational
-    with _lock:
-        _built = _canary = _operational = None
+    for lazy in (_function_set, _canary_set, _operational_set):
+        lazy.reset()
