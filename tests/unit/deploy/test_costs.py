@@ -72,3 +72,72 @@ def test_the_model_by_hand():
     assert costs.per_event(6.0, p)["Cloud Run vCPU-seconds"] == pytest.approx(
         2 * parts["Cloud Run vCPU-seconds"]
     )
+
+
+def _capacity(rate: int) -> dict[str, str]:
+    """The capacity model's line of deploy's recorded plan for ``--target-rate=rate``."""
+    plan = (ROOT / "tests" / "unit" / "deploy" / "plans" / f"target_rate_{rate}.stdout").read_text()
+    line = next(x for x in plan.splitlines() if x.startswith("# capacity model"))
+    return dict(re.findall(r"(max|min|concurrency) (\d+)", line))
+
+
+def test_the_levers_figures_are_the_model():
+    """SCALING.md's levers and its one-write analysis, recomputed: from the prices, the measured
+    CPU and deploy's own sizing (its recorded plans), so none of them goes stale by hand."""
+    text = scaling()
+    levers = text.split("### The levers, with numbers", 1)[1].split("\n## ", 1)[0]
+    levers = " ".join(levers.split())  # the figures as prose, whatever the line breaks
+    p, cpu = costs.prices(text), costs.benchmark_cpu_ms()
+    parts = costs.per_event(cpu, p)
+    google = sum(v for k, v in parts.items() if not k.startswith("Svix"))
+    top, day = costs.RATES[-1], costs.DAY
+
+    records = top * day * costs.RETENTION_DAYS
+    storage_day = parts["Firestore storage"] * top * day
+    assert f"{records / 1e9:.1f} billion records" in levers
+    assert f"about {records * costs.RECORD_BYTES / costs.TIB:.0f} TiB" in levers
+    assert f"${storage_day:.0f} a day at the price above" in levers
+    week = 7 / costs.RETENTION_DAYS
+    assert f"7 days cuts that by {1 - week:.0%} (${storage_day * week:.0f} a day)" in levers
+    assert f"1 day by {1 - 1 / costs.RETENTION_DAYS:.0%}" in levers
+    assert f"about {parts['Firestore storage'] / google:.0%} of Google's part" in levers
+
+    sizing = {rate: _capacity(rate) for rate in costs.RATES}
+    assert {s["concurrency"] for s in sizing.values()} == {
+        re.search(r"latency / concurrency\)\. The sizing's concurrency \([^)]*: (\d+)\)", levers)[1]
+    }
+    billed_ms = cpu / costs.CPU_TARGET
+    assert f"about {billed_ms:.1f} ms" in levers
+    latency_ms, in_flight = 300, 10  # deploy's latency per event; a concurrency set too low
+    assert f"`--concurrency={in_flight}` at {latency_ms} ms per event" in levers
+    assert f"at most {in_flight / latency_ms * 1000:.0f} events/s" in levers
+    waited_ms = latency_ms / in_flight
+    assert f"billed {waited_ms:.0f} ms per event" in levers
+    assert f"about {round(waited_ms / billed_ms)} times the table's" in levers
+
+    idle_day = day * (p.vcpu_second + costs.MEMORY_GIB * p.gib_second)
+    minimums = [int(sizing[rate]["min"]) for rate in costs.RATES]
+    assert f"minimums ({minimums[0]}, {minimums[1]}, {minimums[2]} instances)" in levers
+    assert f"= ${idle_day:.2f} a day per instance" in levers
+    idle = [costs._usd(n * idle_day) for n in minimums]
+    assert f"{idle[0]}, {idle[1]} and {idle[2]} a day" in levers
+    busy = [f"${google * rate * day:,.0f}" for rate in costs.RATES]
+    assert f"against {busy[0]}, {busy[1]} and {busy[2]} a day of Google's parts" in levers
+
+    one_write = text.split("### One Firestore write per new event", 1)[1].split("\n## ", 1)[0]
+    one_write = " ".join(one_write.split())
+    assert f"a write per event: ${p.write * 1e6:.2f} per million" in one_write
+    assert p.write == parts["Firestore writes"] / 2  # "half of the Firestore writes line"
+    assert "about a third of Google's part" in one_write
+    assert p.write / google == pytest.approx(1 / 3, abs=0.04)
+    assert f"(${p.write * top * day:,.0f} a day at 10,000 events/s)" in one_write
+
+
+def test_the_quota_to_request_is_deploys_cap_at_the_top_rate():
+    """What breaks first at 10,000 events/s: the regional quota, at deploy's own cap."""
+    cap = int(_capacity(costs.RATES[-1])["max"])
+    prose = " ".join(scaling().split("## What breaks first", 1)[1].split())
+    memory = f"{cap * costs.MEMORY_GIB:g} GiB"
+    assert f"{cap} instances x 1 vCPU / 512 MiB at the cap ({cap} vCPU, {memory})" in prose
+    asked = re.search(r"to at least (\d+) vCPU and (\d+) GiB", prose)
+    assert int(asked[1]) >= cap and int(asked[2]) >= cap * costs.MEMORY_GIB
