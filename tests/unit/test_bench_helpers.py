@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import threading
+from pathlib import Path
 
 import pytest
 
-from benchmarks import profile
+from benchmarks import coldstart, profile
 from benchmarks.counting import CallCounter, firestore_rpcs, split
 from benchmarks.load import drive, shared_worker
 from benchmarks.stats import percentile, spread
@@ -132,3 +134,16 @@ def test_each_round_runs_every_setup_once_with_the_function_and_the_http_floor_b
         places.add(min(at, other))
     assert firsts[:2] == [throughput.FUNCTION, throughput.HTTP_FLOOR]  # first in turn
     assert places == set(range(len(throughput.SETUPS) - 1))  # the others rotate around them
+
+
+def test_cold_start_times_our_modules_from_bytecode_as_it_times_the_dependencies(monkeypatch):
+    """Whatever the environment says about writing bytecode (here: never), every module main
+    imports from the repository has its .pyc before a cold import is timed."""
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    sources = [ROOT / "main.py", *sorted((ROOT / "notifier").rglob("*.py"))]
+    for source in sources:
+        cached = importlib.util.cache_from_source(str(source))
+        Path(cached).unlink(missing_ok=True)
+    coldstart.compile_sources()
+    missing = [s for s in sources if not Path(importlib.util.cache_from_source(str(s))).exists()]
+    assert not missing
