@@ -58,6 +58,7 @@ class ColdStart:
     main_import: list[float] = field(default_factory=list)
     bare_import: list[float] = field(default_factory=list)
     main_after_bare: list[float] = field(default_factory=list)  # what main adds to the deps
+    deps_then_main: list[float] = field(default_factory=list)  # that process, whole
     extra_modules: list[str] = field(default_factory=list)
     probe: dict = field(default_factory=dict)
     listening: list[float] = field(default_factory=list)  # process start -> port open
@@ -67,11 +68,24 @@ class ColdStart:
 
     @property
     def ratio(self) -> float:
-        """Median of the runs' ratios: each ``main`` run against the bare run right after it,
-        so that a slow minute of the machine weighs on both sides of a ratio."""
+        """Median of the runs' ratios, each from one process that imports the four dependencies
+        and then ``main``: the whole process against itself without main's share, so that both
+        sides of a ratio met the same second of the machine (two processes do not)."""
         return stats.median(
-            [m / b for m, b in zip(self.main_process, self.bare_process, strict=True)]
+            [
+                whole / (whole - added)
+                for whole, added in zip(self.deps_then_main, self.main_after_bare, strict=True)
+            ]
         )
+
+    @property
+    def process_ratios(self) -> list[float]:
+        """Each ``main`` process against the bare one run beside it."""
+        return [m / b for m, b in zip(self.main_process, self.bare_process, strict=True)]
+
+    @property
+    def process_ratio(self) -> float:
+        return stats.median(self.process_ratios)
 
     @property
     def import_ratio(self) -> float:
@@ -112,21 +126,23 @@ def compile_sources() -> None:
 def imports(runs: int) -> ColdStart:
     compile_sources()
     result = ColdStart(runs)
-    for _ in range(runs):
-        for stmt, process, inner in (
+    for run in range(runs):
+        pair = [
             (MAIN, result.main_process, result.main_import),
             (BARE, result.bare_process, result.bare_import),
-        ):
+        ]
+        for stmt, process, inner in pair[:: 1 if run % 2 == 0 else -1]:  # each first in turn
             seconds, out = _python(_TIMED.format(stmt=stmt))
             process.append(seconds)
             inner.append(float(out))
-        _, out = _python(
+        whole, out = _python(
             f"{BARE}\nimport sys, time, json\nbefore = set(sys.modules)\n"
             "t = time.perf_counter(); import main; t = time.perf_counter() - t\n"
             "print(json.dumps([t, sorted({m.split('.')[0] for m in set(sys.modules) - before})]))"
         )
         seconds, modules = json.loads(out)
         result.main_after_bare.append(seconds)
+        result.deps_then_main.append(whole)
         result.extra_modules = modules
     return result
 

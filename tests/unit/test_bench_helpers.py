@@ -147,3 +147,32 @@ def test_cold_start_times_our_modules_from_bytecode_as_it_times_the_dependencies
     coldstart.compile_sources()
     missing = [s for s in sources if not Path(importlib.util.cache_from_source(str(s))).exists()]
     assert not missing
+
+
+def test_the_cold_import_ratio_is_read_inside_one_process_not_across_two():
+    """A slow second of the machine in the bare process must not make main look cheap, nor a
+    slow one in main's process make it look dear: the target's ratio is main's share of the
+    process that imports the dependencies and then main."""
+    cold = coldstart.ColdStart(runs=3)
+    cold.main_process = [1.40, 1.90, 1.30]  # the two-process pairs: noise either way
+    cold.bare_process = [1.35, 1.30, 1.60]
+    cold.deps_then_main = [1.40, 1.50, 1.30]
+    cold.main_after_bare = [0.040, 0.050, 0.030]
+    assert cold.ratio == pytest.approx(1.40 / 1.36)
+    assert cold.process_ratio == pytest.approx(1.40 / 1.35)
+    assert cold.process_ratios[1] == pytest.approx(1.90 / 1.30)
+
+
+def test_the_cold_import_pairs_run_each_first_in_turn(monkeypatch):
+    """The first process of a back-to-back pair meets a colder machine: neither side always."""
+    run: list[str] = []
+
+    def python(code, env=None):
+        run.append("main" if coldstart.MAIN in code and coldstart.BARE not in code else "other")
+        out = '[0.04, ["main"]]' if "json.dumps" in code else "1.0"
+        return 1.0, out
+
+    monkeypatch.setattr(coldstart, "_python", python)
+    monkeypatch.setattr(coldstart, "compile_sources", lambda: None)
+    coldstart.imports(2)
+    assert run[0] == "main" and run[3] == "other" and run[4] == "main"
