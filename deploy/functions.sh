@@ -30,8 +30,8 @@
 #   Concurrency per instance = events/s per instance x latency (Little's law).
 # - Headroom: max instances = 2 x needed (bursts, redeliveries, a slower
 #   Svix); min instances = a quarter of needed, so a burst starts warm.
-readonly MODEL_CPU_MS_X100=460 # 4.60 ms of CPU per event (BENCHMARKS.md)
-readonly MODEL_CPU_MS=4.6
+readonly MODEL_CPU_MS_X100=607 # 6.07 ms of CPU per event (BENCHMARKS.md)
+readonly MODEL_CPU_MS=6.07
 readonly MODEL_CPU_TARGET_PERCENT=60
 readonly MODEL_HEADROOM=2
 # The canary serves one heartbeat every few minutes and is public: a few

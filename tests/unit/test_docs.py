@@ -44,6 +44,11 @@ def pages(root: Path = ROOT) -> list[Path]:
     return [root / "README.md", *sorted((root / "docs").rglob("*.md"))]
 
 
+def every_page(root: Path = ROOT) -> list[Path]:
+    """The pages, and the top-level ones beside the README (SCALING.md, BENCHMARKS.md)."""
+    return [*sorted(root.glob("*.md")), *sorted((root / "docs").rglob("*.md"))]
+
+
 def page(relative: str) -> str:
     return (ROOT / relative).read_text()
 
@@ -152,7 +157,7 @@ def test_github_anchors_are_made_as_github_makes_them():
 
 
 def test_every_link_in_the_readme_and_the_docs_reaches_a_file_and_its_heading():
-    assert broken_links(ROOT, pages()) == []
+    assert broken_links(ROOT, every_page()) == []
 
 
 def test_every_docs_page_is_linked_from_the_readme_or_an_index():
@@ -226,7 +231,7 @@ def missing_paths(root: Path, files: Iterable[Path], tracked: set[str]) -> list[
 
 
 def test_every_repository_path_the_docs_name_exists():
-    assert missing_paths(ROOT, pages(), tracked_files(ROOT)) == []
+    assert missing_paths(ROOT, every_page(), tracked_files(ROOT)) == []
 
 
 def test_the_path_check_can_fail(tmp_path):

@@ -141,3 +141,18 @@ def test_the_quota_to_request_is_deploys_cap_at_the_top_rate():
     assert f"{cap} instances x 1 vCPU / 512 MiB at the cap ({cap} vCPU, {memory})" in prose
     asked = re.search(r"to at least (\d+) vCPU and (\d+) GiB", prose)
     assert int(asked[1]) >= cap and int(asked[2]) >= cap * costs.MEMORY_GIB
+
+
+def test_what_dominates_is_what_the_model_says():
+    """The paragraph under the tables: Svix about 97%, Google's $2.5-3 per million, the two
+    writes about two thirds of it, the function's own CPU below the per-request fee."""
+    text = " ".join(scaling().split("**What dominates: Svix.**", 1)[1].split("###", 1)[0].split())
+    parts = costs.per_event(costs.benchmark_cpu_ms(), costs.prices(scaling()))
+    google = sum(v for k, v in parts.items() if not k.startswith("Svix"))
+    assert "about 97% of everything" in text
+    assert f"{parts['Svix messages'] / (google + parts['Svix messages']):.0%}" == "97%"
+    assert "about $2.5-3 per million" in text and 2.5 <= google * 1e6 <= 3
+    assert "writes are about two thirds" in text
+    assert parts["Firestore writes"] / google == pytest.approx(2 / 3, abs=0.07)
+    assert "costs less than Cloud Run's per-request fee" in text
+    assert parts["Cloud Run vCPU-seconds"] < parts["Cloud Run requests"]

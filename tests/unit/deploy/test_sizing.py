@@ -78,3 +78,57 @@ def test_scaling_md_shows_what_deploy_sh_derives(tmp_path):
         assert [int(c) for c in cells[2:6]] == [
             int(flag(deploy, n)) for n in ("max-instances", "min-instances", "concurrency", "cpu")
         ]
+
+
+def _benchmark_rows(section: str) -> list[list[str]]:
+    """The table rows of one of BENCHMARKS.md's sections, as cells."""
+    text = (ROOT / "BENCHMARKS.md").read_text()
+    body = text.split(f"{section}\n", 1)[1].split("\n#", 1)[0]
+    return [
+        [cell.strip() for cell in line.strip().strip("|").split("|")]
+        for line in body.splitlines()
+        if line.startswith("| ") and "---" not in line
+    ]
+
+
+def test_scaling_md_prose_quotes_benchmarks_md_and_the_model():
+    """The figures SCALING.md's model is written in (CPU, latency, events per instance, its
+    concurrency, instances, a cold start) are BENCHMARKS.md's and the model's, not old copies."""
+    text = (ROOT / "SCALING.md").read_text()
+    cpu = costs.benchmark_cpu_ms()
+    cpu_at = {
+        int(r[0]): float(r[3])
+        for r in _benchmark_rows("## Where the CPU goes")
+        if r[1:3] == ["new", "function"]
+    }
+    p50_at = {
+        int(r[0]): round(float(r[3]))
+        for r in _benchmark_rows("### New events")
+        if r[1] == "function"
+    }
+    [listening] = [
+        r[1]
+        for r in _benchmark_rows("## Cold start")
+        if r[0] == "new instance: process start until it listens"
+    ]
+    model = expected_sizing(100)
+    per_instance, concurrency = model["per_instance"], model["concurrency"]
+    quoted = [
+        f"| CPU per event in the function | {cpu:.2f} ms (the highest of the function's figures "
+        f"for new events; {cpu_at[8]:.2f} ms at concurrency 8, {cpu_at[32]:.2f} ms at "
+        "concurrency 32) |",
+        f"| latency per event, locally | {p50_at[1]} ms p50 alone, {p50_at[8]} ms at 8 "
+        f"concurrent, {p50_at[32]} ms at 32 concurrent,",
+        f"0.6 / {cpu:.2f} ms = **{per_instance} events/s per instance**.",
+        f"{per_instance} x 0.3 s = {per_instance * 0.3:.3g}, rounded up:",
+        f"**`--concurrency={concurrency}`**",
+        f"a new instance takes {listening} s from its process start to listening",
+    ]
+    flat = " ".join(text.split())
+    for figure in quoted:
+        assert " ".join(figure.split()) in flat, figure
+    sized = [expected_sizing(rate) for rate in (100, 1000, 10000)]
+    cells = " | ".join(f"{s['needed']:,}, max {s['max-instances']:,}" for s in sized)
+    top = sized[-1]["max-instances"]  # 1 vCPU and 512 MiB each
+    cap = f"{top:,} vCPU and {top / 2:,.0f} GiB at the cap"
+    assert f"| function instances (1 vCPU, 512 MiB) | {cells}: {cap} |" in flat
