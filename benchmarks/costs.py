@@ -88,15 +88,20 @@ def _count(per: str) -> float:
     return float(per.replace(",", "")) if per[0].isdigit() else 1.0
 
 
+def benchmark_rows(heading: str, benchmarks: str | None = None) -> list[list[str]]:
+    """The table rows, as cells, under one of BENCHMARKS.md's headings (up to the next one)."""
+    text = benchmarks if benchmarks is not None else (ROOT / "BENCHMARKS.md").read_text()
+    section = text.split(f"{heading}\n", 1)[1].split("\n#", 1)[0]
+    return [
+        [cell.strip() for cell in line.strip().strip("|").split("|")]
+        for line in section.splitlines()
+        if line.startswith("| ") and not line.startswith("|--")
+    ]
+
+
 def benchmark_cpu_ms(benchmarks: str | None = None) -> float:
     """The function's CPU per new event: the highest of BENCHMARKS.md's "Where the CPU goes"."""
-    text = benchmarks if benchmarks is not None else (ROOT / "BENCHMARKS.md").read_text()
-    section = text.split("## Where the CPU goes", 1)[1].split("\n## ", 1)[0]
-    rows = [
-        [cell.strip() for cell in line.strip("|").split("|")]
-        for line in section.splitlines()
-        if line.startswith("| ")
-    ]
+    rows = benchmark_rows("## Where the CPU goes", benchmarks)
     values = [float(r[3]) for r in rows if r[1:3] == ["new", "function"]]
     if not values:
         raise ValueError("BENCHMARKS.md has no CPU per new event: run make bench")

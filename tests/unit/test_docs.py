@@ -46,7 +46,7 @@ def pages(root: Path = ROOT) -> list[Path]:
 
 def every_page(root: Path = ROOT) -> list[Path]:
     """The pages, and the top-level ones beside the README (SCALING.md, BENCHMARKS.md)."""
-    return [*sorted(root.glob("*.md")), *sorted((root / "docs").rglob("*.md"))]
+    return [*pages(root), *sorted(p for p in root.glob("*.md") if p.name != "README.md")]
 
 
 def page(relative: str) -> str:

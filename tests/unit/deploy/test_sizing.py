@@ -80,17 +80,6 @@ def test_scaling_md_shows_what_deploy_sh_derives(tmp_path):
         ]
 
 
-def _benchmark_rows(section: str) -> list[list[str]]:
-    """The table rows of one of BENCHMARKS.md's sections, as cells."""
-    text = (ROOT / "BENCHMARKS.md").read_text()
-    body = text.split(f"{section}\n", 1)[1].split("\n#", 1)[0]
-    return [
-        [cell.strip() for cell in line.strip().strip("|").split("|")]
-        for line in body.splitlines()
-        if line.startswith("| ") and "---" not in line
-    ]
-
-
 def test_scaling_md_prose_quotes_benchmarks_md_and_the_model():
     """The figures SCALING.md's model is written in (CPU, latency, events per instance, its
     concurrency, instances, a cold start) are BENCHMARKS.md's and the model's, not old copies."""
@@ -98,17 +87,17 @@ def test_scaling_md_prose_quotes_benchmarks_md_and_the_model():
     cpu = costs.benchmark_cpu_ms()
     cpu_at = {
         int(r[0]): float(r[3])
-        for r in _benchmark_rows("## Where the CPU goes")
+        for r in costs.benchmark_rows("## Where the CPU goes")
         if r[1:3] == ["new", "function"]
     }
     p50_at = {
         int(r[0]): round(float(r[3]))
-        for r in _benchmark_rows("### New events")
+        for r in costs.benchmark_rows("### New events")
         if r[1] == "function"
     }
     [listening] = [
         r[1]
-        for r in _benchmark_rows("## Cold start")
+        for r in costs.benchmark_rows("## Cold start")
         if r[0] == "new instance: process start until it listens"
     ]
     model = expected_sizing(100)
