@@ -226,23 +226,18 @@ def _build_function_set() -> Dependencies:
     return build(settings)
 
 
-def _build_canary_set() -> CanaryDependencies:
+def _build_signed_set(secret_env: str, build_set: Callable[[Settings, str | None], _Set]) -> _Set:
+    """A set that receives signed webhooks: Firestore and its signing secret, no SVIX_API_KEY."""
     settings = _settings_or_report(svix=False)
-    secret = os.environ.get(CANARY_SECRET_ENV, "").strip() or None
+    secret = os.environ.get(secret_env, "").strip() or None
     logs.setup(settings.log_level)
-    return build_canary(settings, secret)
-
-
-def _build_operational_set() -> OperationalDependencies:
-    settings = _settings_or_report(svix=False)
-    secret = os.environ.get(OPERATIONAL_SECRET_ENV, "").strip() or None
-    logs.setup(settings.log_level)
-    return build_operational(settings, secret)
+    return build_set(settings, secret)
 
 
 _function_set = _BuiltOnce(_build_function_set)
-_canary_set = _BuiltOnce(_build_canary_set)
-_operational_set = _BuiltOnce(_build_operational_set)
+# build_canary and build_operational are looked up at each build (tests replace them)
+_canary_set = _BuiltOnce(lambda: _build_signed_set(CANARY_SECRET_ENV, build_canary))
+_operational_set = _BuiltOnce(lambda: _build_signed_set(OPERATIONAL_SECRET_ENV, build_operational))
 
 
 def dependencies() -> Dependencies:
